@@ -1,0 +1,46 @@
+"""Helper process of `offload_gym.scoring.symbolic`: reads ``[pred, gold]`` JSON lines, writes
+``true``/``false`` or an error string. Run as ``python -m offload_gym.scoring._sympy_worker``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def _equivalent(pred: str, gold: str) -> bool | str:
+    import sympy
+    from sympy.parsing.sympy_parser import parse_expr
+
+    local = {
+        name: sympy.Symbol(name) for name in "abcdfghijklmnopqrstuvwxyzABCDFGHJKLMNOPQRSTUVWXYZ"
+    }
+    local.update({"pi": sympy.pi, "E": sympy.E, "oo": sympy.oo, "abs": sympy.Abs})
+    try:
+        a = parse_expr(pred, local_dict=local, evaluate=True)
+        b = parse_expr(gold, local_dict=local, evaluate=True)
+        diff = sympy.simplify(a - b)
+        if diff == 0:
+            return True
+        if a == b:
+            return True
+        eq = a.equals(b)
+        return bool(eq) if eq is not None else False
+    except Exception as exc:  # sympy raises many types; report, do not crash the helper
+        return f"{type(exc).__name__}: {exc}"[:200]
+
+
+def main() -> None:
+    import sympy  # noqa: F401  (import once, before the first request)
+
+    for line in sys.stdin:
+        try:
+            pred, gold = json.loads(line)
+            result: bool | str = _equivalent(str(pred), str(gold))
+        except (ValueError, TypeError) as exc:
+            result = f"bad request: {exc}"
+        sys.stdout.write(json.dumps(result) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,379 @@
+"""Math answer equivalence: exact, then numeric, then expression, then sympy under a time limit.
+
+`compare` never raises on garbage input and never hangs: the only potentially slow step (sympy)
+runs in a helper process that is killed when it overruns its time limit.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from fractions import Fraction
+from typing import NamedTuple
+
+from offload_gym.scoring.latex import CONSTANTS, FUNCTIONS, to_expression
+
+DEFAULT_TIMEOUT_S = 2.0
+"""Wall-clock limit of the sympy step of one comparison."""
+
+MAX_ANSWER_CHARS = 1000
+"""Longer answers are compared as strings only."""
+
+
+class Verdict(NamedTuple):
+    """The outcome of one comparison.
+
+    Attributes:
+        equivalent: Whether the prediction matches the reference.
+        method: Which stage decided: ``"exact"``, ``"numeric"``, ``"list"``, ``"expression"``,
+            ``"symbolic"``, or, for a negative verdict nothing could decide, ``"empty"`` (no
+            prediction), ``"unparsed"``, ``"error"`` or ``"timeout"``.
+    """
+
+    equivalent: bool
+    method: str
+
+
+# --------------------------------------------------------------------------- normalisation
+_WRAPPERS = (("$$", "$$"), ("$", "$"), (r"\(", r"\)"), (r"\[", r"\]"))
+_TEXT_CMD = re.compile(r"\\(?:text|textbf|mathrm|mbox|mathbf|operatorname)\s*\{([^{}]*)\}")
+_ASSIGN = re.compile(r"^[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?!=)")
+_SPACES = re.compile(r"\s+")
+_DEGREES = re.compile(r"\^\s*\{?\\circ\}?|°")
+
+
+def normalize(answer: str) -> str:
+    r"""Canonical surface form: math delimiters, spacing macros, ``\text{}``, degree signs,
+    a leading ``x =`` and a trailing full stop removed; ``\dfrac``/``\tfrac`` -> ``\frac``.
+
+    >>> normalize(r" $x = \dfrac{1}{2}$. ")
+    '\\frac{1}{2}'
+    """
+    s = answer.strip()
+    for left, right in _WRAPPERS:
+        if s.startswith(left) and s.endswith(right) and len(s) >= len(left) + len(right):
+            s = s[len(left) : len(s) - len(right)].strip()
+            break
+    s = s.rstrip(".").strip()
+    s = s.replace(r"\dfrac", r"\frac").replace(r"\tfrac", r"\frac")
+    for macro in (r"\left", r"\right", r"\!", r"\,", r"\;", r"\:", r"\displaystyle"):
+        s = s.replace(macro, "")
+    s = _TEXT_CMD.sub(lambda m: " " + m.group(1).strip(), s)
+    s = _DEGREES.sub("", s)
+    s = _ASSIGN.sub("", s)
+    s = s.replace("\\$", "$").replace("\\%", "%")
+    return _SPACES.sub(" ", s).strip()
+
+
+# --------------------------------------------------------------------------- numbers
+_NUM_CORE = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
+_NUMERIC = re.compile(
+    r"^(?P<sign>[-+−])?\s*\$?\s*(?:"
+    rf"(?P<frac>\\frac\{{\s*(?P<fn>{_NUM_CORE})\s*\}}\{{\s*(?P<fd>{_NUM_CORE})\s*\}})"
+    rf"|(?P<slash>(?P<sn>{_NUM_CORE})\s*/\s*(?P<sd>{_NUM_CORE}))"
+    rf"|(?P<plain>{_NUM_CORE})(?:\s*[eE](?P<exp>[-+]?\d{{1,3}}))?"
+    r")\s*(?P<unit>%|[A-Za-z]+(?:\s+[A-Za-z]+){0,2}|[A-Za-z]+\^?\d)?\s*$"
+)
+_NOT_UNITS = frozenset({"or", "and", "to", "x", "y", "i", "e", "pi", "sqrt"})
+
+
+class _Number(NamedTuple):
+    value: Fraction
+    decimals: int  # digits after the decimal point as written (0 for integers and fractions)
+
+
+def parse_number(text: str) -> _Number | None:
+    """Parse an exact number with optional sign, ``$``, thousands separators, fraction or
+    ``\\frac``, and a trailing unit word or ``%`` (ignored). ``None`` when it is not one."""
+    m = _NUMERIC.match(text)
+    if m is None:
+        return None
+    unit = m.group("unit")
+    if unit and unit.split()[0].lower() in _NOT_UNITS:
+        return None
+    try:
+        if m.group("frac"):
+            value = _to_fraction(m.group("fn")) / _to_fraction(m.group("fd"))
+            decimals = 0
+        elif m.group("slash"):
+            value = _to_fraction(m.group("sn")) / _to_fraction(m.group("sd"))
+            decimals = 0
+        else:
+            raw = m.group("plain")
+            value = _to_fraction(raw)
+            decimals = len(raw.split(".", 1)[1]) if "." in raw else 0
+            if m.group("exp"):
+                value *= Fraction(10) ** int(m.group("exp"))
+                decimals = max(0, decimals - int(m.group("exp")))
+    except ZeroDivisionError:
+        return None
+    if m.group("sign") in ("-", "−"):
+        value = -value
+    return _Number(value, decimals)
+
+
+def _to_fraction(raw: str) -> Fraction:
+    return Fraction(raw.replace(",", ""))
+
+
+def _numbers_match(pred: _Number, gold_value: float | Fraction) -> bool:
+    """Exact equality, or ``pred`` is ``gold`` correctly rounded to the >= 3 decimals shown."""
+    if isinstance(gold_value, Fraction) and pred.value == gold_value:
+        return True
+    gold_f = float(gold_value)
+    if not math.isfinite(gold_f):
+        return False
+    if isinstance(gold_value, float) and pred.decimals == 0:
+        return math.isclose(float(pred.value), gold_f, rel_tol=1e-9, abs_tol=1e-12)
+    if pred.decimals >= 3:
+        return abs(float(pred.value) - gold_f) <= 0.5 * 10.0 ** (-pred.decimals) * (1 + 1e-9)
+    return False
+
+
+# --------------------------------------------------------------------------- lists
+_LIST_SEP = re.compile(r"\s*(?:;|,|\bor\b|\band\b)\s*")
+
+
+def split_candidates(text: str) -> tuple[list[str], bool] | None:
+    """Split a list answer at top-level separators (``,`` ``;`` "or" "and").
+
+    Returns ``(items, ordered)`` (ordered for tuples written in parentheses), or ``None`` when the
+    answer is a single item. Thousands separators (``1,234``) are not list separators.
+    """
+    s = text.strip()
+    ordered = False
+    if len(s) >= 2 and s[0] in "([" and s[-1] in ")]" and _top_level_has_sep(s[1:-1]):
+        s, ordered = s[1:-1], True
+    elif s.startswith("\\{") and s.endswith("\\}"):
+        s = s[2:-2]
+    if not _top_level_has_sep(s):
+        return None
+    items, depth, start = [], 0, 0
+    i = 0
+    while i < len(s):
+        ch = s[i]
+        if ch in "({[":
+            depth += 1
+        elif ch in ")}]":
+            depth -= 1
+        elif depth == 0:
+            m = _LIST_SEP.match(s, i)
+            if m and m.end() > i and not _is_thousands(s, i):
+                items.append(s[start:i].strip())
+                start = i = m.end()
+                continue
+        i += 1
+    items.append(s[start:].strip())
+    items = [it for it in items if it]
+    return (items, ordered) if len(items) > 1 else None
+
+
+def _is_thousands(s: str, i: int) -> bool:
+    return (
+        s[i] == ","
+        and i > 0
+        and s[i - 1].isdigit()
+        and re.match(r",\d{3}(?!\d)", s[i:]) is not None
+        and re.search(r"(?:^|[^\d.])\d{1,3}(?:,\d{3})*$", s[:i]) is not None
+    )
+
+
+def _top_level_has_sep(s: str) -> bool:
+    depth = 0
+    for i, ch in enumerate(s):
+        if ch in "({[":
+            depth += 1
+        elif ch in ")}]":
+            depth -= 1
+        elif depth == 0 and ch in ",;" and not _is_thousands(s, i):
+            return True
+    return depth == 0 and re.search(r"\s(?:or|and)\s", s) is not None
+
+
+# --------------------------------------------------------------------------- expressions
+_POINTS = (
+    (0.5772156649, 1.3247179572, 2.2360679775, 0.6180339887, 1.7320508076),
+    (1.4142135624, 0.3183098862, 2.7182818285, 1.2020569032, 0.9159655942),
+    (2.5029078751, 0.8346268417, 1.6180339887, 0.2614972128, 3.3598856662),
+)
+_MAX_POW = 1e4
+
+
+class _Undecided(Exception):
+    """The fast evaluator cannot decide (domain error, overflow, unsupported node)."""
+
+
+def _evaluate(node: ast.AST, env: dict[str, float]) -> float:
+    if isinstance(node, ast.Expression):
+        return _evaluate(node.body, env)
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        return float(node.value)
+    if isinstance(node, ast.Name):
+        if node.id == "pi":
+            return math.pi
+        if node.id == "E":
+            return math.e
+        if node.id in env:
+            return env[node.id]
+        raise _Undecided(node.id)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        v = _evaluate(node.operand, env)
+        return -v if isinstance(node.op, ast.USub) else v
+    if isinstance(node, ast.BinOp):
+        a, b = _evaluate(node.left, env), _evaluate(node.right, env)
+        try:
+            if isinstance(node.op, ast.Add):
+                return a + b
+            if isinstance(node.op, ast.Sub):
+                return a - b
+            if isinstance(node.op, ast.Mult):
+                return a * b
+            if isinstance(node.op, ast.Div):
+                return a / b
+            if isinstance(node.op, ast.Pow):
+                if abs(b) > _MAX_POW or (a < 0 and b != int(b)):
+                    raise _Undecided("pow")
+                r = a**b
+                if isinstance(r, complex):
+                    raise _Undecided("complex")
+                return r
+        except (ZeroDivisionError, OverflowError) as exc:
+            raise _Undecided(str(exc)) from exc
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in FUNCTIONS
+        and len(node.args) == 1
+        and not node.keywords
+    ):
+        x = _evaluate(node.args[0], env)
+        fn = abs if node.func.id == "abs" else getattr(math, node.func.id)
+        try:
+            return float(fn(x))
+        except (ValueError, OverflowError) as exc:
+            raise _Undecided(str(exc)) from exc
+    raise _Undecided(type(node).__name__)
+
+
+def _free_names(tree: ast.AST) -> set[str]:
+    return {
+        n.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Name) and n.id not in CONSTANTS and n.id not in FUNCTIONS
+    }
+
+
+def _expression_verdict(pred_expr: str, gold_expr: str, pred_num: _Number | None) -> bool | None:
+    """Numeric identity test at fixed irrational points: ``False`` on a disagreement (a proof of
+    non-equivalence), ``True`` when all points agree, ``None`` when undecided."""
+    try:
+        pt, gt = ast.parse(pred_expr, mode="eval"), ast.parse(gold_expr, mode="eval")
+    except (SyntaxError, ValueError, RecursionError):
+        return None
+    names = sorted(_free_names(pt) | _free_names(gt))
+    if len(names) > len(_POINTS[0]) or "oo" in pred_expr or "oo" in gold_expr:
+        return None
+    try:
+        for point in _POINTS if names else _POINTS[:1]:
+            env = dict(zip(names, point, strict=False))
+            g = _evaluate(gt, env)
+            if pred_num is not None and not names:
+                if not _numbers_match(pred_num, g):
+                    return False
+                continue
+            p = _evaluate(pt, env)
+            if not (math.isfinite(p) and math.isfinite(g)):
+                return None
+            if not math.isclose(p, g, rel_tol=1e-9, abs_tol=1e-12):
+                return False
+    except (_Undecided, RecursionError):
+        return None
+    return True
+
+
+# --------------------------------------------------------------------------- entry points
+def compare(pred: str | None, gold: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> Verdict:
+    """Compare a predicted final answer with the reference answer.
+
+    >>> compare("1,000", "1000")
+    Verdict(equivalent=True, method='numeric')
+    >>> compare(r"\\frac{1}{\\sqrt{2}}", r"\\frac{\\sqrt{2}}{2}").equivalent
+    True
+    >>> compare("3, 5", "3")
+    Verdict(equivalent=False, method='list')
+    """
+    if not isinstance(gold, str):
+        raise TypeError(f"gold must be a string, got {type(gold).__name__}")
+    if pred is None or not isinstance(pred, str) or not pred.strip():
+        return Verdict(False, "empty")
+    p, g = normalize(pred[: MAX_ANSWER_CHARS * 2]), normalize(gold)
+    if p == g:
+        return Verdict(True, "exact")
+    if len(p) > MAX_ANSWER_CHARS or len(g) > MAX_ANSWER_CHARS:
+        return Verdict(False, "unparsed")
+    pn, gn = parse_number(p), parse_number(g)
+    if pn is not None and gn is not None:
+        return Verdict(_numbers_match(pn, gn.value), "numeric")
+    pl, gl = split_candidates(p), split_candidates(g)
+    if pl is not None or gl is not None:
+        return _compare_lists(pl, gl, timeout)
+    return _compare_expressions(p, g, pn, gn, timeout)
+
+
+def _compare_lists(
+    pl: tuple[list[str], bool] | None, gl: tuple[list[str], bool] | None, timeout: float
+) -> Verdict:
+    if pl is None or gl is None or len(pl[0]) != len(gl[0]):
+        return Verdict(False, "list")
+    p_items, ordered = pl[0], pl[1] and gl[1]
+    g_items = gl[0]
+    if ordered:
+        ok = all(
+            compare(a, b, timeout=timeout).equivalent for a, b in zip(p_items, g_items, strict=True)
+        )
+        return Verdict(ok, "list")
+    remaining = list(g_items)
+    for a in p_items:
+        for k, b in enumerate(remaining):
+            if compare(a, b, timeout=timeout).equivalent:
+                del remaining[k]
+                break
+        else:
+            return Verdict(False, "list")
+    return Verdict(not remaining, "list")
+
+
+def _compare_expressions(
+    p: str, g: str, pn: _Number | None, gn: _Number | None, timeout: float
+) -> Verdict:
+    pe = f"({pn.value})" if pn is not None else to_expression(p)
+    ge = f"({gn.value})" if gn is not None else to_expression(g)
+    if pe is None or ge is None:
+        return Verdict(False, "unparsed")
+    decided = _expression_verdict(pe, ge, pn)
+    if decided is not None:
+        return Verdict(decided, "expression")
+    from offload_gym.scoring.symbolic import sympy_equivalent
+
+    result = sympy_equivalent(pe, ge, timeout=timeout)
+    if result is None:
+        return Verdict(False, "timeout")
+    if isinstance(result, str):
+        return Verdict(False, "error")
+    return Verdict(result, "symbolic")
+
+
+def is_equivalent(pred: str | None, gold: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> bool:
+    """Whether ``pred`` and ``gold`` denote the same answer (see `compare`).
+
+    >>> is_equivalent("$1,200.00", "1200")
+    True
+    >>> is_equivalent("0.5", r"\\frac{1}{2}")
+    True
+    >>> is_equivalent("x = 4", "4")
+    True
+    >>> is_equivalent("4 or 5", "4")
+    False
+    """
+    return compare(pred, gold, timeout=timeout).equivalent

@@ -1,0 +1,84 @@
+"""Final-answer extraction from a free-form response."""
+
+from __future__ import annotations
+
+import re
+
+_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
+_HASHES = re.compile(r"####\s*([^\n]*)")
+_THE_ANSWER = re.compile(
+    r"(?:final answer|the answer)\s*(?:is|:|=)?\s*:?\s*([^\n]+)", re.IGNORECASE
+)
+_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?|[-+]?\.\d+")
+_BOX_CMDS = ("\\boxed", "\\fbox")
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` (or ``\\fbox{...}``), braces balanced.
+
+    >>> last_boxed(r"so \\boxed{\\frac{1}{2}} and that is it")
+    '\\\\frac{1}{2}'
+    >>> last_boxed("no box here") is None
+    True
+    """
+    start = max(text.rfind(cmd) for cmd in _BOX_CMDS)
+    if start < 0:
+        return None
+    i = text.find("{", start)
+    if i < 0:
+        # `\boxed 5` form
+        rest = text[start:].split(None, 1)
+        return rest[1].split("$")[0].strip() if len(rest) == 2 else None
+    depth = 0
+    for j in range(i, len(text)):
+        ch = text[j]
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return text[i + 1 : j].strip()
+    return None
+
+
+def extract_answer(response: str) -> str | None:
+    """The final answer stated in ``response``, or ``None`` when there is none.
+
+    Looked for in this order (the last occurrence of each wins): the project's own
+    ``<answer>...</answer>`` tag, ``\\boxed{...}``, a GSM8K ``#### n`` line, "the answer is ..." /
+    "final answer: ...", and finally the last number in the text.
+
+    >>> extract_answer("... so the total is 12. The answer is <answer>12</answer>.")
+    '12'
+    >>> extract_answer(r"Hence $\\boxed{\\frac{3}{4}}$.")
+    '\\\\frac{3}{4}'
+    >>> extract_answer("Natalia sold 48 + 24 = 72 clips.\\n#### 72")
+    '72'
+    >>> extract_answer("The answer is $1,200.")
+    '$1,200'
+    >>> extract_answer("I think it's about 7 or so")
+    '7'
+    >>> extract_answer("no idea") is None
+    True
+    """
+    if not isinstance(response, str) or not response:
+        return None
+    tags = _ANSWER_TAG.findall(response)
+    if tags:
+        return tags[-1].strip()
+    boxed = last_boxed(response)
+    if boxed is not None:
+        return boxed
+    hashes = _HASHES.findall(response)
+    if hashes and hashes[-1].strip():
+        return hashes[-1].strip()
+    stated = _THE_ANSWER.findall(response)
+    if stated:
+        ans = stated[-1].strip()
+        ans = re.split(r"\.(?:\s|$)", ans, maxsplit=1)[0].strip()  # stop at a full stop
+        if ans:
+            return ans
+    numbers = _NUMBER.findall(response)
+    if numbers:
+        return numbers[-1].strip()
+    return None

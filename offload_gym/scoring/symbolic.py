@@ -1,0 +1,99 @@
+"""The sympy stage of answer checking, in a helper process with a wall-clock limit.
+
+sympy can take unbounded time on adversarial input (``simplify`` of a huge power), and a thread
+cannot be interrupted, so the comparison runs in a long-lived child process (started on first
+use, about half a second) that is killed and restarted when a request overruns its time limit.
+The child only ever sees strings produced by `offload_gym.scoring.latex.to_expression`, which
+contain whitelisted tokens only, so sympy's parser never evaluates arbitrary code.
+
+The protocol is one JSON line per request and per answer over the child's stdin and stdout.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+
+_lock = threading.Lock()
+_proc: subprocess.Popen[str] | None = None
+stats = {"calls": 0, "timeouts": 0, "errors": 0, "restarts": 0}
+"""Counters of the helper's use in this process: calls, timeouts, errors, restarts."""
+
+
+def _start() -> subprocess.Popen[str]:
+    global _proc
+    if _proc is not None and _proc.poll() is None:
+        return _proc
+    if _proc is not None:
+        stats["restarts"] += 1
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH", "HOME", "LANG")}
+    _proc = subprocess.Popen(
+        [sys.executable, "-m", "offload_gym.scoring._sympy_worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        bufsize=1,
+        env=env,
+    )
+    return _proc
+
+
+def _kill() -> None:
+    global _proc
+    if _proc is not None:
+        try:
+            _proc.kill()
+            _proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    _proc = None
+
+
+atexit.register(_kill)
+
+
+def sympy_equivalent(pred_expr: str, gold_expr: str, *, timeout: float) -> bool | str | None:
+    """``True``/``False`` from sympy, an error message string when sympy failed, or ``None``
+    when it did not answer within ``timeout`` seconds (the helper is then restarted).
+
+    The first call also waits for the helper to start (not counted in ``timeout``).
+    """
+    with _lock:
+        stats["calls"] += 1
+        proc = _start()
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(json.dumps([pred_expr, gold_expr]) + "\n")
+            proc.stdin.flush()
+            ready = _wait_ready(proc, timeout)
+            line = proc.stdout.readline() if ready else ""
+        except (BrokenPipeError, OSError):
+            line = ""
+        if not line:
+            stats["timeouts"] += 1
+            _kill()
+            return None
+        try:
+            answer = json.loads(line)
+        except json.JSONDecodeError:
+            stats["errors"] += 1
+            _kill()
+            return "bad reply from sympy helper"
+        if isinstance(answer, str):
+            stats["errors"] += 1
+        return answer
+
+
+def _wait_ready(proc: subprocess.Popen[str], timeout: float) -> bool:
+    assert proc.stdout is not None
+    # The first answer waits for sympy's import as well; grant that once.
+    grace = 30.0 if not getattr(proc, "_warm", False) else 0.0
+    ready, _, _ = select.select([proc.stdout], [], [], timeout + grace)
+    proc._warm = True  # type: ignore[attr-defined]
+    return bool(ready)

@@ -1,0 +1,77 @@
+"""Polynomials: evaluate ``p(a)`` or find the degree of a product.
+
+Difficulty sets the degree (1-5), the coefficient range and the evaluation point. About one task in
+four asks for the degree of a product of two polynomials instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from offload_gym.tasks._fmt import final_line, fmt_poly, poly_eval
+from offload_gym.tasks.base import GeneratorConfig, TaskGenerator
+from offload_gym.tasks.registry import register_generator
+
+
+@dataclass(frozen=True)
+class PolynomialsConfig(GeneratorConfig):
+    """Config of the ``polynomials`` family.
+
+    Attributes:
+        degree_question_rate: Probability that a task asks for the degree of a product rather
+            than a value.
+    """
+
+    degree_question_rate: float = 0.25
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.degree_question_rate <= 1.0:
+            raise ValueError(
+                f"degree_question_rate must be in [0, 1], got {self.degree_question_rate}"
+            )
+
+
+def random_poly(rng: np.random.Generator, degree: int, coef: int) -> list[int]:
+    """Integer coefficients from the constant term up, with a non-zero leading coefficient."""
+    coeffs = [int(c) for c in rng.integers(-coef, coef + 1, size=degree + 1)]
+    while coeffs[-1] == 0:
+        coeffs[-1] = int(rng.integers(-coef, coef + 1))
+    return coeffs
+
+
+@register_generator
+class PolynomialsGenerator(TaskGenerator):
+    """Evaluate an integer polynomial at an integer point, or give the degree of a product."""
+
+    name = "polynomials"
+    config_class = PolynomialsConfig
+
+    def _generate(
+        self, rng: np.random.Generator, difficulty: int
+    ) -> tuple[str, str, str, dict[str, Any]]:
+        coef = 3 + 2 * difficulty
+        if rng.random() < self.config.degree_question_rate:
+            da, db = int(rng.integers(1, difficulty + 2)), int(rng.integers(1, difficulty + 2))
+            p, q = random_poly(rng, da, coef), random_poly(rng, db, coef)
+            answer = str(da + db)
+            prompt = f"What is the degree of the polynomial ({fmt_poly(p)})({fmt_poly(q)})?"
+            steps = [
+                f"The first factor has degree {da} and the second degree {db}.",
+                f"The leading terms multiply to a non-zero term of degree {da} + {db} = {da + db}.",
+            ]
+            meta: dict[str, Any] = {"question": "degree", "factors": [p, q]}
+        else:
+            p = random_poly(rng, difficulty, coef)
+            point = int(rng.integers(-difficulty - 1, difficulty + 2))
+            value = poly_eval(p, point)
+            answer = str(value)
+            prompt = f"Let p(x) = {fmt_poly(p)}. What is p({point})?"
+            parts = [f"{c}*({point})^{k}" for k, c in enumerate(p) if c != 0]
+            steps = [f"p({point}) = " + " + ".join(reversed(parts)) + f" = {value}"]
+            meta = {"question": "value", "coefficients": p, "point": point}
+        solution = "\n".join([*steps, final_line(answer)])
+        return prompt, answer, solution, meta
