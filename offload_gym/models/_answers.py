@@ -1,0 +1,118 @@
+"""Answer strings for simulated models: the right answer in varied formats, or a plausibly
+wrong one. Both go through the real verifier."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from fractions import Fraction
+
+from offload_gym.scoring.equivalence import normalize, parse_number
+from offload_gym.tasks.base import Task
+
+_U64 = float(2**64)
+
+
+def uniforms(seed: int, salt: str, task_id: str, n: int) -> list[float]:
+    """``n`` uniforms in [0, 1), a deterministic function of ``(seed, salt, task_id)``.
+
+    Hash-derived (BLAKE2b) rather than a seeded generator: an order of magnitude cheaper per
+    task, and independent of how many tasks were seen before.
+    """
+    digest = hashlib.blake2b(f"{seed}\x1f{salt}\x1f{task_id}".encode(), digest_size=8 * n).digest()
+    return [int.from_bytes(digest[8 * i : 8 * i + 8], "little") / _U64 for i in range(n)]
+
+
+def render_right(task: Task, u: float, u_fmt: float) -> str:
+    """A correct response: the task's worked steps (when known) and the answer in one of the
+    formats the extractor reads, sometimes written in an equivalent form."""
+    answer = _equivalent_form(task.answer, u)
+    body = _steps(task)
+    return body + _final(answer, u_fmt)
+
+
+def render_wrong(task: Task, u: float, u_fmt: float) -> str:
+    """A plausibly wrong response: a near-miss of the reference answer."""
+    wrong = wrong_answer(task.answer, u)
+    return "Let me work through this step by step.\n" + _final(wrong, u_fmt)
+
+
+def _steps(task: Task) -> str:
+    if task.solution:
+        lines = task.solution.splitlines()
+        return "\n".join(lines[:-1]) + "\n" if len(lines) > 1 else ""
+    return "Let me work through this step by step.\n"
+
+
+def _final(answer: str, u: float) -> str:
+    if u < 0.4:
+        return f"The answer is <answer>{answer}</answer>."
+    if u < 0.65:
+        return f"Therefore, the final answer is $\\boxed{{{answer}}}$."
+    if u < 0.85:
+        return f"#### {answer}"
+    return f"The answer is {answer}."
+
+
+def _equivalent_form(answer: str, u: float) -> str:
+    num = parse_number(answer)
+    if num is None or u < 0.7:
+        return answer
+    value = num.value
+    if value.denominator == 1:
+        n = value.numerator
+        return f"{n:,}" if abs(n) >= 1000 else f"{n}.0"
+    if _terminates(value):
+        return _decimal(value)
+    sign = "-" if value < 0 else ""
+    return f"{sign}\\frac{{{abs(value.numerator)}}}{{{value.denominator}}}"
+
+
+def _terminates(f: Fraction) -> bool:
+    d = f.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    return d == 1
+
+
+def _decimal(f: Fraction) -> str:
+    s = f"{float(f):.10f}".rstrip("0")
+    return s + "0" if s.endswith(".") else s
+
+
+def wrong_answer(answer: str, u: float) -> str:
+    """A near-miss of ``answer`` that the checker will not accept.
+
+    >>> wrong_answer("12", 0.1) != "12"
+    True
+    """
+    num = parse_number(answer)
+    if num is not None:
+        value = num.value
+        k = int(u * 1e6)
+        candidates: list[Fraction] = [
+            value + 1 + k % 9,
+            value - 1 - k % 7,
+            value * 2 if value != 0 else Fraction(1),
+            -value if value != 0 else Fraction(-1),
+            value + 10,
+        ]
+        if value.denominator != 1:
+            candidates.append(Fraction(value.numerator + 1, value.denominator))
+        elif value % 2 == 0 and value != 0:
+            candidates.append(value / 2)
+        pick = candidates[int(u * len(candidates)) % len(candidates)]
+        if pick == value:
+            pick = value + 1
+        if pick.denominator == 1:
+            return str(pick.numerator)
+        return f"{pick.numerator}/{pick.denominator}"
+    digits = list(re.finditer(r"\d+", answer))
+    if digits:
+        m = digits[int(u * len(digits)) % len(digits)]
+        new = str(int(m.group()) + 1 + int(u * 97) % 5)
+        out = answer[: m.start()] + new + answer[m.end() :]
+    else:
+        out = f"{answer} + 1"
+    return out if normalize(out) != normalize(answer) else f"{answer} + 1"

@@ -1,0 +1,38 @@
+"""Tasks: the `Task` record, procedural families, dataset loaders and task streams."""
+
+# Importing the family modules registers them.
+from offload_gym.tasks import (  # noqa: F401
+    arithmetic,
+    derivatives,
+    fractions,
+    linear_equations,
+    polynomials,
+    word_problems,
+)
+from offload_gym.tasks.base import DOMAINS, GeneratorConfig, Task, TaskGenerator
+from offload_gym.tasks.loaders import DatasetFormatError, load_gsm8k, load_jsonl, load_math
+from offload_gym.tasks.registry import (
+    get_generator_class,
+    list_generators,
+    make_generator,
+    register_generator,
+)
+from offload_gym.tasks.stream import TaskGroup, TaskStream, math_stream
+
+__all__ = [
+    "DOMAINS",
+    "DatasetFormatError",
+    "GeneratorConfig",
+    "Task",
+    "TaskGenerator",
+    "TaskGroup",
+    "TaskStream",
+    "get_generator_class",
+    "list_generators",
+    "load_gsm8k",
+    "load_jsonl",
+    "load_math",
+    "make_generator",
+    "math_stream",
+    "register_generator",
+]
