@@ -1,6 +1,16 @@
-"""Answer checking: extraction and equivalence of math answers."""
+"""Answer checking: extraction and equivalence of math answers, grading of responses."""
 
 from offload_gym.scoring.equivalence import Verdict, compare, is_equivalent, normalize
 from offload_gym.scoring.extract import extract_answer, last_boxed
+from offload_gym.scoring.grade import Grade, grade_response
 
-__all__ = ["Verdict", "compare", "extract_answer", "is_equivalent", "last_boxed", "normalize"]
+__all__ = [
+    "Grade",
+    "Verdict",
+    "compare",
+    "extract_answer",
+    "grade_response",
+    "is_equivalent",
+    "last_boxed",
+    "normalize",
+]

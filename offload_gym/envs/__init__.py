@@ -1,0 +1,27 @@
+"""The offload environments: text view and router view."""
+
+from offload_gym.envs.config import DEFAULT_OFFLOAD_MARKER, EnvConfig
+from offload_gym.envs.offload_env import (
+    ROUTER_FEATURES,
+    OffloadEnv,
+    OffloadRouterEnv,
+    OffloadTextEnv,
+)
+from offload_gym.envs.registration import ENV_IDS, list_envs, register_envs
+from offload_gym.envs.reward import REWARD_COMPONENTS, combine_reward
+from offload_gym.envs.spaces import PromptText
+
+__all__ = [
+    "DEFAULT_OFFLOAD_MARKER",
+    "ENV_IDS",
+    "REWARD_COMPONENTS",
+    "ROUTER_FEATURES",
+    "EnvConfig",
+    "OffloadEnv",
+    "OffloadRouterEnv",
+    "OffloadTextEnv",
+    "PromptText",
+    "combine_reward",
+    "list_envs",
+    "register_envs",
+]

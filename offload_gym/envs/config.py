@@ -1,0 +1,137 @@
+"""The environments' configuration: one dataclass, validated, unknown keys refused."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from offload_gym.budget import BudgetMode
+from offload_gym.envs.reward import DEFAULT_REWARD_WEIGHTS, validate_weights
+from offload_gym.models.base import CloudModel, LocalModel
+from offload_gym.models.simulated import SimulatedCloud, SimulatedLocal
+from offload_gym.scoring.equivalence import DEFAULT_TIMEOUT_S
+from offload_gym.tasks.base import Task
+from offload_gym.tasks.stream import TaskStream, math_stream
+
+DEFAULT_OFFLOAD_MARKER = "<unknown>"
+"""A text-view response containing this asks the cloud (GAPG's template ends a help request with
+``<unknown> I need external assistance </unknown>``)."""
+
+
+@dataclass
+class EnvConfig:
+    """Arguments of every offload environment (pass them as keyword arguments to `gym.make`).
+
+    Attributes:
+        budget: tau, the fraction of an episode's tasks that may go to the cloud
+            (``floor(tau * num_tasks)`` calls).
+        budget_mode: ``"hard"``: an offload over budget is refused and the local answer stands;
+            ``"soft"``: it is allowed and flagged ``info["over_budget"]``.
+        cost_budget: Optional cap on the summed cloud cost of an episode (checked against the
+            cloud's quote before each call).
+        tasks: A `TaskStream` or a sequence of `Task` (one group, in the given order). ``None``
+            builds the default procedural stream of ``domain`` with ``num_tasks`` tasks.
+        domain: Domain of the default stream (set by the registered id).
+        num_tasks: Tasks per episode of the default stream.
+        task_seed: Seed of the default stream's generators.
+        local_model: Router view: a `LocalModel`, or a dict of `SimulatedLocal` arguments.
+        cloud_model: A `CloudModel`, or a dict of `SimulatedCloud` arguments.
+        reward_weights: Weights of the reward parts (see `REWARD_COMPONENTS`); reward =
+            sum of weight * part. Default: ``{"correct": 1.0}``.
+        offload_marker: Text view: a response containing it asks the cloud.
+        max_response_chars: Text view: responses are cut to this many characters
+            (``info["response_truncated"]`` tells).
+        max_prompt_chars: Longest prompt accepted (the observation space's limit).
+        counterfactuals: Router view: also ask the cloud when answering locally, to report
+            ``info["cloud_correct"]`` on every step (free with simulated models; turn off for a
+            paid cloud).
+        usage_window: Router view: steps in the ``recent_usage`` feature's window.
+        checker_timeout: Seconds allowed to the sympy stage of answer checking.
+    """
+
+    budget: float = 0.3
+    budget_mode: BudgetMode = "hard"
+    cost_budget: float | None = None
+    tasks: TaskStream | Sequence[Task] | None = None
+    domain: str = "math"
+    num_tasks: int = 100
+    task_seed: int = 0
+    local_model: LocalModel | Mapping[str, Any] | None = None
+    cloud_model: CloudModel | Mapping[str, Any] | None = None
+    reward_weights: Mapping[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_REWARD_WEIGHTS)
+    )
+    offload_marker: str = DEFAULT_OFFLOAD_MARKER
+    max_response_chars: int = 8192
+    max_prompt_chars: int = 16384
+    counterfactuals: bool = True
+    usage_window: int = 10
+    checker_timeout: float = DEFAULT_TIMEOUT_S
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> EnvConfig:
+        valid = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(kwargs) - set(valid))
+        if unknown:
+            raise ValueError(f"unknown environment argument(s) {unknown}; valid arguments: {valid}")
+        return cls(**kwargs)
+
+    def __post_init__(self) -> None:
+        b = self.budget
+        if isinstance(b, bool) or not isinstance(b, int | float) or not 0.0 <= b <= 1.0:
+            raise ValueError(f"budget must be a fraction in [0, 1], got {b!r}")
+        if self.budget_mode not in ("hard", "soft"):
+            raise ValueError(f"budget_mode must be 'hard' or 'soft', got {self.budget_mode!r}")
+        if self.cost_budget is not None and not (
+            isinstance(self.cost_budget, int | float) and self.cost_budget >= 0
+        ):
+            raise ValueError(f"cost_budget must be None or >= 0, got {self.cost_budget!r}")
+        for name in ("num_tasks", "max_response_chars", "max_prompt_chars", "usage_window"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if not isinstance(self.offload_marker, str) or not self.offload_marker:
+            raise ValueError("offload_marker must be a non-empty string")
+        if not self.checker_timeout > 0:
+            raise ValueError(f"checker_timeout must be > 0, got {self.checker_timeout!r}")
+        self.reward_weights = validate_weights(self.reward_weights)
+        if self.tasks is not None and not isinstance(self.tasks, TaskStream | Sequence):
+            raise ValueError(
+                f"tasks must be a TaskStream or a sequence of Task, got {type(self.tasks).__name__}"
+            )
+
+    def build_stream(self) -> TaskStream:
+        if isinstance(self.tasks, TaskStream):
+            return self.tasks
+        if self.tasks is not None:
+            return TaskStream.from_tasks(self.tasks)
+        if self.domain == "math":
+            return math_stream(self.num_tasks, seed=self.task_seed)
+        raise ValueError(f"no default task stream for domain {self.domain!r}; pass tasks=")
+
+    def build_local(self) -> LocalModel:
+        return _build(self.local_model, SimulatedLocal, LocalModel, "local_model")
+
+    def build_cloud(self) -> CloudModel:
+        return _build(self.cloud_model, SimulatedCloud, CloudModel, "cloud_model")
+
+
+def _build(value: Any, default_cls: type, protocol: type, name: str) -> Any:
+    if value is None:
+        return default_cls()
+    if isinstance(value, Mapping):
+        valid = [f.name for f in dataclasses.fields(default_cls)]
+        unknown = sorted(set(value) - set(valid))
+        if unknown:
+            raise ValueError(
+                f"unknown {default_cls.__name__} argument(s) {unknown}; valid arguments: {valid}"
+            )
+        return default_cls(**value)
+    if not isinstance(value, protocol):
+        raise ValueError(
+            f"{name} must implement {protocol.__name__} or be a dict of "
+            f"{default_cls.__name__} arguments, got {type(value).__name__}"
+        )
+    return value

@@ -1,0 +1,382 @@
+"""The offload environment and its two views.
+
+Both views walk one stream of tasks per episode, one task per step, with the same budget ledger,
+models, grading and reward parts; they differ in who writes the local answer:
+
+- `OffloadTextEnv`: the agent *is* the local language model. It reads the prompt and writes a
+  response; a response containing the offload marker asks the cloud.
+- `OffloadRouterEnv`: a simulated (or real) local model answers; the agent sees features of the
+  task, the local model's confidence and the budget, and chooses 0 (keep local) or 1 (offload).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, ClassVar, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from offload_gym.budget import BudgetLedger
+from offload_gym.envs.config import EnvConfig
+from offload_gym.envs.reward import combine_reward
+from offload_gym.envs.spaces import PromptText
+from offload_gym.models.base import LocalResponse
+from offload_gym.scoring.grade import Grade, grade_response
+from offload_gym.tasks.base import Task
+
+ROUTER_FEATURES = (
+    "is_math",
+    "is_code",
+    "difficulty",
+    "local_confidence",
+    "budget_left",
+    "recent_usage",
+    "usage_rate",
+    "budget_rate",
+    "progress",
+    "group_position",
+)
+"""Router-view observation, in order (all in [0, 1]):
+
+- ``is_math``, ``is_code``: one-hot domain of the task.
+- ``difficulty``: ``(difficulty - 1) / 4``.
+- ``local_confidence``: the local model's confidence in its answer.
+- ``budget_left``: share of the episode's call budget still unused.
+- ``recent_usage``: share of the last ``usage_window`` steps that went to the cloud.
+- ``usage_rate``: cloud calls so far divided by steps so far (0 at the first step).
+- ``budget_rate``: tau, the budget as a fraction of tasks.
+- ``progress``: steps done divided by the episode length.
+- ``group_position``: index of the task's group divided by (number of groups - 1); 0 for one group.
+"""
+
+
+class OffloadEnv(gym.Env):
+    """Shared machinery of the two views (see the module docstring and `docs/environments.md`)."""
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be None or one of {self.metadata['render_modes']}, "
+                f"got {render_mode!r}"
+            )
+        self.render_mode = render_mode
+        self.config = EnvConfig.from_kwargs(kwargs)
+        self.stream = self.config.build_stream()
+        self.cloud = self.config.build_cloud()
+        self.num_tasks = len(self.stream)
+        self.ledger = BudgetLedger(
+            self.config.budget,
+            self.num_tasks,
+            cost_budget=self.config.cost_budget,
+            mode=self.config.budget_mode,
+        )
+        self._tasks: list[Task] = []
+        self._groups: list[int] = []
+        self._t = 0
+        self._done = True
+        self._recent: deque[int] = deque(maxlen=self.config.usage_window)
+        self._last_info: dict[str, Any] | None = None
+        self.grading_failures = 0
+
+    # ------------------------------------------------------------------ episode
+    def _start_episode(self, seed: int | None) -> None:
+        gym.Env.reset(self, seed=seed)
+        tasks, groups = self.stream.draw(self.np_random)
+        limit = self.config.max_prompt_chars
+        for task in tasks:
+            if len(task.prompt) > limit:
+                raise ValueError(
+                    f"task {task.id!r} has a {len(task.prompt)}-character prompt, over "
+                    f"max_prompt_chars={limit}; raise max_prompt_chars"
+                )
+        self._tasks, self._groups = tasks, groups
+        self._t = 0
+        self._done = False
+        self.ledger.reset()
+        self._recent.clear()
+        self._last_info = None
+        self.grading_failures = 0
+
+    @property
+    def task(self) -> Task:
+        """The task of the current step."""
+        if self._done:
+            raise RuntimeError("the episode is over; call reset()")
+        return self._tasks[self._t]
+
+    @property
+    def episode_tasks(self) -> list[Task]:
+        """The tasks of the current episode, in order."""
+        return list(self._tasks)
+
+    def _check_running(self) -> None:
+        if self._done:
+            raise RuntimeError("step() called on a finished (or never started) episode; reset()")
+
+    def _base_info(self) -> dict[str, Any]:
+        if self._done:
+            return {"budget_left": self.ledger.fraction_left, "calls_left": self.ledger.calls_left}
+        task = self._tasks[self._t]
+        return {
+            "task_id": task.id,
+            "domain": task.domain,
+            "difficulty": task.difficulty,
+            "task_group": self.stream.groups[self._groups[self._t]].name,
+            "step": self._t,
+            "budget_left": self.ledger.fraction_left,
+            "calls_left": self.ledger.calls_left,
+        }
+
+    def _grade(self, task: Task, text: str) -> Grade:
+        g = grade_response(task, text, timeout=self.config.checker_timeout)
+        if g.method in ("timeout", "error"):
+            self.grading_failures += 1
+        return g
+
+    def _resolve(
+        self,
+        task: Task,
+        local_text: str,
+        wants_cloud: bool,
+        partial: str | None,
+        local_latency: float,
+    ) -> dict[str, Any]:
+        """Apply one decision: maybe call the cloud (through the ledger), grade, build info."""
+        info = self._base_info()
+        offloaded = refused = over = False
+        cost = 0.0
+        latency = local_latency
+        cloud_text: str | None = None
+        if wants_cloud:
+            entry = self.ledger.request(self._t, self.cloud.quote(task, partial))
+            over = entry.over_budget
+            if entry.granted:
+                response = self.cloud.answer(task, partial)
+                self.ledger.charge(entry, min(response.cost, entry.cost))
+                offloaded, cost, cloud_text = True, response.cost, response.text
+                latency += response.latency_s
+            else:
+                refused = True
+        final = self._grade(task, cloud_text if offloaded else local_text)
+        correct = float(final.correct)
+        components = {
+            "correct": correct,
+            "correct_local": 0.0 if offloaded else correct,
+            "correct_cloud": correct if offloaded else 0.0,
+            "offloaded": float(offloaded),
+            "cost": cost,
+            "latency": latency,
+        }
+        self._recent.append(int(offloaded))
+        info.update(
+            correct=final.correct,
+            answer=final.answer,
+            grading=final.method,
+            offload_requested=wants_cloud,
+            offloaded=offloaded,
+            offload_refused=refused,
+            over_budget=over,
+            cost=cost,
+            latency_s=latency,
+            budget_left=self.ledger.fraction_left,
+            calls_left=self.ledger.calls_left,
+            calls_used=self.ledger.calls_used,
+            reward_components=components,
+        )
+        return info
+
+    def _advance(self, info: dict[str, Any]) -> tuple[SupportsFloat, bool]:
+        reward = combine_reward(info["reward_components"], self.config.reward_weights)
+        self._last_info = info
+        self._t += 1
+        terminated = self._t >= len(self._tasks)
+        if terminated:
+            self._done = True
+            info["episode"] = {
+                "ledger": self.ledger.summary(),
+                "grading_failures": self.grading_failures,
+            }
+        return reward, terminated
+
+    # ------------------------------------------------------------------ rendering
+    def render(self) -> str | None:
+        if self.render_mode != "ansi":
+            return None
+        info = self._last_info
+        head = f"[{self._t}/{self.num_tasks}] budget {self.ledger.calls_used}/"
+        head += f"{self.ledger.calls_allowed} calls, cost {self.ledger.cost_used:.5f}"
+        if info is None:
+            return head + " | episode start"
+        verdict = "correct" if info["correct"] else "wrong"
+        route = "cloud" if info["offloaded"] else "local"
+        if info["offload_refused"]:
+            route = "local (offload refused: over budget)"
+        return (
+            f"{head} | {info['task_id']} (d{info['difficulty']}, {info['task_group']}) -> {route},"
+            f" {verdict}, answer {info['answer']!r}"
+        )
+
+
+class OffloadTextEnv(OffloadEnv):
+    """## Description
+    The agent is the local language model. Each step shows one task's prompt; the agent's action is
+    its full response. A response containing the offload marker (``"<unknown>"`` by default) asks
+    the cloud, which answers the task given the text before the marker; within the budget the
+    cloud's answer is graded, otherwise the local response is.
+
+    ## Action Space
+    `PromptText`: any ``str``. Responses longer than ``max_response_chars`` are cut
+    (``info["response_truncated"]``).
+
+    ## Observation Space
+    ``Dict(prompt=PromptText(max_prompt_chars), budget_left=Box(0, 1, (1,)),
+    progress=Box(0, 1, (1,)))``.
+
+    See `docs/environments.md` for rewards, episode end and arguments.
+    """
+
+    def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
+        super().__init__(render_mode=render_mode, **kwargs)
+        self.action_space = PromptText(self.config.max_response_chars)
+        self.observation_space = spaces.Dict(
+            {
+                "prompt": PromptText(self.config.max_prompt_chars),
+                "budget_left": spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32),
+                "progress": spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32),
+            }
+        )
+
+    def _obs(self) -> dict[str, Any]:
+        return {
+            "prompt": "" if self._done else self._tasks[self._t].prompt,
+            "budget_left": np.array([self.ledger.fraction_left], dtype=np.float32),
+            "progress": np.array([self._t / self.num_tasks], dtype=np.float32),
+        }
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        self._start_episode(seed)
+        return self._obs(), self._base_info()
+
+    def step(self, action: str) -> tuple[dict[str, Any], SupportsFloat, bool, bool, dict[str, Any]]:
+        if not isinstance(action, str):
+            raise TypeError(
+                f"action must be a str (the response text; space {self.action_space}), "
+                f"got {type(action).__name__}"
+            )
+        self._check_running()
+        limit = self.config.max_response_chars
+        truncated_response = len(action) > limit
+        response = action[:limit]
+        task = self._tasks[self._t]
+        k = response.find(self.config.offload_marker)
+        wants_cloud = k >= 0
+        partial = response[:k] if wants_cloud else None
+        info = self._resolve(task, response, wants_cloud, partial, 0.0)
+        info["response_truncated"] = truncated_response
+        reward, terminated = self._advance(info)
+        return self._obs(), reward, terminated, False, info
+
+
+class OffloadRouterEnv(OffloadEnv):
+    """## Description
+    A local model (simulated by default) answers each task; the agent decides whether to keep the
+    local answer (0) or to offload the task to the cloud (1) within the budget.
+
+    ## Action Space
+    ``Discrete(2)``: 0 answer locally, 1 offload. `action_masks` marks offloading invalid once a
+    hard budget is spent (for sb3-contrib's MaskablePPO).
+
+    ## Observation Space
+    ``Box(0, 1, (10,), float32)``, the features of `ROUTER_FEATURES`.
+
+    See `docs/environments.md` for rewards, episode end and arguments.
+    """
+
+    def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
+        super().__init__(render_mode=render_mode, **kwargs)
+        self.local = self.config.build_local()
+        self.action_space = spaces.Discrete(2)
+        self.observation_space = spaces.Box(
+            0.0, 1.0, shape=(len(ROUTER_FEATURES),), dtype=np.float32
+        )
+        self._local_response: LocalResponse | None = None
+        self._n_groups = len(self.stream.groups)
+
+    def _prepare(self) -> None:
+        self._local_response = None if self._done else self.local.answer(self._tasks[self._t])
+
+    def _obs(self) -> np.ndarray:
+        obs = np.zeros(len(ROUTER_FEATURES), dtype=np.float32)
+        ledger = self.ledger
+        obs[4] = ledger.fraction_left
+        obs[5] = sum(self._recent) / len(self._recent) if self._recent else 0.0
+        obs[6] = ledger.calls_used / self._t if self._t else 0.0
+        obs[7] = ledger.rate
+        obs[8] = self._t / self.num_tasks
+        if not self._done:
+            task = self._tasks[self._t]
+            obs[0] = task.domain == "math"
+            obs[1] = task.domain == "code"
+            obs[2] = (task.difficulty - 1) / 4.0
+            assert self._local_response is not None
+            obs[3] = min(1.0, max(0.0, self._local_response.confidence))
+            obs[9] = self._groups[self._t] / (self._n_groups - 1) if self._n_groups > 1 else 0.0
+        return obs
+
+    def action_masks(self) -> np.ndarray:
+        """``[True, can_offload]``: offloading is masked once a hard budget is spent."""
+        can = not self._done and self.ledger.can_offload(
+            self.cloud.quote(self._tasks[self._t]) if not self._done else 0.0
+        )
+        return np.array([True, can], dtype=bool)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        self._start_episode(seed)
+        self._prepare()
+        info = self._base_info()
+        assert self._local_response is not None
+        info["local_confidence"] = self._local_response.confidence
+        return self._obs(), info
+
+    def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        a = _as_binary_action(action, self.action_space)
+        self._check_running()
+        task = self._tasks[self._t]
+        local = self._local_response
+        assert local is not None
+        info = self._resolve(task, local.text, a == 1, None, local.latency_s)
+        local_grade = self._grade(task, local.text)
+        info["local_correct"] = local_grade.correct
+        info["local_confidence"] = local.confidence
+        if info["offloaded"]:
+            info["cloud_correct"] = info["correct"]
+        elif self.config.counterfactuals:
+            info["cloud_correct"] = self._grade(task, self.cloud.answer(task).text).correct
+        else:
+            info["cloud_correct"] = None
+        reward, terminated = self._advance(info)
+        self._prepare()
+        return self._obs(), reward, terminated, False, info
+
+
+def _as_binary_action(action: Any, space: spaces.Discrete) -> int:
+    if isinstance(action, np.ndarray) and action.shape in ((), (1,)):
+        action = action.reshape(()).item()
+    if isinstance(action, bool | np.bool_) or not isinstance(action, int | np.integer):
+        raise TypeError(
+            f"action must be an int in {space} (0 = answer locally, 1 = offload), "
+            f"got {type(action).__name__} {action!r}"
+        )
+    if action not in (0, 1):
+        raise ValueError(
+            f"action must be 0 (answer locally) or 1 (offload), in {space}; got {action}"
+        )
+    return int(action)
