@@ -11,10 +11,10 @@ def _equivalent(pred: str, gold: str) -> bool | str:
     import sympy
     from sympy.parsing.sympy_parser import parse_expr
 
-    local = {
-        name: sympy.Symbol(name) for name in "abcdfghijklmnopqrstuvwxyzABCDFGHJKLMNOPQRSTUVWXYZ"
-    }
-    local.update({"pi": sympy.pi, "E": sympy.E, "oo": sympy.oo, "abs": sympy.Abs})
+    letters = "abcdfghjklmnopqrstuvwxyzABCDFGHJKLMNOPQRSTUVWXYZ"
+    local = {name: sympy.Symbol(name) for name in letters}
+    # As in LaTeX answers: i is the imaginary unit (e is mapped to E before this point).
+    local.update({"pi": sympy.pi, "E": sympy.E, "oo": sympy.oo, "abs": sympy.Abs, "i": sympy.I})
     try:
         a = parse_expr(pred, local_dict=local, evaluate=True)
         b = parse_expr(gold, local_dict=local, evaluate=True)
@@ -31,6 +31,9 @@ def _equivalent(pred: str, gold: str) -> bool | str:
 
 def main() -> None:
     import sympy  # noqa: F401  (import once, before the first request)
+
+    sys.stdout.write('"ready"\n')
+    sys.stdout.flush()
 
     for line in sys.stdin:
         try:

@@ -307,7 +307,7 @@ def compare(pred: str | None, gold: str, *, timeout: float = DEFAULT_TIMEOUT_S) 
         raise TypeError(f"gold must be a string, got {type(gold).__name__}")
     if pred is None or not isinstance(pred, str) or not pred.strip():
         return Verdict(False, "empty")
-    p, g = normalize(pred[: MAX_ANSWER_CHARS * 2]), normalize(gold)
+    p, g = normalize(pred), normalize(gold)
     if p == g:
         return Verdict(True, "exact")
     if len(p) > MAX_ANSWER_CHARS or len(g) > MAX_ANSWER_CHARS:

@@ -91,7 +91,9 @@ def _rewrite_frac_sqrt(s: str) -> str | None:
                 out.append(f"(({na})**(1/({ni})))")
             i = a[1]
         elif s[i] == "^":
-            a = _brace_group(s, i + 1)
+            digits = re.match(r"\s*(\d+)", s[i + 1 :])
+            # Plain-text powers: `2^10` is 1024 (LaTeX would read 2^{1}0).
+            a = (digits.group(1), i + 1 + digits.end()) if digits else _brace_group(s, i + 1)
             if a is None:
                 return None
             na = _rewrite_frac_sqrt(a[0])

@@ -21,6 +21,7 @@ import threading
 
 _lock = threading.Lock()
 _proc: subprocess.Popen[str] | None = None
+STARTUP_TIMEOUT_S = 60.0
 stats = {"calls": 0, "timeouts": 0, "errors": 0, "restarts": 0}
 """Counters of the helper's use in this process: calls, timeouts, errors, restarts."""
 
@@ -41,6 +42,12 @@ def _start() -> subprocess.Popen[str]:
         bufsize=1,
         env=env,
     )
+    # The helper says "ready" once sympy is imported; that start-up is not part of any timeout.
+    assert _proc.stdout is not None
+    ready, _, _ = select.select([_proc.stdout], [], [], STARTUP_TIMEOUT_S)
+    if not ready or _proc.stdout.readline().strip() != '"ready"':
+        _kill()
+        raise RuntimeError("the sympy helper process did not start")
     return _proc
 
 
@@ -62,11 +69,16 @@ def sympy_equivalent(pred_expr: str, gold_expr: str, *, timeout: float) -> bool 
     """``True``/``False`` from sympy, an error message string when sympy failed, or ``None``
     when it did not answer within ``timeout`` seconds (the helper is then restarted).
 
-    The first call also waits for the helper to start (not counted in ``timeout``).
+    The first call (and the first after a timeout) also waits for the helper to start, which is
+    not counted in ``timeout``.
     """
     with _lock:
         stats["calls"] += 1
-        proc = _start()
+        try:
+            proc = _start()
+        except (OSError, RuntimeError) as exc:
+            stats["errors"] += 1
+            return f"sympy helper unavailable: {exc}"
         assert proc.stdin is not None and proc.stdout is not None
         try:
             proc.stdin.write(json.dumps([pred_expr, gold_expr]) + "\n")
@@ -92,8 +104,5 @@ def sympy_equivalent(pred_expr: str, gold_expr: str, *, timeout: float) -> bool 
 
 def _wait_ready(proc: subprocess.Popen[str], timeout: float) -> bool:
     assert proc.stdout is not None
-    # The first answer waits for sympy's import as well; grant that once.
-    grace = 30.0 if not getattr(proc, "_warm", False) else 0.0
-    ready, _, _ = select.select([proc.stdout], [], [], timeout + grace)
-    proc._warm = True  # type: ignore[attr-defined]
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
     return bool(ready)
