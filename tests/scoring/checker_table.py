@@ -2,7 +2,8 @@
 
 ``mv`` is True where math-verify's ``verify(parse(f"${gold}$"), parse(f"${pred}$"))`` reaches
 the same verdict (checked by the tests when math-verify is installed); False marks the pairs
-where we hold math-verify to be wrong or where the project deliberately differs, each with its reason.
+where we hold math-verify to be wrong or where the project deliberately differs, each with
+its reason.
 """
 
 from __future__ import annotations

@@ -1,0 +1,111 @@
+"""Registry-wide checks: every offload id passes Gymnasium's checker and is deterministic; router
+ids also pass SB3's checker. New ids are covered automatically."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import offload_gym
+
+OFFLOAD_IDS = sorted(
+    env_id
+    for env_id, spec in gym.registry.items()
+    if isinstance(spec.entry_point, str) and spec.entry_point.startswith("offload_gym.")
+)
+ROUTER_IDS = [i for i in OFFLOAD_IDS if gym.spec(i).entry_point.endswith("OffloadRouterEnv")]
+SMALL = {"num_tasks": 12}
+
+
+def test_expected_ids_are_registered():
+    assert {"OffloadMath-v0", "OffloadMathRouter-v0"} <= set(OFFLOAD_IDS)
+
+
+@pytest.mark.parametrize("env_id", OFFLOAD_IDS)
+def test_gymnasium_check_env(env_id):
+    env = gym.make(env_id, **SMALL)
+    check_env(env.unwrapped)
+    env.close()
+
+
+@pytest.mark.parametrize("env_id", ROUTER_IDS)
+def test_sb3_check_env(env_id):
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    sb3_check_env(gym.make(env_id, **SMALL), warn=True)
+
+
+def _policy(env_id, obs, rng, env):
+    if env_id in ROUTER_IDS:
+        return int(rng.integers(0, 2))
+    task = env.unwrapped.task
+    r = rng.random()
+    if r < 0.3:
+        return f"Step by step... <answer>{task.answer}</answer>"
+    if r < 0.6:
+        return "I cannot solve this. <unknown> I need external assistance </unknown>"
+    return f"The answer is {rng.integers(-50, 50)}."
+
+
+def _rollout(env_id, seed):
+    env = gym.make(env_id, **SMALL)
+    rng = np.random.default_rng(123)
+    obs, info = env.reset(seed=seed)
+    trace = [(repr(obs), sorted(info.items()))]
+    done = False
+    while not done:
+        obs, reward, terminated, truncated, info = env.step(_policy(env_id, obs, rng, env))
+        trace.append((repr(obs), reward, terminated, truncated, repr(sorted(info.items()))))
+        done = terminated or truncated
+    return trace
+
+
+@pytest.mark.parametrize("env_id", OFFLOAD_IDS)
+def test_seeded_rollouts_are_identical(env_id):
+    a, b = _rollout(env_id, seed=42), _rollout(env_id, seed=42)
+    assert a == b
+    assert len(a) == SMALL["num_tasks"] + 1
+    assert _rollout(env_id, seed=43) != a
+
+
+def test_make_with_module_prefix_needs_no_import():
+    code = (
+        "import gymnasium as gym\n"
+        "env = gym.make('offload_gym:OffloadMath-v0', num_tasks=3)\n"
+        "obs, info = env.reset(seed=0)\n"
+        "print(type(env.unwrapped).__name__, info['task_id'].split('/')[0] != '')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "OffloadTextEnv True"
+
+
+@pytest.mark.parametrize("env_id", OFFLOAD_IDS)
+def test_info_keys(env_id):
+    env = gym.make(env_id, **SMALL)
+    _, info = env.reset(seed=0)
+    for key in ("task_id", "domain", "difficulty", "budget_left", "task_group"):
+        assert key in info
+    action = 1 if env_id in ROUTER_IDS else "<answer>0</answer>"
+    _, _, _, _, info = env.step(action)
+    for key in (
+        "task_id",
+        "domain",
+        "difficulty",
+        "correct",
+        "offloaded",
+        "budget_left",
+        "cost",
+        "reward_components",
+        "task_group",
+    ):
+        assert key in info, key
+    assert set(info["reward_components"]) == set(offload_gym.envs.REWARD_COMPONENTS)
+    if env_id in ROUTER_IDS:
+        assert {"local_correct", "cloud_correct", "local_confidence"} <= set(info)
+    else:
+        assert info["response_truncated"] is False
