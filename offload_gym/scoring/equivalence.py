@@ -50,7 +50,7 @@ def normalize(answer: str) -> str:
     >>> normalize(r" $x = \dfrac{1}{2}$. ")
     '\\frac{1}{2}'
     """
-    s = answer.strip()
+    s = answer.strip().rstrip(".").strip()
     for left, right in _WRAPPERS:
         if s.startswith(left) and s.endswith(right) and len(s) >= len(left) + len(right):
             s = s[len(left) : len(s) - len(right)].strip()
