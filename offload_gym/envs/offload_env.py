@@ -80,6 +80,7 @@ class OffloadEnv(gym.Env):
         self._done = True
         self._recent: deque[int] = deque(maxlen=self.config.usage_window)
         self._last_info: dict[str, Any] | None = None
+        self._grade_memo: dict[tuple[str, str], Grade] = {}
         self.grading_failures = 0
 
     # ------------------------------------------------------------------ episode
@@ -132,9 +133,17 @@ class OffloadEnv(gym.Env):
         }
 
     def _grade(self, task: Task, text: str) -> Grade:
+        """Grade ``text``; repeated (task, text) pairs within a step are graded once."""
+        key = (task.id, text)
+        memo = self._grade_memo
+        if key in memo:
+            return memo[key]
         g = grade_response(task, text, timeout=self.config.checker_timeout)
         if g.method in ("timeout", "error"):
             self.grading_failures += 1
+        if len(memo) > 8:
+            memo.clear()
+        memo[key] = g
         return g
 
     def _resolve(

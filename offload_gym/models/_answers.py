@@ -88,6 +88,12 @@ def wrong_answer(answer: str, u: float) -> str:
     True
     """
     num = parse_number(answer)
+    if num is not None and num.value.denominator == 1:
+        n, k = num.value.numerator, int(u * 1e6)
+        options = [n + 1 + k % 9, n - 1 - k % 7, 2 * n if n else 1, -n if n else -1, n + 10]
+        if n % 2 == 0 and n:
+            options.append(n // 2)
+        return str(options[int(u * len(options)) % len(options)])
     if num is not None:
         value = num.value
         k = int(u * 1e6)

@@ -7,6 +7,7 @@ runs in a helper process that is killed when it overruns its time limit.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import re
 from fractions import Fraction
@@ -41,8 +42,10 @@ _TEXT_CMD = re.compile(r"\\(?:text|textbf|mathrm|mbox|mathbf|operatorname)\s*\{(
 _ASSIGN = re.compile(r"^[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?!=)")
 _SPACES = re.compile(r"\s+")
 _DEGREES = re.compile(r"\^\s*\{?\\circ\}?|°")
+_PLAIN = re.compile(r"[-+]?[\w.,/]*\Z", re.ASCII)
 
 
+@functools.lru_cache(maxsize=8192)
 def normalize(answer: str) -> str:
     r"""Canonical surface form: math delimiters, spacing macros, ``\text{}``, degree signs,
     a leading ``x =`` and a trailing full stop removed; ``\dfrac``/``\tfrac`` -> ``\frac``.
@@ -51,6 +54,8 @@ def normalize(answer: str) -> str:
     '\\frac{1}{2}'
     """
     s = answer.strip().rstrip(".").strip()
+    if _PLAIN.match(s):  # fast path: nothing to normalise beyond spacing
+        return s
     for left, right in _WRAPPERS:
         if s.startswith(left) and s.endswith(right) and len(s) >= len(left) + len(right):
             s = s[len(left) : len(s) - len(right)].strip()
@@ -75,6 +80,7 @@ _NUMERIC = re.compile(
     rf"|(?P<plain>{_NUM_CORE})(?:\s*[eE](?P<exp>[-+]?\d{{1,3}}))?"
     r")\s*(?P<unit>%|[A-Za-z]+(?:\s+[A-Za-z]+){0,2}|[A-Za-z]+\^?\d)?\s*$"
 )
+_INTEGER = re.compile(r"-?\d{1,30}\Z", re.ASCII)
 _NOT_UNITS = frozenset({"or", "and", "to", "x", "y", "i", "e", "pi", "sqrt"})
 
 
@@ -83,9 +89,12 @@ class _Number(NamedTuple):
     decimals: int  # digits after the decimal point as written (0 for integers and fractions)
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_number(text: str) -> _Number | None:
     """Parse an exact number with optional sign, ``$``, thousands separators, fraction or
     ``\\frac``, and a trailing unit word or ``%`` (ignored). ``None`` when it is not one."""
+    if _INTEGER.match(text):  # fast path
+        return _Number(Fraction(int(text)), 0)
     m = _NUMERIC.match(text)
     if m is None:
         return None
@@ -114,7 +123,13 @@ def parse_number(text: str) -> _Number | None:
 
 
 def _to_fraction(raw: str) -> Fraction:
-    return Fraction(raw.replace(",", ""))
+    raw = raw.replace(",", "")
+    if raw.isdigit():
+        return Fraction(int(raw))
+    whole, dot, frac = raw.partition(".")
+    if dot and (whole.isdigit() or not whole) and frac.isdigit():
+        return Fraction(int(whole or "0") * 10 ** len(frac) + int(frac), 10 ** len(frac))
+    return Fraction(raw)
 
 
 def _numbers_match(pred: _Number, gold_value: float | Fraction) -> bool:
@@ -307,6 +322,8 @@ def compare(pred: str | None, gold: str, *, timeout: float = DEFAULT_TIMEOUT_S) 
         raise TypeError(f"gold must be a string, got {type(gold).__name__}")
     if pred is None or not isinstance(pred, str) or not pred.strip():
         return Verdict(False, "empty")
+    if pred.strip() == gold.strip():
+        return Verdict(True, "exact")
     p, g = normalize(pred), normalize(gold)
     if p == g:
         return Verdict(True, "exact")

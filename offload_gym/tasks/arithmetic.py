@@ -8,10 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from offload_gym.tasks._fmt import final_line
-from offload_gym.tasks.base import GeneratorConfig, TaskGenerator
+from offload_gym.tasks.base import Draws, GeneratorConfig, TaskGenerator
 from offload_gym.tasks.registry import register_generator
 
 _MAX_OPERAND = {1: 20, 2: 50, 3: 100, 4: 500, 5: 1000}
@@ -30,9 +28,7 @@ class ArithmeticGenerator(TaskGenerator):
     name = "arithmetic"
     config_class = ArithmeticConfig
 
-    def _generate(
-        self, rng: np.random.Generator, difficulty: int
-    ) -> tuple[str, str, str, dict[str, Any]]:
+    def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
         hi = _MAX_OPERAND[difficulty]
         value = int(rng.integers(1, hi + 1))
         text, prec = str(value), 3

@@ -106,6 +106,39 @@ def build_config(config_cls: type[GeneratorConfig], values: Mapping[str, Any]) -
     return config_cls(**values)
 
 
+class Draws:
+    """Scalar random draws for one generated item, served from blocks of a numpy ``Generator``.
+
+    numpy's scalar calls cost about a microsecond each; generators make a dozen of them per item.
+    Drawing uniforms 32 at a time and mapping them keeps every value a function of the item's
+    ``SeedSequence`` at a fraction of the cost. The API mirrors the `numpy.random.Generator`
+    methods the families use (``integers`` with an exclusive ``high``, ``random``).
+    """
+
+    __slots__ = ("_buf", "_i", "_rng")
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self._rng = rng
+        self._buf: list[float] = rng.random(32).tolist()
+        self._i = 0
+
+    def random(self) -> float:
+        if self._i == len(self._buf):
+            self._buf = self._rng.random(32).tolist()
+            self._i = 0
+        u = self._buf[self._i]
+        self._i += 1
+        return u
+
+    def integers(self, low: int, high: int, size: int | None = None) -> Any:
+        """Uniform integers in ``[low, high)``; a list when ``size`` is given."""
+        if high <= low:
+            raise ValueError(f"integers: high ({high}) must be > low ({low})")
+        if size is None:
+            return low + int(self.random() * (high - low))
+        return [low + int(self.random() * (high - low)) for _ in range(size)]
+
+
 class TaskGenerator(ABC):
     """A procedural family of tasks, addressable by index.
 
@@ -134,7 +167,9 @@ class TaskGenerator(ABC):
         if isinstance(index, bool) or not isinstance(index, int | np.integer) or index < 0:
             raise IndexError(f"{self.name}: index must be a non-negative int, got {index!r}")
         index = int(index)
-        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([self.seed, index])))
+        rng = Draws(
+            np.random.Generator(np.random.PCG64(np.random.SeedSequence([self.seed, index])))
+        )
         cfg = self.config
         difficulty = int(rng.integers(cfg.min_difficulty, cfg.max_difficulty + 1))
         prompt, answer, solution, meta = self._generate(rng, difficulty)
@@ -159,9 +194,7 @@ class TaskGenerator(ABC):
             i += 1
 
     @abstractmethod
-    def _generate(
-        self, rng: np.random.Generator, difficulty: int
-    ) -> tuple[str, str, str, dict[str, Any]]:
+    def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
         """Return ``(prompt, answer, solution, metadata)`` for one item."""
 
     def __repr__(self) -> str:

@@ -9,10 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from offload_gym.tasks._fmt import final_line, fmt_poly, poly_deriv, poly_eval
-from offload_gym.tasks.base import GeneratorConfig, TaskGenerator
+from offload_gym.tasks.base import Draws, GeneratorConfig, TaskGenerator
 from offload_gym.tasks.polynomials import random_poly
 from offload_gym.tasks.registry import register_generator
 
@@ -29,9 +27,7 @@ class DerivativesGenerator(TaskGenerator):
     name = "derivatives"
     config_class = DerivativesConfig
 
-    def _generate(
-        self, rng: np.random.Generator, difficulty: int
-    ) -> tuple[str, str, str, dict[str, Any]]:
+    def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
         point = int(rng.integers(-difficulty, difficulty + 1))
         if difficulty <= 3:
             f = random_poly(rng, difficulty + 1, 9)

@@ -10,10 +10,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-import numpy as np
-
 from offload_gym.tasks._fmt import final_line, fmt_number
-from offload_gym.tasks.base import GeneratorConfig, TaskGenerator
+from offload_gym.tasks.base import Draws, GeneratorConfig, TaskGenerator
 from offload_gym.tasks.registry import register_generator
 
 _SYMBOL = {"+": "+", "-": "-", "*": "×", "/": "÷"}
@@ -34,9 +32,7 @@ class FractionsGenerator(TaskGenerator):
     name = "fractions"
     config_class = FractionsConfig
 
-    def _generate(
-        self, rng: np.random.Generator, difficulty: int
-    ) -> tuple[str, str, str, dict[str, Any]]:
+    def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
         ops = "+-*/" if difficulty >= 4 else "+-"
         max_den = _MAX_DEN[difficulty]
         terms = [_draw_fraction(rng, max_den) for _ in range(_N_TERMS[difficulty])]
@@ -63,7 +59,7 @@ class FractionsGenerator(TaskGenerator):
         return prompt, answer, solution, {"expression": text}
 
 
-def _draw_fraction(rng: np.random.Generator, max_den: int) -> Fraction:
+def _draw_fraction(rng: Draws, max_den: int) -> Fraction:
     den = int(rng.integers(2, max_den + 1))
     num = int(rng.integers(1, 2 * den))
     return Fraction(num, den)

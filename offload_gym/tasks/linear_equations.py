@@ -9,10 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from offload_gym.tasks._fmt import final_line, fmt_poly
-from offload_gym.tasks.base import GeneratorConfig, TaskGenerator
+from offload_gym.tasks.base import Draws, GeneratorConfig, TaskGenerator
 from offload_gym.tasks.registry import register_generator
 
 
@@ -21,7 +19,7 @@ class LinearEquationsConfig(GeneratorConfig):
     """Config of the ``linear_equations`` family (see `GeneratorConfig`)."""
 
 
-def _nonzero(rng: np.random.Generator, lo: int, hi: int) -> int:
+def _nonzero(rng: Draws, lo: int, hi: int) -> int:
     while True:
         v = int(rng.integers(lo, hi + 1))
         if v != 0:
@@ -39,9 +37,7 @@ class LinearEquationsGenerator(TaskGenerator):
     name = "linear_equations"
     config_class = LinearEquationsConfig
 
-    def _generate(
-        self, rng: np.random.Generator, difficulty: int
-    ) -> tuple[str, str, str, dict[str, Any]]:
+    def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
         span = 10 * difficulty
         x = int(rng.integers(-span, span + 1))
         if difficulty <= 3:

@@ -9,10 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from offload_gym.tasks._fmt import final_line, fmt_poly, poly_eval
-from offload_gym.tasks.base import GeneratorConfig, TaskGenerator
+from offload_gym.tasks.base import Draws, GeneratorConfig, TaskGenerator
 from offload_gym.tasks.registry import register_generator
 
 
@@ -35,7 +33,7 @@ class PolynomialsConfig(GeneratorConfig):
             )
 
 
-def random_poly(rng: np.random.Generator, degree: int, coef: int) -> list[int]:
+def random_poly(rng: Draws, degree: int, coef: int) -> list[int]:
     """Integer coefficients from the constant term up, with a non-zero leading coefficient."""
     coeffs = [int(c) for c in rng.integers(-coef, coef + 1, size=degree + 1)]
     while coeffs[-1] == 0:
@@ -50,9 +48,7 @@ class PolynomialsGenerator(TaskGenerator):
     name = "polynomials"
     config_class = PolynomialsConfig
 
-    def _generate(
-        self, rng: np.random.Generator, difficulty: int
-    ) -> tuple[str, str, str, dict[str, Any]]:
+    def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
         coef = 3 + 2 * difficulty
         if rng.random() < self.config.degree_question_rate:
             da, db = int(rng.integers(1, difficulty + 2)), int(rng.integers(1, difficulty + 2))

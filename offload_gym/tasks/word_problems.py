@@ -11,10 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from offload_gym.tasks._fmt import final_line
-from offload_gym.tasks.base import GeneratorConfig, TaskGenerator
+from offload_gym.tasks.base import Draws, GeneratorConfig, TaskGenerator
 from offload_gym.tasks.registry import register_generator
 
 NAMES = (
@@ -39,9 +37,7 @@ class WordProblemsGenerator(TaskGenerator):
     name = "word_problems"
     config_class = WordProblemsConfig
 
-    def _generate(
-        self, rng: np.random.Generator, difficulty: int
-    ) -> tuple[str, str, str, dict[str, Any]]:
+    def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
         name = NAMES[int(rng.integers(0, len(NAMES)))]
         item, units = ITEMS[int(rng.integers(0, len(ITEMS)))]
         count = int(rng.integers(5, 10 * difficulty + 20))

@@ -1,0 +1,161 @@
+"""Core throughput, each figure beside its peer measured in the same run.
+
+- Router view steps/s and text view steps/s (simulated models, resets included, the wrappers of
+  `gym.make`), beside Gymnasium's CartPole-v1 steps/s with a random policy.
+- `is_equivalent` answers/s beside math-verify's ``verify(parse(gold), parse(pred))`` on the same
+  pairs (the checker table plus answers written by the simulated models), and how often the two
+  agree.
+
+Run: ``python benchmarks/bench_core.py [--quick] [--out results.json]``. Figures are medians of
+``--repeats`` runs; machines are shared and noisy, so compare ratios, not absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+import offload_gym  # noqa: F401
+from offload_gym.models import SimulatedCloud, SimulatedLocal
+from offload_gym.scoring import extract_answer, is_equivalent
+from offload_gym.scoring.equivalence import normalize, parse_number
+from offload_gym.tasks import math_stream
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "scoring"))
+from checker_table import TABLE
+
+MARKER = "<unknown> I need external assistance </unknown>"
+
+
+def steps_per_second(env_id: str, n_steps: int, policy: str, **kwargs) -> float:
+    env = gym.make(env_id, **kwargs)
+    env.action_space.seed(0)
+    rng = np.random.default_rng(0)
+    canned = ["Let me see. The answer is <answer>12</answer>.", "I need help. " + MARKER,
+              "So \\boxed{7}."]  # fmt: skip
+    env.reset(seed=0)
+    start = time.perf_counter()
+    for i in range(n_steps):
+        if policy == "text":
+            if rng.random() < 0.5:
+                action = f"... the answer is <answer>{env.unwrapped.task.answer}</answer>."
+            else:
+                action = canned[i % 3]
+        else:
+            action = env.action_space.sample()
+        _, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            env.reset()
+    elapsed = time.perf_counter() - start
+    env.close()
+    return n_steps / elapsed
+
+
+def checker_pairs(n_generated: int) -> list[tuple[str, str]]:
+    pairs = [(p.pred, p.gold) for p in TABLE]
+    tasks, _ = math_stream(n_generated, seed=5).draw(np.random.default_rng(5))
+    local, cloud = SimulatedLocal(), SimulatedCloud()
+    for k, task in enumerate(tasks):
+        model = local if k % 2 else cloud
+        text = model.answer(task).text
+        pairs.append((extract_answer(text) or "", task.answer))
+    return pairs
+
+
+def answers_per_second(fn, pairs) -> tuple[float, list[bool]]:
+    start = time.perf_counter()
+    verdicts = [fn(p, g) for p, g in pairs]
+    return len(pairs) / (time.perf_counter() - start), verdicts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke run)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, help="write the figures as JSON here")
+    args = parser.parse_args()
+    n = 5_000 if args.quick else 50_000
+    n_text = 2_000 if args.quick else 20_000
+    n_pairs = 200 if args.quick else 2_000
+
+    figures: dict[str, float] = {}
+    # A fixed dataset (`tasks=`) instead of fresh procedural tasks every episode: the same stepping
+    # work without task generation; and a router that does not ask the cloud counterfactually.
+    fixed = math_stream(1000, seed=9).draw(np.random.default_rng(9))[0]
+    runs: dict[str, list[float]] = {
+        "router": [],
+        "router_fixed_tasks": [],
+        "router_no_counterfactuals": [],
+        "text": [],
+        "cartpole": [],
+    }
+    for _ in range(args.repeats):
+        runs["cartpole"].append(steps_per_second("CartPole-v1", n, "random"))
+        runs["router"].append(steps_per_second("OffloadMathRouter-v0", n, "random"))
+        runs["router_fixed_tasks"].append(
+            steps_per_second("OffloadMathRouter-v0", n, "random", tasks=fixed)
+        )
+        runs["router_no_counterfactuals"].append(
+            steps_per_second("OffloadMathRouter-v0", n, "random", counterfactuals=False)
+        )
+        runs["text"].append(steps_per_second("OffloadMath-v0", n_text, "text"))
+    for key, values in runs.items():
+        figures[f"{key}_steps_per_s"] = statistics.median(values)
+    figures["router_vs_cartpole"] = figures["router_steps_per_s"] / figures["cartpole_steps_per_s"]
+    figures["text_vs_cartpole"] = figures["text_steps_per_s"] / figures["cartpole_steps_per_s"]
+
+    from math_verify import parse, verify
+
+    def mv(pred: str, gold: str) -> bool:
+        return bool(verify(parse(f"${gold}$"), parse(f"${pred}$")))
+
+    pairs = checker_pairs(n_pairs)
+    is_equivalent("2^{100000}", "2^{100001}/2")  # start the sympy helper outside the timing
+    mv("1", "1")
+    ours_runs, mv_runs = [], []
+    for _ in range(args.repeats):
+        # No warm caches: every timed pass starts from empty memo tables.
+        normalize.cache_clear()
+        parse_number.cache_clear()
+        rate, ours = answers_per_second(is_equivalent, pairs)
+        ours_runs.append(rate)
+        rate, theirs = answers_per_second(mv, pairs)
+        mv_runs.append(rate)
+    figures["checker_answers_per_s"] = statistics.median(ours_runs)
+    figures["math_verify_answers_per_s"] = statistics.median(mv_runs)
+    figures["checker_vs_math_verify"] = (
+        figures["checker_answers_per_s"] / figures["math_verify_answers_per_s"]
+    )
+    figures["checker_pairs"] = len(pairs)
+    figures["verdict_agreement"] = float(
+        np.mean([a == b for a, b in zip(ours, theirs, strict=True)])
+    )
+    table_ours = [is_equivalent(p.pred, p.gold) for p in TABLE]
+    figures["table_correct_ours"] = sum(
+        o == p.expected for o, p in zip(table_ours, TABLE, strict=True)
+    )
+    figures["table_correct_math_verify"] = sum(mv(p.pred, p.gold) == p.expected for p in TABLE)
+    figures["table_size"] = len(TABLE)
+
+    meta = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "gymnasium": gym.__version__,
+        "quick": args.quick,
+        "repeats": args.repeats,
+    }
+    print(json.dumps({"meta": meta, "figures": figures}, indent=2))
+    if args.out:
+        args.out.write_text(json.dumps({"meta": meta, "figures": figures}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
