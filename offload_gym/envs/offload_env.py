@@ -321,22 +321,24 @@ class OffloadRouterEnv(OffloadEnv):
         self._local_response = None if self._done else self.local.answer(self._tasks[self._t])
 
     def _obs(self) -> np.ndarray:
-        obs = np.zeros(len(ROUTER_FEATURES), dtype=np.float32)
-        ledger = self.ledger
-        obs[4] = ledger.fraction_left
-        obs[5] = sum(self._recent) / len(self._recent) if self._recent else 0.0
-        obs[6] = ledger.calls_used / self._t if self._t else 0.0
-        obs[7] = ledger.rate
-        obs[8] = self._t / self.num_tasks
-        if not self._done:
-            task = self._tasks[self._t]
-            obs[0] = task.domain == "math"
-            obs[1] = task.domain == "code"
-            obs[2] = (task.difficulty - 1) / 4.0
-            assert self._local_response is not None
-            obs[3] = min(1.0, max(0.0, self._local_response.confidence))
-            obs[9] = self._groups[self._t] / (self._n_groups - 1) if self._n_groups > 1 else 0.0
-        return obs
+        ledger, t = self.ledger, self._t
+        recent = self._recent
+        budget = [
+            ledger.fraction_left,
+            sum(recent) / len(recent) if recent else 0.0,
+            ledger.calls_used / t if t else 0.0,
+            ledger.rate,
+            t / self.num_tasks,
+        ]
+        if self._done:
+            return np.array([0.0, 0.0, 0.0, 0.0, *budget, 0.0], dtype=np.float32)
+        task = self._tasks[t]
+        assert self._local_response is not None
+        confidence = min(1.0, max(0.0, self._local_response.confidence))
+        group = self._groups[t] / (self._n_groups - 1) if self._n_groups > 1 else 0.0
+        domain = task.domain
+        features = [domain == "math", domain == "code", (task.difficulty - 1) / 4.0, confidence]
+        return np.array([*features, *budget, group], dtype=np.float32)
 
     def action_masks(self) -> np.ndarray:
         """``[True, can_offload]``: offloading is masked once a hard budget is spent."""

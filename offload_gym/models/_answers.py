@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+import struct
 from fractions import Fraction
 
 from offload_gym.scoring.equivalence import normalize, parse_number
 from offload_gym.tasks.base import Task
 
-_U64 = float(2**64)
+_INV_2_53 = 2.0**-53
 
 
 def uniforms(seed: int, salt: str, task_id: str, n: int) -> list[float]:
@@ -19,8 +20,10 @@ def uniforms(seed: int, salt: str, task_id: str, n: int) -> list[float]:
     Hash-derived (BLAKE2b) rather than a seeded generator: an order of magnitude cheaper per
     task, and independent of how many tasks were seen before.
     """
+    if not 1 <= n <= 8:
+        raise ValueError(f"n must be in [1, 8], got {n}")
     digest = hashlib.blake2b(f"{seed}\x1f{salt}\x1f{task_id}".encode(), digest_size=8 * n).digest()
-    return [int.from_bytes(digest[8 * i : 8 * i + 8], "little") / _U64 for i in range(n)]
+    return [(x >> 11) * _INV_2_53 for x in struct.unpack(f"<{n}Q", digest)]
 
 
 def render_right(task: Task, u: float, u_fmt: float) -> str:

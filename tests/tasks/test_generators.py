@@ -181,3 +181,19 @@ def test_task_validation():
         Task(id="a", domain="poetry", prompt="p", answer="1")
     with pytest.raises(ValueError, match="prompt"):
         Task(id="a", domain="math", prompt="", answer="1")
+
+
+def test_draws_are_reproducible_and_uniform():
+    from offload_gym.tasks.base import Draws
+
+    a, b = Draws("k"), Draws("k")
+    xs = [a.random() for _ in range(20)]
+    assert xs == [b.random() for _ in range(20)] and xs != [Draws("j").random() for _ in range(20)]
+    d = Draws("uniform")
+    counts = [0] * 6
+    for _ in range(60_000):
+        counts[d.integers(0, 6)] += 1
+    assert all(abs(c - 10_000) < 400 for c in counts)  # ~4 standard deviations
+    assert all(0 <= u < 1 for u in (d.random() for _ in range(1000)))
+    with pytest.raises(ValueError, match="high"):
+        d.integers(3, 3)
