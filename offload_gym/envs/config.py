@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from offload_gym._validation import reject_unknown
 from offload_gym.budget import BudgetMode
 from offload_gym.envs.reward import DEFAULT_REWARD_WEIGHTS, validate_weights
 from offload_gym.models.base import CloudModel, LocalModel
@@ -72,10 +73,7 @@ class EnvConfig:
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any]) -> EnvConfig:
-        valid = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(kwargs) - set(valid))
-        if unknown:
-            raise ValueError(f"unknown environment argument(s) {unknown}; valid arguments: {valid}")
+        reject_unknown(kwargs, (f.name for f in dataclasses.fields(cls)), "environment argument")
         return cls(**kwargs)
 
     def __post_init__(self) -> None:
@@ -122,12 +120,8 @@ def _build(value: Any, default_cls: type, protocol: type, name: str) -> Any:
     if value is None:
         return default_cls()
     if isinstance(value, Mapping):
-        valid = [f.name for f in dataclasses.fields(default_cls)]
-        unknown = sorted(set(value) - set(valid))
-        if unknown:
-            raise ValueError(
-                f"unknown {default_cls.__name__} argument(s) {unknown}; valid arguments: {valid}"
-            )
+        fields = (f.name for f in dataclasses.fields(default_cls))
+        reject_unknown(value, fields, f"{default_cls.__name__} argument")
         return default_cls(**value)
     if not isinstance(value, protocol):
         raise ValueError(

@@ -17,6 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from offload_gym._validation import reject_unknown
+
 DOMAINS = ("math", "code")
 """Domains the environments know. A task's domain selects its verifier."""
 
@@ -100,12 +102,7 @@ class GeneratorConfig:
 
 def build_config(config_cls: type[GeneratorConfig], values: Mapping[str, Any]) -> GeneratorConfig:
     """Build ``config_cls(**values)``, refusing unknown keys with the list of valid ones."""
-    valid = [f.name for f in dataclasses.fields(config_cls)]
-    unknown = sorted(set(values) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"unknown config key(s) {unknown} for {config_cls.__name__}; valid keys: {valid}"
-        )
+    reject_unknown(values, (f.name for f in dataclasses.fields(config_cls)), "config key")
     return config_cls(**values)
 
 

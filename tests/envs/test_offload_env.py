@@ -179,7 +179,7 @@ def test_step_after_the_end_needs_reset():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"budgett": 0.3}, r"unknown environment argument\(s\) \['budgett'\].*valid arguments"),
+        ({"budgett": 0.3}, r"unknown environment argument\(s\) \['budgett'\]; valid: \['budget'"),
         ({"budget": 1.3}, "budget must be a fraction"),
         ({"budget_mode": "strict"}, "budget_mode"),
         ({"reward_weights": {"correctness": 1.0}}, "valid components"),
