@@ -1,0 +1,247 @@
+"""The sandbox's test monitor: ``python -m offload_gym.scoring._sandbox_monitor``.
+
+Reads one JSON request a line on stdin and answers one JSON verdict a line on stdout. For each
+request it forks a *candidate process* that runs the untrusted program and nothing else, and runs
+the trusted tests itself, here, against a proxy of the candidate's function: every call crosses a
+socket as plain data (`offload_gym.scoring._wire`). The verdict is decided in this process, so
+nothing the candidate prints, returns, redefines or exits with can forge it.
+
+The candidate process runs in its own session and working directory, with an empty environment,
+stdio on /dev/null, resource limits, and, when this monitor runs as root, an unprivileged uid of
+its own. See `offload_gym.scoring.sandbox` for the layers around the monitor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+import traceback
+from typing import Any
+
+from offload_gym.scoring import _wire
+
+MAX_REPLY_BYTES = 4 << 20
+
+
+class CandidateError(Exception):
+    """The candidate raised, returned something that cannot leave the sandbox, or died."""
+
+
+class CandidateTimeout(BaseException):
+    """The request's wall-clock deadline passed (a BaseException: tests cannot swallow it)."""
+
+
+# ----------------------------------------------------------------------------- candidate side
+def _limit(which: int, value: int) -> None:
+    try:
+        resource.setrlimit(which, (value, value))
+    except (ValueError, OSError):
+        soft, hard = resource.getrlimit(which)
+        if hard != resource.RLIM_INFINITY and value > hard:
+            resource.setrlimit(which, (hard, hard))
+
+
+def _candidate_main(
+    sock: socket.socket, req: dict[str, Any], workdir: str, uid: int | None
+) -> None:
+    """Runs in the forked candidate process; never returns."""
+    try:
+        os.setsid()
+        keep = sock.fileno()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.closerange(3, keep)
+        os.closerange(keep + 1, 1 << 16)
+        os.chdir(workdir)
+        limits = req["limits"]
+        _limit(resource.RLIMIT_CORE, 0)
+        _limit(resource.RLIMIT_CPU, int(limits["cpu_seconds"]))
+        _limit(resource.RLIMIT_AS, int(limits["memory_mb"]) << 20)
+        _limit(resource.RLIMIT_FSIZE, int(limits["file_size_mb"]) << 20)
+        _limit(resource.RLIMIT_NOFILE, int(limits["open_files"]))
+        if uid is not None:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            # Counted per uid: this uid is this candidate's alone.
+            _limit(resource.RLIMIT_NPROC, int(limits["processes"]))
+        os.environ.clear()
+        os.environ["HOME"] = workdir
+        sys.argv = ["candidate"]
+    except BaseException:
+        os._exit(70)
+    send = sock.sendall
+    recv_file = sock.makefile("rb")
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    try:
+        exec(compile(req["program"], "<candidate>", "exec"), namespace)
+        fn = namespace[req["entry_point"]]
+        if not callable(fn):
+            raise TypeError(f"{req['entry_point']} is not callable")
+        send(b'{"ready":true}\n')
+    except BaseException as exc:
+        try:
+            send(json.dumps({"ready": False, "error": type(exc).__name__}).encode() + b"\n")
+        finally:
+            os._exit(0)
+    while True:
+        line = recv_file.readline()
+        if not line:
+            os._exit(0)
+        try:
+            args, kwargs = _wire.loads(line)
+            result = fn(*args, **kwargs)
+            reply = b'{"ok":' + _wire.dumps(result).rstrip(b"\n") + b"}\n"
+        except BaseException as exc:
+            reply = json.dumps({"raised": type(exc).__name__}).encode() + b"\n"
+        send(reply)
+
+
+# ----------------------------------------------------------------------------- monitor side
+class _Proxy:
+    """Stands in for the candidate's function inside the trusted tests."""
+
+    def __init__(self, sock: socket.socket, deadline: float, name: str) -> None:
+        self._sock = sock
+        self._file = sock.makefile("rb")
+        self._deadline = deadline
+        self.__name__ = name
+        self.calls = 0
+
+    def _readline(self) -> bytes:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise CandidateTimeout()
+        self._sock.settimeout(remaining)
+        try:
+            line = self._file.readline(MAX_REPLY_BYTES)
+        except TimeoutError:
+            raise CandidateTimeout() from None
+        except OSError as exc:
+            raise CandidateError(f"connection lost: {exc}") from None
+        if not line:
+            raise CandidateError("the candidate process exited")
+        if not line.endswith(b"\n"):
+            raise CandidateError("reply too large")
+        return line
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        try:
+            self._sock.sendall(_wire.dumps([list(args), kwargs]))
+        except OSError as exc:
+            raise CandidateError(f"the candidate process is gone: {exc}") from None
+        reply = json.loads(self._readline())
+        if "raised" in reply:
+            raise CandidateError(f"the candidate raised {reply['raised']}")
+        return _wire.decode(reply["ok"])
+
+
+def _run_request(req: dict[str, Any], uid: int | None, tmp_root: str) -> dict[str, Any]:
+    start = time.monotonic()
+    deadline = start + float(req["timeout"])
+    workdir = tempfile.mkdtemp(prefix="cand-", dir=tmp_root)
+    if uid is not None:
+        os.chown(workdir, uid, uid)
+    os.chmod(workdir, 0o700)
+    parent, child = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # candidate process
+        parent.close()
+        _candidate_main(child, req, workdir, uid)
+        os._exit(0)  # pragma: no cover
+    child.close()
+    status, detail = "error", ""
+    proxy = _Proxy(parent, deadline, req["entry_point"])
+    try:
+        ready = json.loads(proxy._readline())
+        if not ready.get("ready"):
+            status, detail = "load_error", ready.get("error", "")
+        else:
+            namespace: dict[str, Any] = {"__name__": "__tests__"}
+            if req.get("context"):
+                exec(compile(req["context"], "<context>", "exec"), namespace)
+            namespace[req["entry_point"]] = proxy
+            namespace["candidate"] = proxy
+            exec(compile(req["tests"], "<tests>", "exec"), namespace)
+            check = namespace.get("check")
+            if callable(check) and req.get("call_check", True):
+                check(proxy)
+            status = "passed"
+    except CandidateTimeout:
+        status, detail = "timeout", f"over {req['timeout']} s"
+    except AssertionError:
+        status, detail = "failed", "a test assertion failed"
+    except CandidateError as exc:
+        status, detail = "error", str(exc)
+    except Exception as exc:
+        status, detail = "error", f"{type(exc).__name__} in the tests"
+    finally:
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        parent.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    if status == "passed" and proxy.calls == 0 and req.get("require_calls", True):
+        status, detail = "error", "the tests never called the candidate"
+    return {
+        "status": status,
+        "passed": status == "passed",
+        "detail": detail,
+        "seconds": time.monotonic() - start,
+        "calls": proxy.calls,
+    }
+
+
+def _private_tmp() -> str:
+    """Inside a mount namespace, mount fresh tmpfs over the world-writable directories so that
+    nothing a candidate writes there is seen outside; return the directory for work dirs."""
+    if os.environ.get("OFFLOAD_SANDBOX_PRIVATE_TMP") == "1":
+        for path in ("/tmp", "/var/tmp", "/dev/shm"):
+            if os.path.isdir(path):
+                os.system(f"mount -t tmpfs -o size=512m,mode=1777 tmpfs {path} 2>/dev/null")
+    root = tempfile.mkdtemp(prefix="offload-sandbox-")
+    os.chmod(root, 0o711)
+    return root
+
+
+def main() -> None:
+    uid_env = os.environ.get("OFFLOAD_SANDBOX_UID")
+    uid = int(uid_env) if uid_env and os.geteuid() == 0 else None
+    tmp_root = _private_tmp()
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    out = sys.stdout
+    out.write('{"ready":true}\n')
+    out.flush()
+    for line in sys.stdin:
+        try:
+            req = json.loads(line)
+            reply = _run_request(req, uid, tmp_root)
+        except Exception as exc:
+            reply = {
+                "status": "sandbox_error",
+                "passed": False,
+                "detail": f"{type(exc).__name__}: {exc}"[:300],
+                "seconds": 0.0,
+                "calls": 0,
+                "trace": traceback.format_exc()[-800:],
+            }
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
+    shutil.rmtree(tmp_root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
