@@ -30,6 +30,17 @@ from offload_gym.scoring import _wire
 
 MAX_REPLY_BYTES = 4 << 20
 
+PRELOAD = (
+    "abc array ast base64 binascii bisect calendar cmath codecs collections collections.abc "
+    "contextlib copy csv dataclasses datetime decimal difflib encodings.idna enum fractions "
+    "functools glob hashlib heapq hmac io itertools json keyword locale math numbers operator "
+    "os pathlib pprint queue random re shlex statistics string struct sys textwrap threading "
+    "time timeit types typing unicodedata uuid warnings weakref zlib"
+).split()
+"""Standard modules imported before any candidate is forked. A candidate whose uid was dropped
+may be unable to read the interpreter's files (a Python under /root, say), so it can import what
+is preloaded here, or what that uid can read."""
+
 
 class CandidateError(Exception):
     """The candidate raised, returned something that cannot leave the sandbox, or died."""
@@ -146,7 +157,11 @@ class _Proxy:
         return _wire.decode(reply["ok"])
 
 
-def _run_request(req: dict[str, Any], uid: int | None, tmp_root: str) -> dict[str, Any]:
+def _run_request(
+    req: dict[str, Any], uid: int | None, tmp_root: str, read_tests: Any
+) -> dict[str, Any]:
+    """Fork the candidate, then (only then) receive and run the tests: the candidate's copy of
+    this process's memory never holds them."""
     start = time.monotonic()
     deadline = start + float(req["timeout"])
     workdir = tempfile.mkdtemp(prefix="cand-", dir=tmp_root)
@@ -163,6 +178,7 @@ def _run_request(req: dict[str, Any], uid: int | None, tmp_root: str) -> dict[st
     status, detail = "error", ""
     proxy = _Proxy(parent, deadline, req["entry_point"])
     try:
+        tests = read_tests()
         ready = json.loads(proxy._readline())
         if not ready.get("ready"):
             status, detail = "load_error", ready.get("error", "")
@@ -172,7 +188,7 @@ def _run_request(req: dict[str, Any], uid: int | None, tmp_root: str) -> dict[st
                 exec(compile(req["context"], "<context>", "exec"), namespace)
             namespace[req["entry_point"]] = proxy
             namespace["candidate"] = proxy
-            exec(compile(req["tests"], "<tests>", "exec"), namespace)
+            exec(compile(tests, "<tests>", "exec"), namespace)
             check = namespace.get("check")
             if callable(check) and req.get("call_check", True):
                 check(proxy)
@@ -217,7 +233,16 @@ def _private_tmp() -> str:
     return root
 
 
+def _preload() -> None:
+    import importlib
+
+    for name in PRELOAD:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
 def main() -> None:
+    _preload()
     uid_env = os.environ.get("OFFLOAD_SANDBOX_UID")
     uid = int(uid_env) if uid_env and os.geteuid() == 0 else None
     tmp_root = _private_tmp()
@@ -225,10 +250,20 @@ def main() -> None:
     out = sys.stdout
     out.write('{"ready":true}\n')
     out.flush()
-    for line in sys.stdin:
+    stdin = sys.stdin.buffer
+
+    def read_tests() -> str:
+        out.write('{"forked":true}\n')
+        out.flush()
+        return str(json.loads(stdin.readline())["tests"])
+
+    while True:
+        line = stdin.readline()
+        if not line:
+            break
         try:
             req = json.loads(line)
-            reply = _run_request(req, uid, tmp_root)
+            reply = _run_request(req, uid, tmp_root, read_tests)
         except Exception as exc:
             reply = {
                 "status": "sandbox_error",

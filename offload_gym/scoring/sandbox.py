@@ -163,6 +163,12 @@ class _Monitor:
         self.proc = proc
         return proc
 
+    @staticmethod
+    def _readline(proc: subprocess.Popen[bytes], wait: float) -> bytes:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], wait)
+        return proc.stdout.readline() if ready else b""
+
     def stop(self) -> None:
         if self.proc is not None:
             try:
@@ -180,12 +186,23 @@ class _Monitor:
             self.stop()
             return SandboxResult(False, "sandbox_error", str(exc), 0.0)
         assert proc.stdin is not None and proc.stdout is not None
-        req = {**check._asdict(), "timeout": limits.timeout_s, "limits": asdict(limits)}
+        header = {
+            "program": check.program,
+            "entry_point": check.entry_point,
+            "context": check.context,
+            "timeout": limits.timeout_s,
+            "limits": asdict(limits),
+        }
+        wait = limits.timeout_s + _REPLY_MARGIN_S
         try:
-            proc.stdin.write(json.dumps(req).encode() + b"\n")
+            # The tests are sent only once the candidate process exists (see the monitor).
+            proc.stdin.write(json.dumps(header).encode() + b"\n")
             proc.stdin.flush()
-            ready, _, _ = select.select([proc.stdout], [], [], limits.timeout_s + _REPLY_MARGIN_S)
-            line = proc.stdout.readline() if ready else b""
+            line = self._readline(proc, wait)
+            if line.startswith(b'{"forked"'):
+                proc.stdin.write(json.dumps({"tests": check.tests}).encode() + b"\n")
+                proc.stdin.flush()
+                line = self._readline(proc, wait)
         except OSError:
             line = b""
         if not line:

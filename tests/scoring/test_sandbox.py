@@ -1,0 +1,237 @@
+"""The sandbox attack suite: every attack fails, returns within the time limit plus a margin, and
+leaves the host (this process, its files, its network) unaffected."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import textwrap
+import threading
+import time
+
+import pytest
+
+from offload_gym.scoring.sandbox import (
+    CodeCheck,
+    Sandbox,
+    SandboxLimits,
+    SandboxResult,
+    isolation_mode,
+)
+
+LIMITS = SandboxLimits(timeout_s=2.0, cpu_seconds=2, memory_mb=512)
+MARGIN_S = 3.0
+TESTS = "assert add(1, 2) == 3\nassert add(-4, 4) == 0\nassert add(10, 5) == 15\n"
+HUMANEVAL_STYLE = (
+    "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(2, 2) == 4\n"
+)
+ISOLATED = isolation_mode() != "plain"
+
+
+@pytest.fixture(scope="module")
+def box():
+    with Sandbox(workers=2, limits=LIMITS) as sandbox:
+        yield sandbox
+
+
+def run(box: Sandbox, program: str, tests: str = TESTS) -> SandboxResult:
+    start = time.monotonic()
+    result = box.run(CodeCheck(textwrap.dedent(program), "add", tests))
+    elapsed = time.monotonic() - start
+    assert elapsed < LIMITS.timeout_s + MARGIN_S, f"took {elapsed:.1f} s"
+    return result
+
+
+def test_correct_and_wrong_solutions(box):
+    assert run(box, "def add(a, b):\n    return a + b\n").status == "passed"
+    assert run(box, "def add(a, b):\n    return a + b\n", HUMANEVAL_STYLE).status == "passed"
+    assert run(box, "def add(a, b):\n    return a - b\n").status == "failed"
+    assert run(box, "def add(a, b):\n    return a +\n").status == "load_error"
+    assert run(box, "def plus(a, b):\n    return a + b\n").status == "load_error"
+
+
+ATTACKS = {
+    "infinite loop at import": "while True:\n    pass\n",
+    "infinite loop in the function": "def add(a, b):\n    while True:\n        pass\n",
+    "sleep past the deadline": "import time\ndef add(a, b):\n    time.sleep(60)\n",
+    "fork bomb": "import os\nwhile True:\n    os.fork()\n",
+    "fork bomb in the function": "import os\ndef add(a, b):\n    while 1:\n        os.fork()\n",
+    "memory bomb": "x = bytearray(1 << 40)\ndef add(a, b):\n    return a + b\n",
+    "growing memory bomb": (
+        "def add(a, b):\n    xs = []\n    while 1:\n        xs.append(' ' * 9**7)\n"
+    ),
+    "deep recursion": "def add(a, b):\n    return add(a, b)\n",
+    "recursion past the C stack": (
+        "import sys\nsys.setrecursionlimit(10**8)\ndef add(a, b):\n    return add(a, b) + 1\n"
+    ),
+    "huge output": (
+        "import sys\ndef add(a, b):\n    while 1:\n        sys.stdout.write('x' * 10**6)\n"
+    ),
+    "huge output at import, then wrong": "print('y' * 10**8)\ndef add(a, b):\n    return 0\n",
+    "sys.exit(0) before the tests": "import sys\nsys.exit(0)\n",
+    "sys.exit(0) inside the tests": "import sys\ndef add(a, b):\n    sys.exit(0)\n",
+    "os._exit(0) before the tests": "import os\nos._exit(0)\n",
+    "os._exit(0) inside the tests": "import os\ndef add(a, b):\n    os._exit(0)\n",
+    "redefine AssertionError": (
+        "import builtins\nbuiltins.AssertionError = type('A', (Exception,), {})\n"
+        "AssertionError = None\ndef add(a, b):\n    return 0\n"
+    ),
+    "redefine builtins": (
+        "import builtins\nbuiltins.len = lambda x: 0\nbuiltins.abs = lambda x: 0\n"
+        "builtins.__dict__['isinstance'] = lambda *a: True\ndef add(a, b):\n    return 0\n"
+    ),
+    "redefine the test function": (
+        "def check(candidate):\n    pass\ncheck.__code__ = (lambda c: None).__code__\n"
+        "def add(a, b):\n    return 0\n"
+    ),
+    "print fake success lines": (
+        'import os\nprint(\'passed\')\nprint(\'{"status": "passed", "passed": true}\')\n'
+        "os.write(1, b'OK all tests passed\\n')\nos.write(2, b'passed\\n')\n"
+        "def add(a, b):\n    return 0\n"
+    ),
+    "answer the protocol early": (
+        "import os, socket\nfor fd in range(3, 20):\n    try:\n"
+        '        os.write(fd, b\'{"ok": 3}\\n{"ok": 0}\\n{"ok": 15}\\n\')\n    except OSError:\n'
+        "        pass\ndef add(a, b):\n    return 0\n"
+    ),
+    "object that equals everything": (
+        "class Eq:\n    def __eq__(self, other):\n        return True\n"
+        "def add(a, b):\n    return Eq()\n"
+    ),
+    "int subclass that equals everything": (
+        "class I(int):\n    def __eq__(self, other):\n        return True\n"
+        "def add(a, b):\n    return I(0)\n"
+    ),
+    "kill its parent": (
+        "import os, signal\ntry:\n    os.kill(os.getppid(), signal.SIGKILL)\nexcept OSError:\n"
+        "    pass\ndef add(a, b):\n    return 0\n"
+    ),
+    "kill every process it can": (
+        "import os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept OSError:\n"
+        "    pass\ndef add(a, b):\n    return 0\n"
+    ),
+    "raise BaseException subclasses": ("def add(a, b):\n    raise KeyboardInterrupt\n"),
+    "spawn a thread that outlives the call": (
+        "import threading, time\ndef add(a, b):\n"
+        "    threading.Thread(target=time.sleep, args=(100,)).start()\n    return 0\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(ATTACKS))
+def test_attack_fails_in_time(box, name):
+    result = run(box, ATTACKS[name])
+    assert not result.passed, f"{name}: {result}"
+    assert result.status in ("failed", "error", "load_error", "timeout"), result
+
+
+def test_host_survives_and_sandbox_recovers(box):
+    for name in ("kill its parent", "kill every process it can", "os._exit(0) before the tests"):
+        run(box, ATTACKS[name])
+    assert os.getpid() > 0  # we are still here
+    assert run(box, "def add(a, b):\n    return a + b\n").status == "passed"
+
+
+def test_reading_the_tests_from_memory_finds_nothing(box):
+    spy = """
+    import gc, sys
+    def add(a, b):
+        texts = [repr(o) for o in gc.get_objects() if isinstance(o, (dict, list, tuple))]
+        frame = sys._getframe().f_back
+        while frame is not None:
+            texts.append(repr(frame.f_locals))
+            frame = frame.f_back
+        marker = ''.join(['hidden', '_expected_', 'value'])  # not a constant of this code
+        return 3 if any(marker in t for t in texts) else 0
+    """
+    tests = "# hidden_expected_value\nassert add(1, 2) == 3\n"
+    assert run(box, spy, tests).status == "failed"
+
+
+def test_environment_secrets_are_not_visible(box, monkeypatch):
+    monkeypatch.setenv("OFFLOAD_TEST_SECRET", "s3cr3t-value")
+    spy = """
+    import os, glob
+    def add(a, b):
+        if 'OFFLOAD_TEST_SECRET' in os.environ:
+            return a + b
+        for path in glob.glob('/proc/*/environ'):
+            try:
+                if b's3cr3t-value' in open(path, 'rb').read():
+                    return a + b
+            except OSError:
+                pass
+        return 0
+    """
+    assert run(box, spy).status == "failed"
+
+
+def test_files_outside_the_work_dir_are_not_written(box, tmp_path):
+    target = tmp_path / "pwned.txt"
+    outside = f"""
+    def add(a, b):
+        for path in [{str(target)!r}, '/tmp/offload-pwned.txt', '/root/offload-pwned.txt',
+                     '/etc/offload-pwned.txt', {str(tmp_path / "x.txt")!r}]:
+            try:
+                with open(path, 'w') as fh:
+                    fh.write('pwned')
+            except OSError:
+                pass
+        with open('inside.txt', 'w') as fh:  # its own directory is writable
+            fh.write('fine')
+        return a + b
+    """
+    assert run(box, outside).status == "passed"
+    assert not target.exists() and not (tmp_path / "x.txt").exists()
+    for path in ("/tmp/offload-pwned.txt", "/root/offload-pwned.txt", "/etc/offload-pwned.txt"):
+        assert not os.path.exists(path), path
+
+
+@pytest.mark.skipif(not ISOLATED, reason="network isolation needs namespaces (unshare)")
+def test_network_is_closed(box):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(0.1)
+    port = server.getsockname()[1]
+    accepted = []
+
+    def accept():
+        with contextlib.suppress(OSError):
+            accepted.append(server.accept())
+
+    thread = threading.Thread(target=accept)
+    thread.start()
+    program = f"""
+    import socket
+    def add(a, b):
+        try:
+            socket.create_connection(('127.0.0.1', {port}), timeout=1).close()
+            return a + b
+        except OSError:
+            return 0
+    """
+    try:
+        assert run(box, program).status == "failed"
+    finally:
+        thread.join()
+        server.close()
+    assert not accepted
+
+
+def test_limits_are_validated():
+    with pytest.raises(ValueError, match="timeout_s"):
+        SandboxLimits(timeout_s=0)
+    with pytest.raises(ValueError, match="memory_mb"):
+        SandboxLimits(memory_mb=-1)
+    with pytest.raises(ValueError, match="workers"):
+        Sandbox(workers=0)
+    with pytest.raises(TypeError, match="CodeCheck"):
+        Sandbox(workers=1).run("print(1)")  # type: ignore[arg-type]
+
+
+def test_run_many_keeps_order_and_runs_concurrently(box):
+    programs = [f"def add(a, b):\n    return a + b + {k % 2}\n" for k in range(20)]
+    results = box.run_many([CodeCheck(p, "add", TESTS) for p in programs])
+    assert [r.passed for r in results] == [k % 2 == 0 for k in range(20)]
