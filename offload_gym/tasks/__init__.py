@@ -3,6 +3,10 @@
 # Importing the family modules registers them.
 from offload_gym.tasks import (  # noqa: F401
     arithmetic,
+    code_algorithms,
+    code_arithmetic,
+    code_lists,
+    code_strings,
     derivatives,
     fractions,
     linear_equations,

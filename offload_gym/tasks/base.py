@@ -40,6 +40,12 @@ class Task:
         solution: A worked reference solution ending in the answer, when the source has one
             (procedural generators always do; used for supervised warm starts).
         metadata: Free-form details of the source (family, parameters, original fields).
+        entry_point: Code tasks: the name of the function under test.
+        tests: Code tasks: trusted test source, run by the sandbox against the candidate's
+            function (a ``check(candidate)`` function, HumanEval style, or plain asserts).
+        code_prefix: Code tasks: code placed before a completion (imports and the function's
+            signature and docstring), so that a body-only completion and a complete definition
+            both run.
     """
 
     id: str
@@ -49,6 +55,9 @@ class Task:
     difficulty: int = 1
     solution: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    entry_point: str = ""
+    tests: str = ""
+    code_prefix: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -68,6 +77,14 @@ class Task:
                 f"Task {self.id!r}: difficulty must be an integer in "
                 f"[{MIN_DIFFICULTY}, {MAX_DIFFICULTY}], got {self.difficulty!r}"
             )
+        if self.domain == "code":
+            if not self.entry_point.isidentifier():
+                raise ValueError(
+                    f"code task {self.id!r}: entry_point must name a function, "
+                    f"got {self.entry_point!r}"
+                )
+            if not self.tests.strip():
+                raise ValueError(f"code task {self.id!r}: tests must not be empty")
 
     def __hash__(self) -> int:
         return hash(self.id)
@@ -180,6 +197,7 @@ class TaskGenerator(ABC):
         cfg = self.config
         difficulty = int(rng.integers(cfg.min_difficulty, cfg.max_difficulty + 1))
         prompt, answer, solution, meta = self._generate(rng, difficulty)
+        code_fields = {k: meta.pop(k) for k in ("entry_point", "tests", "code_prefix") if k in meta}
         return Task(
             id=f"{self.name}/{self.seed}/{index}",
             domain=self.domain,
@@ -188,6 +206,7 @@ class TaskGenerator(ABC):
             difficulty=difficulty,
             solution=solution,
             metadata={"family": self.name, "seed": self.seed, "index": index, **meta},
+            **code_fields,
         )
 
     def take(self, n: int, start: int = 0) -> list[Task]:
