@@ -14,7 +14,7 @@ from offload_gym.models.base import CloudModel, LocalModel
 from offload_gym.models.simulated import SimulatedCloud, SimulatedLocal
 from offload_gym.scoring.equivalence import DEFAULT_TIMEOUT_S
 from offload_gym.tasks.base import Task
-from offload_gym.tasks.stream import TaskStream, math_stream
+from offload_gym.tasks.stream import TaskStream, code_stream, math_code_stream, math_stream
 
 DEFAULT_OFFLOAD_MARKER = "<unknown>"
 """A text-view response containing this asks the cloud (GAPG's template ends a help request with
@@ -34,8 +34,11 @@ class EnvConfig:
             cloud's quote before each call).
         tasks: A `TaskStream` or a sequence of `Task` (one group, in the given order). ``None``
             builds the default procedural stream of ``domain`` with ``num_tasks`` tasks.
-        domain: Domain of the default stream (set by the registered id).
+        domain: The default stream (set by the registered id): ``"math"``, ``"code"``, or
+            ``"stream"`` (a math group, then a code group).
         num_tasks: Tasks per episode of the default stream.
+        switch_point: ``"stream"``: the step at which the code group starts
+            (``num_tasks // 2`` by default).
         task_seed: Seed of the default stream's generators.
         local_model: Router view: a `LocalModel`, or a dict of `SimulatedLocal` arguments.
         cloud_model: A `CloudModel`, or a dict of `SimulatedCloud` arguments.
@@ -58,6 +61,7 @@ class EnvConfig:
     tasks: TaskStream | Sequence[Task] | None = None
     domain: str = "math"
     num_tasks: int = 100
+    switch_point: int | None = None
     task_seed: int = 0
     local_model: LocalModel | Mapping[str, Any] | None = None
     cloud_model: CloudModel | Mapping[str, Any] | None = None
@@ -107,7 +111,16 @@ class EnvConfig:
             return TaskStream.from_tasks(self.tasks)
         if self.domain == "math":
             return math_stream(self.num_tasks, seed=self.task_seed)
-        raise ValueError(f"no default task stream for domain {self.domain!r}; pass tasks=")
+        if self.domain == "code":
+            return code_stream(self.num_tasks, seed=self.task_seed)
+        if self.domain == "stream":
+            return math_code_stream(
+                self.num_tasks, switch_point=self.switch_point, seed=self.task_seed
+            )
+        raise ValueError(
+            f"domain must be 'math', 'code' or 'stream' for the default stream, got "
+            f"{self.domain!r}; or pass tasks="
+        )
 
     def build_local(self) -> LocalModel:
         return _build(self.local_model, SimulatedLocal, LocalModel, "local_model")

@@ -139,7 +139,8 @@ class OffloadEnv(gym.Env):
         if key in memo:
             return memo[key]
         g = grade_response(task, text, timeout=self.config.checker_timeout)
-        if g.method in ("timeout", "error"):
+        checker_failed = task.domain == "math" and g.method in ("timeout", "error")
+        if checker_failed or g.method == "sandbox_error":
             self.grading_failures += 1
         if len(memo) > 8:
             memo.clear()

@@ -7,6 +7,13 @@ import gymnasium as gym
 ENV_IDS: dict[str, tuple[str, dict[str, object]]] = {
     "OffloadMath-v0": ("offload_gym.envs.offload_env:OffloadTextEnv", {"domain": "math"}),
     "OffloadMathRouter-v0": ("offload_gym.envs.offload_env:OffloadRouterEnv", {"domain": "math"}),
+    "OffloadCode-v0": ("offload_gym.envs.offload_env:OffloadTextEnv", {"domain": "code"}),
+    "OffloadCodeRouter-v0": ("offload_gym.envs.offload_env:OffloadRouterEnv", {"domain": "code"}),
+    "OffloadStream-v0": ("offload_gym.envs.offload_env:OffloadTextEnv", {"domain": "stream"}),
+    "OffloadStreamRouter-v0": (
+        "offload_gym.envs.offload_env:OffloadRouterEnv",
+        {"domain": "stream"},
+    ),
 }
 """id -> (entry point, default kwargs)."""
 

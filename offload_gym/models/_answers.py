@@ -28,14 +28,20 @@ def uniforms(seed: int, salt: str, task_id: str, n: int) -> list[float]:
 
 def render_right(task: Task, u: float, u_fmt: float) -> str:
     """A correct response: the task's worked steps (when known) and the answer in one of the
-    formats the extractor reads, sometimes written in an equivalent form."""
+    formats the extractor reads, sometimes written in an equivalent form. For code, the
+    reference solution in a fenced block, or (one time in five) as a bare body."""
+    if task.domain == "code":
+        return _render_code(task, task.answer, u_fmt)
     answer = _equivalent_form(task.answer, u)
     body = _steps(task)
     return body + _final(answer, u_fmt)
 
 
 def render_wrong(task: Task, u: float, u_fmt: float) -> str:
-    """A plausibly wrong response: a near-miss of the reference answer."""
+    """A plausibly wrong response: a near-miss of the reference answer (for code, the reference
+    with one operator, constant or return value changed)."""
+    if task.domain == "code":
+        return _render_code(task, wrong_code(task.answer, u), u_fmt)
     wrong = wrong_answer(task.answer, u)
     return "Let me work through this step by step.\n" + _final(wrong, u_fmt)
 
@@ -125,3 +131,45 @@ def wrong_answer(answer: str, u: float) -> str:
     else:
         out = f"{answer} + 1"
     return out if normalize(out) != normalize(answer) else f"{answer} + 1"
+
+
+def _render_code(task: Task, code: str, u: float) -> str:
+    if u < 0.2 and task.code_prefix and code.startswith(task.code_prefix):
+        return code[len(task.code_prefix) :]  # a body-only completion
+    return f"Here is the function.\n\n```python\n{code}```\n"
+
+
+_MUTATIONS = (
+    (" + ", " - "),
+    (" - ", " + "),
+    (" < ", " <= "),
+    (" > ", " >= "),
+    (" == ", " != "),
+    (" * ", " + "),
+    ("% 2", "% 3"),
+    ("[::-1]", ""),
+    ("max(", "min("),
+    ("min(", "max("),
+    (".lower()", ".upper()"),
+)
+
+
+def wrong_code(code: str, u: float) -> str:
+    """The reference ``code`` with one plausible bug: a flipped operator or bound, a changed
+    constant, or, when nothing applies, an off-by-one return value."""
+    body_start = code.rfind('"""') + 3 if '"""' in code else 0
+    head, body = code[:body_start], code[body_start:]
+    options = [m for m in _MUTATIONS if m[0] in body]
+    if options:
+        old, new = options[int(u * len(options)) % len(options)]
+        k = body.count(old)
+        nth = int(u * 1e6) % k
+        pos = -1
+        for _ in range(nth + 1):
+            pos = body.find(old, pos + 1)
+        return head + body[:pos] + new + body[pos + len(old) :]
+    digits = list(re.finditer(r"(?<![\w.])\d+", body))
+    if digits:
+        m = digits[int(u * len(digits)) % len(digits)]
+        return head + body[: m.start()] + str(int(m.group()) + 1) + body[m.end() :]
+    return head + re.sub(r"return (.+)", r"return None", body, count=1)

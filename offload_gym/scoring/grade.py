@@ -15,8 +15,9 @@ class Grade(NamedTuple):
     Attributes:
         correct: Whether the response's final answer is right.
         answer: The extracted final answer (``None`` when the response states none).
-        method: The stage that decided (see `Verdict`); ``"timeout"`` and ``"error"`` are
-            grading failures worth counting.
+        method: Math: the stage that decided (see `Verdict`). Code: the sandbox's status
+            (see `SandboxResult`). ``"timeout"``/``"error"`` of the checker and
+            ``"sandbox_error"`` are grading failures worth counting.
     """
 
     correct: bool
@@ -25,9 +26,17 @@ class Grade(NamedTuple):
 
 
 def grade_response(task: Task, response: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> Grade:
-    """Extract the final answer of ``response`` and check it against ``task.answer``."""
+    """Grade ``response``: for math, extract its final answer and compare it with
+    ``task.answer`` (``timeout`` bounds the sympy stage); for code, run its code against the
+    task's tests in the sandbox (``Grade.method`` is then the sandbox's status)."""
     if task.domain == "math":
         answer = extract_answer(response)
         verdict: Verdict = compare(answer, task.answer, timeout=timeout)
         return Grade(verdict.equivalent, answer, verdict.method)
-    raise NotImplementedError(f"no verifier for domain {task.domain!r} yet")
+    if task.domain == "code":
+        from offload_gym.scoring.code import code_check
+        from offload_gym.scoring.sandbox import default_sandbox
+
+        result = default_sandbox().run(code_check(task, response))
+        return Grade(result.passed, None, result.status)
+    raise ValueError(f"no verifier for domain {task.domain!r}")

@@ -56,8 +56,8 @@ class SandboxLimits:
         processes: ``RLIMIT_NPROC`` for the candidate's own uid (enforced when running as root).
     """
 
-    timeout_s: float = 5.0
-    cpu_seconds: int = 5
+    timeout_s: float = 3.0
+    cpu_seconds: int = 3
     memory_mb: int = 1024
     file_size_mb: int = 16
     open_files: int = 64

@@ -21,7 +21,13 @@ from offload_gym.tasks.registry import (
     make_generator,
     register_generator,
 )
-from offload_gym.tasks.stream import TaskGroup, TaskStream, math_stream
+from offload_gym.tasks.stream import (
+    TaskGroup,
+    TaskStream,
+    code_stream,
+    math_code_stream,
+    math_stream,
+)
 
 __all__ = [
     "DOMAINS",
@@ -31,12 +37,14 @@ __all__ = [
     "TaskGenerator",
     "TaskGroup",
     "TaskStream",
+    "code_stream",
     "get_generator_class",
     "list_generators",
     "load_gsm8k",
     "load_jsonl",
     "load_math",
     "make_generator",
+    "math_code_stream",
     "math_stream",
     "register_generator",
 ]

@@ -188,11 +188,77 @@ def math_stream(
         max_difficulty: Highest difficulty.
         order: Order within the episode (``"difficulty"`` gives an easy-to-hard curriculum).
     """
-    names = list(families) if families is not None else list_generators("math")
+    group = _procedural_group("math", num_tasks, seed, families, min_difficulty, max_difficulty,
+                              order)  # fmt: skip
+    return TaskStream([group])
+
+
+def code_stream(
+    num_tasks: int = 100,
+    *,
+    seed: int = 0,
+    families: Sequence[str] | None = None,
+    min_difficulty: int = 1,
+    max_difficulty: int = 5,
+    order: Order = "random",
+) -> TaskStream:
+    """A one-group stream of procedural code tasks drawn fresh each episode (arguments as in
+    `math_stream`)."""
+    group = _procedural_group("code", num_tasks, seed, families, min_difficulty, max_difficulty,
+                              order)  # fmt: skip
+    return TaskStream([group])
+
+
+def math_code_stream(
+    num_tasks: int = 100,
+    *,
+    switch_point: int | None = None,
+    seed: int = 0,
+    min_difficulty: int = 1,
+    max_difficulty: int = 5,
+    order: Order = "random",
+) -> TaskStream:
+    """The continual-learning stream: a ``math`` group, then a ``code`` group.
+
+    Args:
+        num_tasks: Tasks per episode, both groups together.
+        switch_point: The step at which code starts (``num_tasks // 2`` by default).
+        seed: Seed of the generators.
+        min_difficulty: Lowest difficulty.
+        max_difficulty: Highest difficulty.
+        order: Order within each group.
+    """
+    switch = num_tasks // 2 if switch_point is None else switch_point
+    if not 1 <= switch < num_tasks:
+        raise ValueError(
+            f"switch_point must be in [1, num_tasks - 1] = [1, {num_tasks - 1}], got {switch}"
+        )
+    args = (seed, None, min_difficulty, max_difficulty, order)
+    return TaskStream(
+        [
+            _procedural_group("math", switch, *args),
+            _procedural_group("code", num_tasks - switch, *args),
+        ]
+    )
+
+
+def _procedural_group(
+    domain: str,
+    size: int,
+    seed: int,
+    families: Sequence[str] | None,
+    min_difficulty: int,
+    max_difficulty: int,
+    order: Order,
+) -> TaskGroup:
+    names = list(families) if families is not None else list_generators(domain)
     if not names:
-        raise ValueError("families must name at least one math family")
+        raise ValueError(f"families must name at least one {domain} family")
     gens = [
         make_generator(n, seed=seed, min_difficulty=min_difficulty, max_difficulty=max_difficulty)
         for n in names
     ]
-    return TaskStream([TaskGroup("math", gens, size=num_tasks, order=order)])
+    wrong = [g.name for g in gens if g.domain != domain]
+    if wrong:
+        raise ValueError(f"families {wrong} are not {domain} families")
+    return TaskGroup(domain, gens, size=size, order=order)

@@ -89,7 +89,7 @@ def test_cloud_cost_never_exceeds_quote(tasks):
 def test_unknown_domain_is_a_clear_error():
     from offload_gym.tasks import Task
 
-    t = Task(id="c", domain="code", prompt="write f", answer="")
+    t = Task(id="c", domain="code", prompt="write f", answer="", entry_point="f", tests="assert 1")
     with pytest.raises(ValueError, match="known domains"):
         SimulatedLocal(skill={"math": 0.5}).answer(t)
 
