@@ -155,10 +155,14 @@ _MUTATIONS = (
 
 
 def wrong_code(code: str, u: float) -> str:
-    """The reference ``code`` with one plausible bug: a flipped operator or bound, a changed
-    constant, or, when nothing applies, an off-by-one return value."""
+    """The reference ``code`` with one plausible bug: a final result off by one (by its return
+    annotation), a flipped operator or bound, a changed constant, or a ``None`` result."""
     body_start = code.rfind('"""') + 3 if '"""' in code else 0
     head, body = code[:body_start], code[body_start:]
+    if u < 0.5:
+        changed = _wrong_return(code, body)
+        if changed is not None:
+            return head + changed
     options = [m for m in _MUTATIONS if m[0] in body]
     if options:
         old, new = options[int(u * len(options)) % len(options)]
@@ -173,3 +177,23 @@ def wrong_code(code: str, u: float) -> str:
         m = digits[int(u * len(digits)) % len(digits)]
         return head + body[: m.start()] + str(int(m.group()) + 1) + body[m.end() :]
     return head + re.sub(r"return (.+)", r"return None", body, count=1)
+
+
+_RETURN_BUGS = {
+    "int": "({}) + 1",
+    "float": "({}) + 1.0",
+    "str": "({}) + '.'",
+    "bool": "not ({})",
+    "list": "({}) + [None]",
+}
+
+
+def _wrong_return(code: str, body: str) -> str | None:
+    """The body with its last ``return`` changed according to the return annotation."""
+    m = re.search(r"def\s+\w+\s*\(.*?\)\s*->\s*([A-Za-z]+)", code, re.DOTALL)
+    returns = list(re.finditer(r"^(\s*)return (.+)$", body, re.MULTILINE))
+    if m is None or m.group(1) not in _RETURN_BUGS or not returns:
+        return None
+    last = returns[-1]
+    bug = _RETURN_BUGS[m.group(1)].format(last.group(2).strip())
+    return body[: last.start()] + f"{last.group(1)}return {bug}" + body[last.end() :]

