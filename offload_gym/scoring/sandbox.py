@@ -24,6 +24,7 @@ What the OS cannot block is listed in ``docs/sandbox.md``.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import queue
@@ -279,6 +280,7 @@ def default_sandbox() -> Sandbox:
     with _default_lock:
         if _default is None:
             _default = Sandbox()
+            atexit.register(_default.close)
         return _default
 
 
