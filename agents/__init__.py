@@ -1,2 +1,54 @@
-"""offload_agents: agents for the offload environments (DA-GRPO, GRPO-family and routing
-baselines, Co-PLMs). The packages arrive with the later milestones; see docs/."""
+"""offload_agents: agents for the offload environments.
+
+Routing baselines and Stable-Baselines3 agents for the router view, the evaluation harness, and
+(in later milestones) DA-GRPO and its GRPO-family baselines and Co-PLMs.
+"""
+
+from functools import partial
+
+from offload_agents.base import Agent, FunctionAgent, list_agents, make_agent, register_agent
+from offload_agents.baselines import (
+    AlwaysCloud,
+    AlwaysLocal,
+    BudgetPacer,
+    ConfidenceThreshold,
+    Oracle,
+    RandomOffload,
+    SB3Agent,
+    TrainedRouter,
+)
+from offload_agents.evaluation import EvalResult, evaluate, run_episode
+
+for _name, _factory in (
+    ("local", AlwaysLocal),
+    ("cloud", AlwaysCloud),
+    ("random", RandomOffload),
+    ("threshold", ConfidenceThreshold),
+    ("router", TrainedRouter),
+    ("oracle", Oracle),
+    ("pacer", BudgetPacer),
+    ("ppo", partial(SB3Agent, "ppo")),
+    ("dqn", partial(SB3Agent, "dqn")),
+    ("maskable-ppo", partial(SB3Agent, "maskable-ppo")),
+):
+    if _name not in list_agents():
+        register_agent(_name, _factory)
+
+__all__ = [
+    "Agent",
+    "AlwaysCloud",
+    "AlwaysLocal",
+    "BudgetPacer",
+    "ConfidenceThreshold",
+    "EvalResult",
+    "FunctionAgent",
+    "Oracle",
+    "RandomOffload",
+    "SB3Agent",
+    "TrainedRouter",
+    "evaluate",
+    "list_agents",
+    "make_agent",
+    "register_agent",
+    "run_episode",
+]

@@ -341,6 +341,19 @@ class OffloadRouterEnv(OffloadEnv):
         features = [domain == "math", domain == "code", (task.difficulty - 1) / 4.0, confidence]
         return np.array([*features, *budget, group], dtype=np.float32)
 
+    def peek_outcomes(self) -> tuple[bool, bool]:
+        """``(local_correct, cloud_correct)`` for the current task, without acting.
+
+        Privileged information for oracle baselines and analysis; an agent that uses it is not a
+        deployable router. Asks the cloud (counterfactually) for the current task.
+        """
+        if self._done or self._local_response is None:
+            raise RuntimeError("the episode is over; call reset()")
+        task = self._tasks[self._t]
+        local = self._grade(task, self._local_response.text).correct
+        cloud = self._grade(task, self.cloud.answer(task).text).correct
+        return local, cloud
+
     def action_masks(self) -> np.ndarray:
         """``[True, can_offload]``: offloading is masked once a hard budget is spent."""
         can = not self._done and self.ledger.can_offload(

@@ -1,0 +1,19 @@
+"""Routing baselines for the router view."""
+
+from offload_agents.baselines.oracle import Oracle
+from offload_agents.baselines.pacer import BudgetPacer
+from offload_agents.baselines.router import TrainedRouter
+from offload_agents.baselines.sb3 import SB3Agent
+from offload_agents.baselines.simple import AlwaysCloud, AlwaysLocal, RandomOffload
+from offload_agents.baselines.threshold import ConfidenceThreshold
+
+__all__ = [
+    "AlwaysCloud",
+    "AlwaysLocal",
+    "BudgetPacer",
+    "ConfidenceThreshold",
+    "Oracle",
+    "RandomOffload",
+    "SB3Agent",
+    "TrainedRouter",
+]

@@ -1,0 +1,81 @@
+"""Stable-Baselines3 agents (PPO, DQN) and sb3-contrib's MaskablePPO on the router view."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from offload_agents.base import Agent
+
+ALGORITHMS = ("ppo", "dqn", "maskable-ppo")
+
+
+class SB3Agent(Agent):
+    """Train an SB3 algorithm on the router view, then act greedily.
+
+    Args:
+        algo: ``"ppo"``, ``"dqn"`` or ``"maskable-ppo"`` (action masks from the hard budget).
+        total_timesteps: Training steps in `fit`.
+        progress_bar: Show SB3's progress bar while training.
+        algo_kwargs: Extra arguments of the SB3 algorithm (e.g. ``{"learning_rate": 1e-3}``).
+    """
+
+    name = "sb3"
+
+    def __init__(
+        self,
+        algo: str = "ppo",
+        total_timesteps: int = 50_000,
+        progress_bar: bool = False,
+        algo_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        if algo not in ALGORITHMS:
+            raise ValueError(f"algo must be one of {ALGORITHMS}, got {algo!r}")
+        if total_timesteps < 1:
+            raise ValueError(f"total_timesteps must be >= 1, got {total_timesteps}")
+        self.algo = algo
+        self.name = algo  # type: ignore[misc]
+        self.total_timesteps = total_timesteps
+        self.progress_bar = progress_bar
+        self.algo_kwargs = dict(algo_kwargs or {})
+        self.model: Any = None
+        self._env: Any = None
+
+    def _make_env(self, env_id: str, env_kwargs: Mapping[str, Any]) -> gym.Env:
+        env = gym.make(env_id, **env_kwargs)
+        if not isinstance(env.action_space, gym.spaces.Discrete):
+            raise ValueError(f"{env_id} is not a router-view environment")
+        if self.algo == "maskable-ppo":
+            from sb3_contrib.common.wrappers import ActionMasker
+
+            env = ActionMasker(env, lambda e: e.unwrapped.action_masks())
+        return env
+
+    def fit(self, env_id: str, env_kwargs: Mapping[str, Any], seed: int) -> None:
+        env = self._make_env(env_id, env_kwargs)
+        env.reset(seed=seed)
+        if self.algo == "ppo":
+            from stable_baselines3 import PPO as Algo
+        elif self.algo == "dqn":
+            from stable_baselines3 import DQN as Algo
+        else:
+            from sb3_contrib import MaskablePPO as Algo
+        kwargs = {"verbose": 0, "seed": seed, "device": "cpu", **self.algo_kwargs}
+        self.model = Algo("MlpPolicy", env, **kwargs)
+        self.model.learn(total_timesteps=self.total_timesteps, progress_bar=self.progress_bar)
+
+    def reset(self, env: gym.Env, seed: int | None = None) -> None:
+        self._env = env.unwrapped
+
+    def act(self, obs: Any, info: Mapping[str, Any]) -> int:
+        if self.model is None:
+            raise RuntimeError(f"{self.algo} needs fit() before acting")
+        if self.algo == "maskable-ppo":
+            action, _ = self.model.predict(
+                obs, deterministic=True, action_masks=self._env.action_masks()
+            )
+        else:
+            action, _ = self.model.predict(obs, deterministic=True)
+        return int(np.asarray(action).reshape(()))

@@ -1,0 +1,182 @@
+"""Run any agent on any environment id for several episodes and seeds; log every step; compute
+the metrics of `offload_gym.metrics`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any, TextIO
+
+import gymnasium as gym
+import numpy as np
+from offload_agents.base import Agent, FunctionAgent, make_agent
+
+import offload_gym
+from offload_gym import metrics
+
+EVAL_SEED_BASE = 1_000_000
+"""Evaluation episodes use seeds ``EVAL_SEED_BASE + 1000 * seed + episode``; agents fit on
+their own seeds, so training and evaluation tasks differ."""
+
+
+@dataclass
+class EvalResult:
+    """The outcome of `evaluate`.
+
+    Attributes:
+        agent: The agent's name.
+        env_id: The environment id.
+        budget: tau.
+        logs: One record per step (see `step_record`).
+        metrics: `offload_gym.metrics.summarize` over all seeds, plus ``n_seeds`` and the
+            across-seed spread (``accuracy_std``, ``cloud_usage_std``).
+        per_seed: The same metrics for each seed.
+    """
+
+    agent: str
+    env_id: str
+    budget: float
+    logs: list[dict[str, Any]] = field(repr=False)
+    metrics: dict[str, Any]
+    per_seed: list[dict[str, Any]] = field(repr=False)
+
+
+def step_record(
+    info: Mapping[str, Any], action: Any, reward: float, score: float | None, **ids: Any
+) -> dict[str, Any]:
+    """The JSON-able record of one step."""
+    return {
+        **ids,
+        "step": info.get("step"),
+        "task_id": info.get("task_id"),
+        "domain": info.get("domain"),
+        "difficulty": info.get("difficulty"),
+        "task_group": info.get("task_group"),
+        "action": action if isinstance(action, int | str) else int(action),
+        "offloaded": bool(info["offloaded"]),
+        "offload_refused": bool(info.get("offload_refused", False)),
+        "correct": bool(info["correct"]),
+        "local_correct": info.get("local_correct"),
+        "cloud_correct": info.get("cloud_correct"),
+        "local_confidence": info.get("local_confidence"),
+        "cost": float(info.get("cost", 0.0)),
+        "reward": float(reward),
+        "budget_left": float(info.get("budget_left", 0.0)),
+        "score": score,
+    }
+
+
+def _as_agent(agent: Agent | str | Callable[[Any], Any]) -> Agent:
+    if isinstance(agent, Agent):
+        return agent
+    if isinstance(agent, str):
+        return make_agent(agent)
+    if hasattr(agent, "act"):
+        return agent  # type: ignore[return-value]  # duck-typed agent
+    return FunctionAgent(agent)
+
+
+def run_episode(
+    env: gym.Env,
+    agent: Agent,
+    seed: int,
+    *,
+    ids: Mapping[str, Any] | None = None,
+    sink: TextIO | None = None,
+    on_step: Callable[[], None] | None = None,
+) -> list[dict[str, Any]]:
+    """One episode of ``agent`` on ``env``; returns (and streams to ``sink``) its step records."""
+    records = []
+    if hasattr(agent, "reset"):
+        agent.reset(env, seed)
+    obs, info = env.reset(seed=seed)
+    done = False
+    while not done:
+        score = agent.score(obs, info) if hasattr(agent, "score") else None
+        action = agent.act(obs, info)
+        obs, reward, terminated, truncated, info = env.step(action)
+        if hasattr(agent, "observe"):
+            agent.observe(obs, float(reward), info)
+        record = step_record(info, action, float(reward), score, **(ids or {}))
+        records.append(record)
+        if sink is not None:
+            sink.write(json.dumps(record) + "\n")
+            sink.flush()
+        if on_step is not None:
+            on_step()
+        done = terminated or truncated
+    return records
+
+
+def evaluate(
+    agent: Agent | str | Callable[[Any], Any],
+    env_id: str,
+    *,
+    episodes: int = 1,
+    seeds: Sequence[int] = (0,),
+    env_kwargs: Mapping[str, Any] | None = None,
+    log_path: str | PathLike[str] | None = None,
+    progress: bool = True,
+    fit: bool = True,
+    window: int = 20,
+) -> EvalResult:
+    """Evaluate ``agent`` (an `Agent`, a registered name, or a ``policy(obs)`` callable) on
+    ``env_id`` for ``episodes`` episodes under each seed.
+
+    For each seed, a named agent is created afresh and `Agent.fit` is called with that seed (pass
+    ``fit=False`` to skip training); episodes then run on evaluation seeds. With ``log_path``,
+    every step is appended to a JSONL file as it happens (flushed), so nothing is lost if the run
+    is interrupted.
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if not seeds:
+        raise ValueError("seeds must name at least one seed")
+    if env_id not in gym.registry:
+        raise ValueError(f"unknown env {env_id!r}; offload ids: {offload_gym.list_envs()}")
+    kwargs = dict(env_kwargs or {})
+    env = gym.make(env_id, **kwargs)
+    budget = float(env.unwrapped.ledger.rate)
+    n_steps = env.unwrapped.num_tasks * episodes * len(seeds)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=n_steps, desc=f"{agent if isinstance(agent, str) else 'agent'} on {env_id}",
+               disable=not progress, leave=False)  # fmt: skip
+    sink = None
+    if log_path is not None:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        sink = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    logs: list[dict[str, Any]] = []
+    per_seed = []
+    name = agent if isinstance(agent, str) else getattr(agent, "name", type(agent).__name__)
+    try:
+        for seed in seeds:
+            current = _as_agent(agent)
+            if fit and hasattr(current, "fit"):
+                current.fit(env_id, kwargs, int(seed))
+            seed_logs = []
+            for ep in range(episodes):
+                seed_logs += run_episode(
+                    env,
+                    current,
+                    EVAL_SEED_BASE + 1000 * int(seed) + ep,
+                    ids={"agent": name, "seed": int(seed), "episode": ep},
+                    sink=sink,
+                    on_step=lambda: bar.update(1),
+                )
+            logs += seed_logs
+            per_seed.append(metrics.summarize(seed_logs, budget, window=window))
+    finally:
+        bar.close()
+        if sink is not None:
+            sink.close()
+        env.close()
+    summary = metrics.summarize(logs, budget, window=window)
+    summary["n_seeds"] = len(seeds)
+    for key in ("accuracy", "cloud_usage"):
+        values = [s[key] for s in per_seed if s[key] is not None]
+        summary[f"{key}_std"] = float(np.std(values)) if len(values) > 1 else 0.0
+    return EvalResult(str(name), env_id, budget, logs, summary, per_seed)
