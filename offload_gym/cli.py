@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -16,13 +17,17 @@ from offload_gym.envs.registration import list_envs
 from offload_gym.tasks.registry import get_generator_class, list_generators
 
 POLICIES = ("random", "local", "cloud")
+DEFAULT_COMPARE = "local,cloud,random,threshold,router,pacer,ppo,oracle"
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    from offload_agents import list_agents
+
     envs = list_envs()
+    agents = list_agents()
     families = {n: get_generator_class(n).domain for n in list_generators()}
     if args.json:
-        print(json.dumps({"envs": envs, "task_families": families, "agents": []}, indent=2))
+        print(json.dumps({"envs": envs, "task_families": families, "agents": agents}, indent=2))
         return 0
     print("Environments:")
     for env_id in envs:
@@ -32,7 +37,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
     print("Task families:")
     for name, domain in families.items():
         print(f"  {name:<24} {domain}")
-    print("Agents:\n  (the agents arrive with offload_agents; see the README)")
+    print("Agents (router view):")
+    for name in agents:
+        print(f"  {name}")
     return 0
 
 
@@ -96,6 +103,93 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
     return 0
 
 
+def _agent_kwargs(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    if name in ("ppo", "dqn", "maskable-ppo"):
+        return {"total_timesteps": args.timesteps, "progress_bar": False}
+    return {}
+
+
+def _run_agents(args: argparse.Namespace, names: list[str]) -> int:
+    from offload_agents import evaluate, list_agents, make_agent
+    from offload_agents.report import results_table, write_report
+
+    valid = list_agents()
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        print(f"error: unknown agent(s) {unknown}; valid agents: {valid}", file=sys.stderr)
+        return 2
+    if args.env not in list_envs():
+        print(f"error: unknown env {args.env!r}; registered: {list_envs()}", file=sys.stderr)
+        return 2
+    env_kwargs: dict[str, Any] = {"budget": args.budget, "num_tasks": args.num_tasks}
+    try:
+        probe = gym.make(args.env, **env_kwargs)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(probe.action_space, gym.spaces.Discrete):
+        print(
+            f"error: {args.env} is a text-view environment (the agent is a language model); the "
+            "routing baselines act on the router view: use an id ending in Router-v0",
+            file=sys.stderr,
+        )
+        return 2
+    switch_points = probe.unwrapped.stream.switch_points
+    out = Path(args.out)
+    results = {}
+    for name in names:
+        agent = make_agent(name, **_agent_kwargs(name, args))
+        results[name] = evaluate(
+            agent,
+            args.env,
+            episodes=args.episodes,
+            seeds=list(range(args.seeds)),
+            env_kwargs=env_kwargs,
+            log_path=out / "logs" / f"{name}.jsonl",
+            progress=not args.quiet,
+        )
+        if not args.quiet:
+            m = results[name].metrics
+            print(f"{name}: accuracy {m['accuracy']:.3f}, cloud usage {m['cloud_usage']:.3f}",
+                  file=sys.stderr)  # fmt: skip
+    config = {
+        "env": args.env,
+        "budget": args.budget,
+        "num_tasks": args.num_tasks,
+        "episodes": args.episodes,
+        "seeds": args.seeds,
+        "agents": names,
+    }
+    paths = write_report(results, out, config, switch_points=switch_points)
+    print(results_table(results))
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    return _run_agents(args, [args.agent])
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    names = [n.strip() for n in args.agents.split(",") if n.strip()]
+    if not names:
+        print("error: --agents names no agent", file=sys.stderr)
+        return 2
+    return _run_agents(args, names)
+
+
+def _add_eval_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env", default="OffloadMathRouter-v0", help="router-view environment id")
+    p.add_argument("--budget", type=_fraction, default=0.3, help="tau, fraction of tasks")
+    p.add_argument("--episodes", type=_positive, default=5, help="evaluation episodes per seed")
+    p.add_argument("--seeds", type=_positive, default=3, help="number of seeds (0, 1, ...)")
+    p.add_argument("--num-tasks", type=_positive, default=100, help="tasks per episode")
+    p.add_argument("--timesteps", type=_positive, default=30_000,
+                   help="training steps of the SB3 agents")  # fmt: skip
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -136,6 +230,18 @@ def build_parser() -> argparse.ArgumentParser:
     p_roll.add_argument("--seed", type=int, default=0, help="seed of the first episode")
     p_roll.add_argument("--render", action="store_true", help="print every step")
     p_roll.set_defaults(func=_cmd_rollout)
+    p_eval = sub.add_parser("evaluate", help="evaluate one agent; write results and plots")
+    p_eval.add_argument("--agent", required=True, help="agent name (see `offload-gym list`)")
+    _add_eval_args(p_eval)
+    p_eval.set_defaults(func=_cmd_evaluate)
+    p_cmp = sub.add_parser("compare", help="evaluate several agents on the same stream")
+    p_cmp.add_argument(
+        "--agents",
+        default=DEFAULT_COMPARE,
+        help=f"comma-separated agent names (default: {DEFAULT_COMPARE})",
+    )
+    _add_eval_args(p_cmp)
+    p_cmp.set_defaults(func=_cmd_compare)
     return parser
 
 

@@ -159,19 +159,21 @@ def wrong_code(code: str, u: float) -> str:
     annotation), a flipped operator or bound, a changed constant, or a ``None`` result."""
     body_start = code.rfind('"""') + 3 if '"""' in code else 0
     head, body = code[:body_start], code[body_start:]
-    if u < 0.5:
+    if u < 0.75:
         changed = _wrong_return(code, body)
         if changed is not None:
             return head + changed
-    options = [m for m in _MUTATIONS if m[0] in body]
+    # Operator bugs outside loop conditions (a flipped `while` test would hang, not err).
+    loop_free = "\n".join(ln for ln in body.splitlines() if not ln.lstrip().startswith("while"))
+    options = [m for m in _MUTATIONS if m[0] in loop_free]
     if options:
         old, new = options[int(u * len(options)) % len(options)]
-        k = body.count(old)
-        nth = int(u * 1e6) % k
-        pos = -1
-        for _ in range(nth + 1):
-            pos = body.find(old, pos + 1)
-        return head + body[:pos] + new + body[pos + len(old) :]
+        lines = body.splitlines(keepends=True)
+        candidates = [i for i, ln in enumerate(lines)
+                      if old in ln and not ln.lstrip().startswith("while")]  # fmt: skip
+        i = candidates[int(u * 1e6) % len(candidates)]
+        lines[i] = lines[i].replace(old, new, 1)
+        return head + "".join(lines)
     digits = list(re.finditer(r"(?<![\w.])\d+", body))
     if digits:
         m = digits[int(u * len(digits)) % len(digits)]
