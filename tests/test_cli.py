@@ -50,3 +50,38 @@ def test_console_script_is_installed():
     assert exe, "offload-gym console script not on PATH; install with pip install -e ."
     out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
     assert "list" in out and "rollout" in out
+
+
+def test_compare_end_to_end(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    args = ["compare", "--env", "OffloadStreamRouter-v0", "--agents", "local,random,threshold,oracle",
+            "--budget", "0.3", "--episodes", "1", "--seeds", "2", "--num-tasks", "20",
+            "--out", str(out), "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    table = capsys.readouterr().out
+    assert "| oracle |" in table and "APGR" in table
+    data = json.loads((out / "results.json").read_text())
+    assert data["config"]["budget"] == 0.3 and data["config"]["env"] == "OffloadStreamRouter-v0"
+    for name in ("local", "random", "threshold", "oracle"):
+        m = data["agents"][name]
+        for key in ("accuracy", "local_accuracy", "cloud_usage", "budget_error",
+                    "post_switch_accuracy", "forgetting", "apgr", "n_seeds"):  # fmt: skip
+            assert key in m, key
+        assert m["n_seeds"] == 2 and m["forgetting"] is None
+    assert data["agents"]["local"]["apgr"] is None and data["agents"]["oracle"]["apgr"] > 0.5
+    for png in ("accuracy_vs_usage.png", "usage_over_stream.png", "group_accuracy.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![accuracy_vs_usage](accuracy_vs_usage.png)" in (out / "results.md").read_text()
+    assert len((out / "logs" / "oracle.jsonl").read_text().splitlines()) == 40
+
+
+def test_evaluate_errors(tmp_path, capsys):
+    base = ["--out", str(tmp_path), "--num-tasks", "5", "--quiet"]
+    assert main(["evaluate", "--agent", "nope", *base]) == 2
+    assert "valid agents" in capsys.readouterr().err
+    assert main(["evaluate", "--agent", "local", "--env", "OffloadMath-v0", *base]) == 2
+    assert "Router-v0" in capsys.readouterr().err
+    assert main(["evaluate", "--agent", "local", "--env", "Nope-v0", *base]) == 2
+    with pytest.raises(SystemExit):
+        main(["compare", "--episodes", "0", *base])
+    assert main(["evaluate", "--agent", "random", *base]) == 0

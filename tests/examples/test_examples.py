@@ -21,3 +21,10 @@ def test_router_rollout(capsys):
     # The local model's confidence carries information: using it beats random offloading.
     assert by["confidence"]["accuracy"] > by["random"]["accuracy"] > by["local"]["accuracy"]
     assert "confidence" in capsys.readouterr().out
+
+
+def test_train_ppo_router(capsys):
+    rows = _load("train_ppo_router").main(["--timesteps", "512", "--episodes", "1"])
+    assert set(rows) == {"ppo", "random"}
+    assert all(r["cloud_usage"] <= 0.3 + 1e-9 for r in rows.values())
+    assert "accuracy" in capsys.readouterr().out

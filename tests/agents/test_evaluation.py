@@ -1,0 +1,47 @@
+import json
+
+import pytest
+from offload_agents import evaluate
+
+
+def test_logs_are_written_as_they_go(tmp_path):
+    path = tmp_path / "logs" / "random.jsonl"
+    res = evaluate("random", "OffloadMathRouter-v0", episodes=2, seeds=(0, 1),
+                   env_kwargs={"num_tasks": 10}, log_path=path, progress=False)  # fmt: skip
+    lines = path.read_text().splitlines()
+    assert len(lines) == 40 == len(res.logs)
+    first = json.loads(lines[0])
+    for key in ("agent", "seed", "episode", "step", "task_id", "offloaded", "correct",
+                "local_correct", "cloud_correct", "score", "cost", "task_group"):  # fmt: skip
+        assert key in first
+    assert res.metrics["n_seeds"] == 2 and len(res.per_seed) == 2
+
+
+def test_interrupted_run_keeps_its_steps(tmp_path):
+    path = tmp_path / "crash.jsonl"
+
+    def flaky(obs, calls=[0]):  # noqa: B006 - a counter on purpose
+        calls[0] += 1
+        if calls[0] > 7:
+            raise KeyboardInterrupt
+        return 0
+
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(flaky, "OffloadMathRouter-v0", env_kwargs={"num_tasks": 10}, log_path=path,
+                 progress=False)  # fmt: skip
+    assert len(path.read_text().splitlines()) == 7
+
+
+def test_same_seeds_same_results():
+    a = evaluate("threshold", "OffloadMathRouter-v0", env_kwargs={"num_tasks": 30}, progress=False)
+    b = evaluate("threshold", "OffloadMathRouter-v0", env_kwargs={"num_tasks": 30}, progress=False)
+    assert a.logs == b.logs
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown env"):
+        evaluate("local", "NoSuchEnv-v0", progress=False)
+    with pytest.raises(ValueError, match="episodes"):
+        evaluate("local", "OffloadMathRouter-v0", episodes=0, progress=False)
+    with pytest.raises(ValueError, match="seeds"):
+        evaluate("local", "OffloadMathRouter-v0", seeds=(), progress=False)
