@@ -43,6 +43,20 @@ class EvalResult:
     metrics: dict[str, Any]
     per_seed: list[dict[str, Any]] = field(repr=False)
 
+    def save_metrics(self, path: str | PathLike[str]) -> Path:
+        """Write the metrics (pooled and per seed) as JSON."""
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "agent": self.agent,
+            "env_id": self.env_id,
+            "budget": self.budget,
+            "metrics": self.metrics,
+            "per_seed": self.per_seed,
+        }
+        out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        return out
+
 
 def step_record(
     info: Mapping[str, Any], action: Any, reward: float, score: float | None, **ids: Any

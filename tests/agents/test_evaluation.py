@@ -45,3 +45,14 @@ def test_bad_arguments():
         evaluate("local", "OffloadMathRouter-v0", episodes=0, progress=False)
     with pytest.raises(ValueError, match="seeds"):
         evaluate("local", "OffloadMathRouter-v0", seeds=(), progress=False)
+
+
+def test_any_env_id_including_the_text_view(tmp_path):
+    def responder(obs):
+        return "<unknown> I need external assistance </unknown>" if "x" in obs["prompt"] else "42"
+
+    res = evaluate(responder, "OffloadMath-v0", env_kwargs={"num_tasks": 10}, progress=False)
+    assert res.metrics["steps"] == 10 and res.metrics["apgr"] is None
+    assert res.logs[0]["local_correct"] is None
+    saved = json.loads(res.save_metrics(tmp_path / "m.json").read_text())
+    assert saved["env_id"] == "OffloadMath-v0" and saved["metrics"]["steps"] == 10
