@@ -12,9 +12,9 @@ from typing import Any, TextIO
 
 import gymnasium as gym
 import numpy as np
-from offload_agents.base import Agent, FunctionAgent, make_agent
 
 import offload_gym
+from offload_agents.base import Agent, FunctionAgent, make_agent
 from offload_gym import metrics
 
 EVAL_SEED_BASE = 1_000_000

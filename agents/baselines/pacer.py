@@ -13,8 +13,8 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from offload_agents.base import Agent
 
+from offload_agents.base import Agent
 from offload_gym.envs.offload_env import ROUTER_FEATURES
 
 CONFIDENCE = ROUTER_FEATURES.index("local_confidence")

@@ -10,9 +10,9 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
 from offload_agents.base import Agent
 from offload_agents.baselines.calibration import collect_outcomes
-
 from offload_gym.envs.offload_env import ROUTER_FEATURES
 
 TASK_FEATURES = [ROUTER_FEATURES.index(n) for n in ("is_math", "is_code", "difficulty",

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from offload_agents import evaluate
 
 
