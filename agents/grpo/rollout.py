@@ -1,0 +1,148 @@
+"""Collect a batch of rollouts by driving the vectorised text environment.
+
+P groups of G sub-environments: the G copies of a group are seeded alike, so they present the
+same task at every step, and they share one `CachedCloud`, so the cloud answers each task once.
+Each step batches all P*G prompts into one ``generate`` call.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from offload_agents.slm.template import HELP_REQUEST, format_prompt
+from offload_gym.models import CachedCloud, SimulatedCloud
+
+
+class Rollout(NamedTuple):
+    """One batch. B = P * G; T = prompt + response length.
+
+    Attributes:
+        sequences: (B, T) token ids, prompts left-padded.
+        attention_mask: (B, T).
+        response_mask: (B, T) 1 on the policy's own response tokens (to the end-of-text or the
+            end of the help request), 0 on the prompt, padding and anything after.
+        rewards: (P, G) task rewards of the algorithm.
+        cloud: (P, G) 1 where the response asked for the cloud.
+        correct: (P, G) whether the final answer was right.
+        offloaded: (P, G) whether the cloud answered.
+        groups: The task group of each prompt (P,).
+        responses: The decoded responses (B,).
+    """
+
+    sequences: torch.Tensor
+    attention_mask: torch.Tensor
+    response_mask: torch.Tensor
+    rewards: torch.Tensor
+    cloud: torch.Tensor
+    correct: torch.Tensor
+    offloaded: torch.Tensor
+    groups: list[str]
+    responses: list[str]
+
+
+class RolloutCollector:
+    """Drives ``P * G`` copies of a text-view env and samples responses from a causal LM."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        env_id: str,
+        prompts: int,
+        group_size: int,
+        env_kwargs: dict[str, Any],
+        max_new_tokens: int,
+        temperature: float,
+        seed: int,
+    ) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        self.P, self.G = prompts, group_size
+        self.max_new_tokens, self.temperature = max_new_tokens, temperature
+        self.seed = seed
+        self.cloud = CachedCloud(env_kwargs.pop("cloud_model", None) or SimulatedCloud(seed=seed))
+        kwargs = {**env_kwargs, "cloud_model": self.cloud}
+        self.envs = gym.vector.SyncVectorEnv(
+            [lambda: gym.make(env_id, **kwargs) for _ in range(prompts * group_size)],
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        )
+        if not isinstance(self.envs.single_action_space, gym.spaces.Text):
+            raise ValueError(f"{env_id} is not a text-view environment")
+        seeds = [seed * 10_000 + p for p in range(prompts) for _ in range(group_size)]
+        self._obs, self._info = self.envs.reset(seed=seeds)
+        self._calls = 0
+
+    @torch.no_grad()
+    def _generate(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor, int]:
+        tok = self.tokenizer
+        tok.padding_side = "left"
+        enc = tok([format_prompt(p) for p in prompts], return_tensors="pt", padding=True)
+        self.model.eval()
+        # Sampling draws from torch's global RNG; fork it so the caller's state is untouched and
+        # every call is reproducible from (seed, call index).
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed * 1_000_003 + self._calls)
+            out = self.model.generate(
+                **enc,
+                do_sample=True,
+                temperature=self.temperature,
+                top_k=0,
+                max_new_tokens=self.max_new_tokens,
+                pad_token_id=tok.pad_token_id,
+                eos_token_id=tok.eos_token_id,
+            )
+        self._calls += 1
+        n_new = out.shape[1] - enc["input_ids"].shape[1]
+        ones = torch.ones(out.shape[0], n_new, dtype=enc["attention_mask"].dtype)
+        attention = torch.cat([enc["attention_mask"], ones], dim=1)
+        return out, attention, enc["input_ids"].shape[1]
+
+    def _response_mask(self, seqs: torch.Tensor, prompt_len: int) -> torch.Tensor:
+        tok = self.tokenizer
+        close = tok.convert_tokens_to_ids("</unknown>")
+        mask = torch.zeros_like(seqs, dtype=torch.float32)
+        for b in range(seqs.shape[0]):
+            for t in range(prompt_len, seqs.shape[1]):
+                token = int(seqs[b, t])
+                mask[b, t] = 1.0
+                if token in (tok.eos_token_id, close) or token == tok.pad_token_id:
+                    if token == tok.pad_token_id and token != tok.eos_token_id:
+                        mask[b, t] = 0.0
+                    break
+        return mask
+
+    def collect(self, reward_fn: Any) -> Rollout:
+        """One step of every sub-env; ``reward_fn(components) -> rewards`` maps the envs'
+        reward parts (dict of (B,) arrays) to the algorithm's rewards."""
+        prompts = list(self._obs["prompt"])
+        seqs, attention, prompt_len = self._generate(prompts)
+        mask = self._response_mask(seqs, prompt_len)
+        texts = []
+        for b in range(seqs.shape[0]):
+            ids = seqs[b, prompt_len:][mask[b, prompt_len:] > 0]
+            text = self.tokenizer.decode(ids, skip_special_tokens=False)
+            text = text.replace(self.tokenizer.eos_token, "")
+            texts.append(text)
+        groups = [str(g) for g in self._info["task_group"][:: self.G]]
+        self._obs, _, _, _, info = self.envs.step(tuple(texts))
+        self._info = info
+        comps = {k: np.asarray(v, dtype=np.float64) for k, v in info["reward_components"].items()
+                 if not k.startswith("_")}  # fmt: skip
+        shape = (self.P, self.G)
+        rewards = torch.as_tensor(reward_fn(comps), dtype=torch.float32).reshape(shape)
+        asked = torch.as_tensor(np.asarray(info["offload_requested"], dtype=np.float32)).reshape(
+            shape
+        )
+        correct = torch.as_tensor(np.asarray(info["correct"], dtype=np.float32)).reshape(shape)
+        offloaded = torch.as_tensor(comps["offloaded"], dtype=torch.float32).reshape(shape)
+        return Rollout(seqs, attention, mask, rewards, asked, correct, offloaded, groups, texts)
+
+    def close(self) -> None:
+        self.envs.close()
+
+
+__all__ = ["HELP_REQUEST", "Rollout", "RolloutCollector"]
