@@ -127,9 +127,10 @@ class RolloutCollector:
             text = self.tokenizer.decode(ids, skip_special_tokens=False)
             text = text.replace(self.tokenizer.eos_token, "")
             texts.append(text)
-        groups = [str(g) for g in self._info["task_group"][:: self.G]]
+        groups = [self.envs.envs[p * self.G].unwrapped.task_group for p in range(self.P)]
         self._obs, _, _, _, info = self.envs.step(tuple(texts))
         self._info = info
+        info = _step_outcomes(info)
         comps = {k: np.asarray(v, dtype=np.float64) for k, v in info["reward_components"].items()
                  if not k.startswith("_")}  # fmt: skip
         shape = (self.P, self.G)
@@ -141,8 +142,55 @@ class RolloutCollector:
         offloaded = torch.as_tensor(comps["offloaded"], dtype=torch.float32).reshape(shape)
         return Rollout(seqs, attention, mask, rewards, asked, correct, offloaded, groups, texts)
 
+    def state(self) -> dict[str, Any]:
+        """Picklable state: the sub-environments (with the shared cloud cache), the current
+        observations and the sampler's call counter."""
+        return {
+            "envs": list(self.envs.envs),
+            "autoreset": self.envs._autoreset_envs.copy(),
+            "obs": self._obs,
+            "info": self._info,
+            "calls": self._calls,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a `state`: rebuild the vector env around the saved sub-environments."""
+        self.envs.close()
+        envs = state["envs"]
+        self.envs = gym.vector.SyncVectorEnv(
+            [lambda e=e: e for e in envs], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+        )
+        self.envs._autoreset_envs = state["autoreset"]
+        self.cloud = envs[0].unwrapped.cloud
+        self._obs, self._info, self._calls = state["obs"], state["info"], state["calls"]
+
     def close(self) -> None:
         self.envs.close()
+
+
+def _step_outcomes(info: dict[str, Any]) -> dict[str, Any]:
+    """The step's own infos. With same-step autoreset, a sub-env that just finished its episode
+    reports the new episode's reset info and keeps the step's outcome in ``final_info``."""
+    if "final_info" not in info:
+        return info
+    done = np.asarray(info.get("_final_info", []), dtype=bool)
+    if not done.any():
+        return info
+    final = info["final_info"]
+    merged: dict[str, Any] = {}
+    for key in ("reward_components", "offload_requested", "correct"):
+        if key == "reward_components":
+            src = final.get(key, {})
+            live = info.get(key, {})
+            merged[key] = {
+                k: np.where(done, np.asarray(src[k]), np.asarray(live.get(k, src[k])))
+                for k in src
+                if not k.startswith("_")
+            }
+        else:
+            live = np.asarray(info.get(key, final[key]))
+            merged[key] = np.where(done, np.asarray(final[key]), live)
+    return merged
 
 
 __all__ = ["HELP_REQUEST", "Rollout", "RolloutCollector"]

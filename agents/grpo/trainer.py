@@ -4,7 +4,9 @@ maths from `offload_agents.grpo.functional`, and the algorithm from `GRPOConfig`
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import pickle
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -122,25 +124,29 @@ class GRPOTrainer:
         adv = self.advantages(batch).reshape(-1)  # (B,)
         mask = batch.response_mask[:, 1:]
         self.model.train()
-        logp = self._token_logp(self.model, batch)
-        ref = None
-        if self.reference is not None:
-            with torch.no_grad():
-                ref = self._token_logp(self.reference, batch)
-        loss = F.policy_loss(
-            logp,
-            logp.detach(),
-            adv,
-            mask,
-            clip_eps=cfg.effective_clip,
-            ref_logp=ref,
-            beta=cfg.beta,
-            length_norm=cfg.length_norm,
-        )
-        self.optimizer.zero_grad()
-        loss.backward()
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0))
-        self.optimizer.step()
+        # Dropout draws from torch's global RNG: fork it, seeded by (seed, step), so training is
+        # reproducible and resumable and the caller's RNG state is untouched.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed * 7919 + self.step_count)
+            logp = self._token_logp(self.model, batch)
+            ref = None
+            if self.reference is not None:
+                with torch.no_grad():
+                    ref = self._token_logp(self.reference, batch)
+            loss = F.policy_loss(
+                logp,
+                logp.detach(),
+                adv,
+                mask,
+                clip_eps=cfg.effective_clip,
+                ref_logp=ref,
+                beta=cfg.beta,
+                length_norm=cfg.length_norm,
+            )
+            self.optimizer.zero_grad()
+            loss.backward()
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0))
+            self.optimizer.step()
         usage = float(batch.cloud.mean())
         lam_before = self.lam
         if cfg.algorithm == "dagrpo":
@@ -180,6 +186,43 @@ class GRPOTrainer:
             bar.set_postfix(reward=f"{rec['reward']:.2f}", usage=f"{rec['cloud_requests']:.2f}",
                             lam=f"{rec['lambda']:.3f}")  # fmt: skip
         return out
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self, path: str | PathLike[str]) -> Path:
+        """Save everything a resumed run needs to continue exactly: model, optimizer, lambda,
+        step, history, the sampler's counter and the environments' states (their generators,
+        episodes, ledgers and the shared cloud cache). Written atomically."""
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "config": dataclasses.asdict(self.config),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "lambda": self.lam,
+            "step": self.step_count,
+            "history": self.history,
+            "collector": pickle.dumps(self.collector.state()),
+        }
+        tmp = out.with_suffix(out.suffix + ".tmp")
+        torch.save(state, tmp)
+        tmp.replace(out)
+        return out
+
+    def load_checkpoint(self, path: str | PathLike[str]) -> None:
+        """Restore a checkpoint written by `save_checkpoint` for the same configuration."""
+        # Our own checkpoint: it holds pickled environment state, so it is loaded in full.
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        saved = state["config"]
+        if saved != dataclasses.asdict(self.config):
+            diff = {k: (saved.get(k), v) for k, v in dataclasses.asdict(self.config).items()
+                    if saved.get(k) != v}  # fmt: skip
+            raise ValueError(f"checkpoint config differs from this trainer's: {diff}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.lam = state["lambda"]
+        self.step_count = state["step"]
+        self.history = list(state["history"])
+        self.collector.restore(pickle.loads(state["collector"]))
 
     def close(self) -> None:
         self.collector.close()

@@ -110,6 +110,13 @@ class OffloadEnv(gym.Env):
         return self._tasks[self._t]
 
     @property
+    def task_group(self) -> str:
+        """The name of the current task's group (e.g. ``"math"`` before the switch)."""
+        if self._done:
+            raise RuntimeError("the episode is over; call reset()")
+        return self.stream.groups[self._groups[self._t]].name
+
+    @property
     def episode_tasks(self) -> list[Task]:
         """The tasks of the current episode, in order."""
         return list(self._tasks)

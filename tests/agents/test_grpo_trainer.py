@@ -115,3 +115,30 @@ def test_bad_configs():
         GRPOConfig(group_size=1)
     with pytest.raises(ValueError, match="alpha"):
         GRPOConfig(alpha_a=0.3, alpha_c=0.5)
+
+
+def test_resume_is_exact(lm, tmp_path):
+    import copy
+
+    model, tok = lm
+    cfg = GRPOConfig(algorithm="dagrpo", num_tasks=4, group_size=2, prompts_per_step=2,
+                     max_new_tokens=8, lr=1e-2)  # fmt: skip
+    straight = GRPOTrainer(copy.deepcopy(model), tok, cfg)
+    full = straight.train(6, progress=False)
+    first = GRPOTrainer(copy.deepcopy(model), tok, cfg)
+    first.train(3, progress=False)
+    first.save_checkpoint(tmp_path / "ck.pt")
+    first.close()
+    resumed = GRPOTrainer(copy.deepcopy(model), tok, cfg)
+    resumed.load_checkpoint(tmp_path / "ck.pt")
+    rest = resumed.train(3, progress=False)
+    assert rest == full[3:]  # same losses, rewards, usage, lambda, groups
+    assert all(torch.equal(a, b) for a, b in zip(straight.model.parameters(),
+                                                  resumed.model.parameters(), strict=True))  # fmt: skip
+    assert [r["task_group"] for r in full] == ["math", "math", "code", "code", "math", "math"]
+    other = GRPOTrainer(copy.deepcopy(model), tok, GRPOConfig(algorithm="gapg", num_tasks=4,
+                        group_size=2, prompts_per_step=2, max_new_tokens=8, lr=1e-2))  # fmt: skip
+    with pytest.raises(ValueError, match="config differs"):
+        other.load_checkpoint(tmp_path / "ck.pt")
+    for t in (straight, resumed, other):
+        t.close()
