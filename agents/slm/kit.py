@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from offload_agents.slm.template import SPECIAL_TOKENS, format_prompt
+from offload_agents.slm.template import HELP_REQUEST, SPECIAL_TOKENS, format_prompt
 from offload_gym.tasks import Task, list_generators, make_generator
 
 PAD, EOS = "<pad>", "<|endoftext|>"
@@ -112,14 +112,29 @@ def build_tiny_model(tokenizer: Any, config: TinyLMConfig | None = None, *, seed
     return GPT2LMHeadModel(model_cfg)
 
 
+def help_probability(difficulty: int, help_rate: float) -> float:
+    """Share of warm-start targets at ``difficulty`` replaced by the help request: 0 at
+    difficulty 1, rising linearly to ``help_rate`` at 5."""
+    return help_rate * (difficulty - 1) / 4
+
+
 def _batches(
-    tokenizer: Any, tasks: Sequence[Task], batch_size: int, max_len: int, rng: np.random.Generator
+    tokenizer: Any,
+    tasks: Sequence[Task],
+    batch_size: int,
+    max_len: int,
+    rng: np.random.Generator,
+    help_rate: float = 0.0,
 ) -> Iterable[dict[str, torch.Tensor]]:
     order = rng.permutation(len(tasks))
     for start in range(0, len(order), batch_size):
         chunk = [tasks[i] for i in order[start : start + batch_size]]
         prompts = [format_prompt(t.prompt) for t in chunk]
-        answers = [(t.solution or t.answer) + tokenizer.eos_token for t in chunk]
+        answers = [
+            (HELP_REQUEST if rng.random() < help_probability(t.difficulty, help_rate)
+             else (t.solution or t.answer)) + tokenizer.eos_token
+            for t in chunk
+        ]  # fmt: skip
         full = [p + a for p, a in zip(prompts, answers, strict=True)]
         enc = tokenizer(
             full, return_tensors="pt", padding=True, truncation=True, max_length=max_len
@@ -144,10 +159,13 @@ def warm_start(
     max_len: int = 384,
     seed: int = 0,
     progress: bool = True,
+    help_rate: float = 0.0,
 ) -> list[float]:
     """Supervised fine-tuning on ``tasks``' reference solutions (loss on the answer tokens only).
 
-    Returns the training loss of every step.
+    With ``help_rate`` > 0, a share of the targets (`help_probability`, more on harder tasks) is
+    the help request instead, so the model starts out able to ask for the cloud, which RL then
+    shapes. Returns the training loss of every step.
     """
     from tqdm.auto import tqdm
 
@@ -163,7 +181,7 @@ def warm_start(
     model.train()
     bar = tqdm(total=steps, desc="warm start", disable=not progress, leave=False)
     for _ in range(epochs):
-        for batch in _batches(tokenizer, tasks, batch_size, max_len, rng):
+        for batch in _batches(tokenizer, tasks, batch_size, max_len, rng, help_rate):
             loss = model(**batch).loss
             opt.zero_grad()
             loss.backward()
@@ -186,15 +204,18 @@ def build_slm(
     epochs: int = 1,
     seed: int = 0,
     progress: bool = True,
+    help_rate: float = 0.4,
+    lr: float = 3e-3,
 ) -> Path:
-    """Build a tokenizer and a tiny model, warm-start it, and save both with ``save_pretrained``
-    into ``out_dir`` (load them back with `load_local_lm`)."""
+    """Build a tokenizer and a tiny model, warm-start it (with help requests on a share of the
+    harder tasks, see `warm_start`), and save both with ``save_pretrained`` into ``out_dir``
+    (load them back with `load_local_lm`)."""
     cfg = config or TinyLMConfig()
     tasks = training_tasks(n_per_family, seed=seed)
     tokenizer = build_tokenizer((task_text(t) for t in tasks), cfg.vocab_size)
     model = build_tiny_model(tokenizer, cfg, seed=seed)
     warm_start(model, tokenizer, tasks, epochs=epochs, seed=seed, progress=progress,
-               max_len=cfg.n_positions)  # fmt: skip
+               max_len=cfg.n_positions, help_rate=help_rate, lr=lr)  # fmt: skip
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
