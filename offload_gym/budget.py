@@ -41,13 +41,14 @@ class BudgetLedger:
     ``over_budget``. A hard ledger is never overdrawn: a request is checked against its *quoted*
     cost before the call, and the charged cost may not exceed the quote.
 
-    >>> ledger = BudgetLedger(rate=0.3, num_tasks=10)
-    >>> ledger.calls_allowed
-    3
-    >>> [ledger.request(step=i).granted for i in range(4)]
-    [True, True, True, False]
-    >>> ledger.calls_used, ledger.calls_left
-    (3, 0)
+    Examples:
+        >>> ledger = BudgetLedger(rate=0.3, num_tasks=10)
+        >>> ledger.calls_allowed
+        3
+        >>> [ledger.request(step=i).granted for i in range(4)]
+        [True, True, True, False]
+        >>> ledger.calls_used, ledger.calls_left
+        (3, 0)
     """
 
     def __init__(
