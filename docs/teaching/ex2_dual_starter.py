@@ -1,0 +1,38 @@
+"""Exercise 2 (starter, fill in the TODO): the dual update, and a Lagrangian router that learns the price of a
+cloud call. Watch lambda settle where usage meets the budget."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+import offload_gym
+
+CONFIDENCE = offload_gym.ROUTER_FEATURES.index("local_confidence")
+
+
+def dual_update(lam: float, usage: float, tau: float, eta: float) -> float:
+    """lambda <- max(0, lambda + eta (usage - tau))."""
+    raise NotImplementedError("TODO: one step of dual ascent, kept non-negative")
+
+
+def run(tau: float = 0.3, eta: float = 0.05, steps: int = 2000, seed: int = 0) -> dict:
+    """Offload when the estimated gain (1 - confidence) exceeds lambda; the budget is soft, so
+    only lambda holds usage near tau."""
+    env = gym.make("OffloadMathRouter-v0", budget=tau, budget_mode="soft", num_tasks=100)
+    obs, _ = env.reset(seed=seed)
+    lam, trace, used = 0.5, [], []
+    for _ in range(steps):
+        action = int(1.0 - obs[CONFIDENCE] > lam)
+        obs, _, done, _, info = env.step(action)
+        lam = dual_update(lam, float(info["offloaded"]), tau, eta)
+        trace.append(lam)
+        used.append(info["offloaded"])
+        if done:
+            obs, _ = env.reset()
+    tail = used[len(used) // 2 :]
+    return {"lambda": trace, "usage_second_half": sum(tail) / len(tail)}
+
+
+if __name__ == "__main__":
+    result = run()
+    print(f"final lambda {result['lambda'][-1]:.3f}, usage {result['usage_second_half']:.3f}")
