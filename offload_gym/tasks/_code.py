@@ -7,6 +7,7 @@ package generates) on the drawn inputs, so the reference passes its tests by con
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from typing import Any
 
 CODE_INSTRUCTIONS = (
@@ -55,3 +56,35 @@ def build_code_task(
     solution = f"```python\n{answer}```"
     meta = {"entry_point": name, "tests": tests, "code_prefix": code_prefix}
     return prompt, answer, solution, meta
+
+
+def draw_pipeline(
+    rng: Any,
+    difficulty: int,
+    var: str,
+    steps: Sequence[tuple[str, str]],
+    reducers: Sequence[tuple[str, str, str]],
+    final: tuple[str, str],
+) -> tuple[list[str], list[str], str]:
+    """Draw a described pipeline of 1-4 ``steps`` (more with difficulty) over the variable
+    ``var``, ended from difficulty 3 on by one of ``reducers``, else by ``final`` (its
+    description and return type). Step texts and expressions may use ``{k}``, a drawn constant.
+
+    Returns ``(descriptions, body lines, return type)``.
+    """
+    n_steps = min(4, 1 + difficulty // 2 + (difficulty == 5))
+    words, body = [], []
+    for _ in range(n_steps):
+        text, expr = steps[int(rng.integers(0, len(steps)))]
+        k = int(rng.integers(1, 6))
+        words.append(text.format(k=k))
+        body.append(f"{var} = {expr.format(k=k)}")
+    if difficulty >= 3:
+        text, expr, returns = reducers[int(rng.integers(0, len(reducers)))]
+        words.append(text)
+        body.append(f"return {expr}")
+    else:
+        words.append(final[0])
+        body.append(f"return {var}")
+        returns = final[1]
+    return words, body, returns

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from offload_gym.tasks._code import build_code_task
+from offload_gym.tasks._code import build_code_task, draw_pipeline
 from offload_gym.tasks.base import Draws, GeneratorConfig, TaskGenerator
 from offload_gym.tasks.registry import register_generator
 
@@ -46,21 +46,9 @@ class CodeListsGenerator(TaskGenerator):
     config_class = CodeListsConfig
 
     def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
-        n_steps = min(4, 1 + difficulty // 2 + (difficulty == 5))
-        words, body = [], []
-        for _ in range(n_steps):
-            text, expr = _STEPS[int(rng.integers(0, len(_STEPS)))]
-            k = int(rng.integers(1, 6))
-            words.append(text.format(k=k))
-            body.append(f"xs = {expr.format(k=k)}")
-        returns = "list[int]"
-        if difficulty >= 3:
-            text, expr, returns = _REDUCERS[int(rng.integers(0, len(_REDUCERS)))]
-            words.append(text)
-            body.append(f"return {expr}")
-        else:
-            words.append("return the resulting list")
-            body.append("return xs")
+        words, body, returns = draw_pipeline(
+            rng, difficulty, "xs", _STEPS, _REDUCERS, ("return the resulting list", "list[int]")
+        )
         description = "Given a list of integers xs, " + ", then ".join(words) + "."
         cases = [([int(v) for v in rng.integers(-10, 11, size=int(rng.integers(0, 9)))],)
                  for _ in range(6)]  # fmt: skip

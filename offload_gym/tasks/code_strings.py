@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from offload_gym.tasks._code import build_code_task
+from offload_gym.tasks._code import build_code_task, draw_pipeline
 from offload_gym.tasks.base import Draws, GeneratorConfig, TaskGenerator
 from offload_gym.tasks.registry import register_generator
 
@@ -50,20 +50,9 @@ class CodeStringsGenerator(TaskGenerator):
     config_class = CodeStringsConfig
 
     def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
-        n_steps = min(4, 1 + difficulty // 2 + (difficulty == 5))
-        words, body = [], []
-        for _ in range(n_steps):
-            text, expr = _STEPS[int(rng.integers(0, len(_STEPS)))]
-            words.append(text)
-            body.append(f"s = {expr}")
-        returns = "str"
-        if difficulty >= 3:
-            text, expr, returns = _REDUCERS[int(rng.integers(0, len(_REDUCERS)))]
-            words.append(text)
-            body.append(f"return {expr}")
-        else:
-            words.append("return the result")
-            body.append("return s")
+        words, body, returns = draw_pipeline(
+            rng, difficulty, "s", _STEPS, _REDUCERS, ("return the result", "str")
+        )
         description = "Given a string s, " + ", then ".join(words) + "."
         cases = []
         for _ in range(6):
