@@ -27,6 +27,11 @@ HUMANEVAL_STYLE = (
     "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(2, 2) == 4\n"
 )
 ISOLATED = isolation_mode() != "plain"
+# Without namespaces and without root (no uid drop), a candidate runs as the test's own user: it
+# could signal this process or write the test's files. Those attacks are only run where the
+# sandbox can stop them (docs/sandbox.md lists the guarantees of each mode).
+CONTAINED = ISOLATED or os.geteuid() == 0
+NEEDS_CONTAINMENT = {"kill its parent", "kill every process it can"}
 
 
 @pytest.fixture(scope="module")
@@ -121,11 +126,14 @@ ATTACKS = {
 
 @pytest.mark.parametrize("name", list(ATTACKS))
 def test_attack_fails_in_time(box, name):
+    if name in NEEDS_CONTAINMENT and not CONTAINED:
+        pytest.skip("needs namespaces or root (isolation mode 'plain' as a normal user)")
     result = run(box, ATTACKS[name])
     assert not result.passed, f"{name}: {result}"
     assert result.status in ("failed", "error", "load_error", "timeout"), result
 
 
+@pytest.mark.skipif(not CONTAINED, reason="needs namespaces or root")
 def test_host_survives_and_sandbox_recovers(box):
     for name in ("kill its parent", "kill every process it can", "os._exit(0) before the tests"):
         run(box, ATTACKS[name])
@@ -149,6 +157,7 @@ def test_reading_the_tests_from_memory_finds_nothing(box):
     assert run(box, spy, tests).status == "failed"
 
 
+@pytest.mark.skipif(not CONTAINED, reason="needs namespaces or root")
 def test_environment_secrets_are_not_visible(box, monkeypatch):
     monkeypatch.setenv("OFFLOAD_TEST_SECRET", "s3cr3t-value")
     spy = """
@@ -167,6 +176,7 @@ def test_environment_secrets_are_not_visible(box, monkeypatch):
     assert run(box, spy).status == "failed"
 
 
+@pytest.mark.skipif(not CONTAINED, reason="needs namespaces or root")
 def test_files_outside_the_work_dir_are_not_written(box, tmp_path):
     target = tmp_path / "pwned.txt"
     outside = f"""
