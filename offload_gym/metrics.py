@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 Log = Sequence[Mapping[str, Any]]
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -168,7 +169,7 @@ def apgr(curve: Curve, acc_local: float, acc_cloud: float) -> float | None:
     if gap <= 0:
         return None
     p = (curve.accuracy - acc_local) / gap
-    return float(np.trapezoid(p, curve.usage))
+    return float(_trapezoid(p, curve.usage))
 
 
 def cpt(curve: Curve, acc_local: float, acc_cloud: float, x: float = 0.5) -> float | None:

@@ -12,7 +12,8 @@ def area_under_pgr(usage: np.ndarray, accuracy: np.ndarray, acc_local: float,
                    acc_cloud: float) -> float:  # fmt: skip
     """APGR: the area under (accuracy - acc_local) / (acc_cloud - acc_local) over usage."""
     pgr = (accuracy - acc_local) / (acc_cloud - acc_local)
-    return float(np.trapezoid(pgr, usage))
+    trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
+    return float(trapezoid(pgr, usage))
 
 
 def run(budgets=(0.1, 0.2, 0.3, 0.4, 0.5), episodes: int = 3, num_tasks: int = 100) -> dict:
