@@ -176,7 +176,12 @@ def warm_start(
     torch.manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     steps = epochs * math.ceil(len(tasks) / batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    if steps >= 20:
+        sched: Any = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=lr, total_steps=steps, pct_start=0.1
+        )
+    else:  # too few steps for a warm-up phase
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
     losses = []
     model.train()
     bar = tqdm(total=steps, desc="warm start", disable=not progress, leave=False)
