@@ -128,3 +128,34 @@ def _save(fig: Any, plt: Any, path: str | PathLike[str]) -> Path:
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def plot_training_traces(
+    traces: Mapping[str, Mapping[str, Sequence[Sequence[float]]]],
+    path: str | PathLike[str],
+    *,
+    tau: float,
+    switch_step: int | None = None,
+) -> Path:
+    """Cloud requests (top) and DA-GRPO's lambda (bottom) over training steps, averaged over
+    seeds, with the budget and the task switch marked."""
+    plt = _pyplot()
+    fig, (ax_u, ax_l) = plt.subplots(2, 1, figsize=(7.2, 5.6), sharex=True)
+    for i, (name, tr) in enumerate(traces.items()):
+        usage = np.mean(np.asarray(tr["cloud_requests"], dtype=float), axis=0)
+        steps = np.arange(1, len(usage) + 1)
+        ax_u.plot(steps, usage, color=f"C{i % 10}", label=name)
+        if name == "dagrpo":
+            ax_l.plot(steps, np.mean(np.asarray(tr["lambda"], dtype=float), axis=0),
+                      color=f"C{i % 10}", label="lambda (dagrpo)")  # fmt: skip
+    ax_u.axhline(tau, color="red", ls="--", lw=1, label=f"budget {tau:.0%}")
+    for ax in (ax_u, ax_l):
+        if switch_step is not None:
+            ax.axvline(switch_step + 0.5, color="black", ls=":", lw=1, label="math -> code")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper right")
+    ax_u.set_ylabel("cloud requests (share of rollouts)")
+    ax_l.set_ylabel("lambda")
+    ax_l.set_xlabel("training step")
+    ax_u.set_title("Cloud usage and the dual variable during training")
+    return _save(fig, plt, path)

@@ -178,6 +178,20 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return _run_agents(args, names)
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from offload_agents.grpo.experiment import DemoConfig, run_demo, write_demo_report
+
+    cfg = DemoConfig.quick() if args.quick else DemoConfig()
+    if args.seeds is not None:
+        cfg = DemoConfig(**{**cfg.__dict__, "seeds": tuple(range(args.seeds))})
+    cache = Path(args.cache_dir).expanduser()
+    result = run_demo(args.out, cfg, cache_dir=cache, progress=not args.quiet)
+    paths = write_demo_report(result, args.out)
+    print(Path(paths["md"]).read_text())
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
 def _add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", default="OffloadMathRouter-v0", help="router-view environment id")
     p.add_argument("--budget", type=_fraction, default=0.3, help="tau, fraction of tasks")
@@ -242,6 +256,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_eval_args(p_cmp)
     p_cmp.set_defaults(func=_cmd_compare)
+    p_demo = sub.add_parser(
+        "demo", help="the math-to-code experiment: DA-GRPO and baselines on a tiny local LM"
+    )
+    p_demo.add_argument("--quick", action="store_true", help="the 10-minute CPU version")
+    p_demo.add_argument("--out", required=True, help="output directory")
+    p_demo.add_argument("--seeds", type=_positive, default=None, help="number of seeds")
+    p_demo.add_argument("--cache-dir", default="~/.cache/offload-gym",
+                        help="where the warm-started SLM is cached")  # fmt: skip
+    p_demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    p_demo.set_defaults(func=_cmd_demo)
     return parser
 
 

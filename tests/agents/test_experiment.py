@@ -1,0 +1,28 @@
+"""The demo experiment end to end with tiny settings."""
+
+import json
+
+from offload_agents.grpo.experiment import DemoConfig, run_demo, write_demo_report
+
+TINY = DemoConfig(seeds=(0,), steps_per_group=1, group_size=2, prompts_per_step=2,
+                  max_new_tokens=8, eval_per_group=3, slm_tasks_per_family=2, slm_epochs=1)  # fmt: skip
+
+
+def test_demo_end_to_end(tmp_path):
+    result = run_demo(tmp_path / "out", TINY, cache_dir=tmp_path / "cache", progress=False)
+    names = set(result["agents"])
+    assert names == {"local", "cloud", "dagrpo", "grpo", "collab", "gapg", "grpo+random",
+                     "grpo+router"}  # fmt: skip
+    for name, m in result["agents"].items():
+        assert m["steps"] == 6, name  # 3 math + 3 code evaluation tasks
+    assert result["agents"]["cloud"]["cloud_usage"] == 1.0
+    assert result["agents"]["local"]["cloud_usage"] == 0.0
+    assert result["agents"]["dagrpo"]["forgetting"] is not None
+    assert len(result["traces"]["dagrpo"]["lambda"][0]) == 2  # one per training step
+    paths = write_demo_report(result, tmp_path / "out")
+    data = json.loads(paths["json"].read_text())
+    assert set(data["agents"]) == names and "traces" in data
+    assert (tmp_path / "out" / "training.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "out" / "train" / "dagrpo-seed0.jsonl").exists()
+    # The cached SLM is reused.
+    assert len(list((tmp_path / "cache").iterdir())) == 1
