@@ -65,6 +65,7 @@ def write_report(
     config: Mapping[str, Any],
     *,
     switch_points: tuple[int, ...] = (),
+    window: int = 20,
 ) -> dict[str, Path]:
     """Write ``results.json``, ``results.md`` and three PNG plots into ``out_dir``."""
     out = Path(out_dir)
@@ -93,7 +94,8 @@ def write_report(
         "",
         results_table(results),
         "Accuracy is over all evaluation steps and seeds; local acc. is accuracy on the steps kept "
-        "local; budget error is the mean |usage - tau| over windows of 20 steps; APGR and CPT(50%) "
+        f"local; budget error is the mean |usage - tau| over windows of {window} steps; APGR and "
+        "CPT(50%) "
         "come from each agent's routing scores (n/a for agents without scores).",
         "",
     ]

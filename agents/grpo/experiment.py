@@ -34,6 +34,8 @@ from offload_agents.slm import HELP_REQUEST, TinyLMConfig, build_slm, load_local
 from offload_gym import metrics
 
 ALGORITHMS = ("dagrpo", "grpo", "collab", "gapg")
+DEMO_WINDOW = 10
+"""Steps per window of the budget tracking error in the demo's evaluation."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,7 @@ def run_demo(
             )
     agents: dict[str, Any] = {}
     for name, agent_logs in logs.items():
-        summary = metrics.summarize(agent_logs, cfg.tau, window=10)
+        summary = metrics.summarize(agent_logs, cfg.tau, window=DEMO_WINDOW)
         summary["n_seeds"] = len(cfg.seeds)
         per_seed = [metrics.overall_accuracy([r for r in agent_logs if r["seed"] == s])
                     for s in cfg.seeds]  # fmt: skip
@@ -210,7 +212,9 @@ def write_demo_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> d
     }
     config = {"env": "OffloadStream-v0 (text view)", "budget": cfg["tau"],
               **{k: v for k, v in cfg.items() if k != "tau"}}  # fmt: skip
-    paths = write_report(evals, out_dir, config, switch_points=(cfg["eval_per_group"],))
+    paths = write_report(
+        evals, out_dir, config, switch_points=(cfg["eval_per_group"],), window=DEMO_WINDOW
+    )
     payload = json.loads(paths["json"].read_text())
     payload["traces"] = result["traces"]
     paths["json"].write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
