@@ -210,8 +210,15 @@ class _Monitor:
             # The monitor died (a candidate killed it) or hung: replace it.
             self.stop()
             return SandboxResult(False, "error", "the check killed or stalled its monitor", 0.0)
-        reply = json.loads(line)
-        return SandboxResult(reply["passed"], reply["status"], reply["detail"], reply["seconds"])
+        try:
+            reply = json.loads(line)
+            return SandboxResult(
+                bool(reply["passed"]), str(reply["status"]), str(reply["detail"]),
+                float(reply["seconds"]),
+            )  # fmt: skip
+        except (ValueError, KeyError, TypeError):
+            self.stop()
+            return SandboxResult(False, "sandbox_error", "unreadable reply from the monitor", 0.0)
 
 
 class Sandbox:

@@ -245,3 +245,13 @@ def test_run_many_keeps_order_and_runs_concurrently(box):
     programs = [f"def add(a, b):\n    return a + b + {k % 2}\n" for k in range(20)]
     results = box.run_many([CodeCheck(p, "add", TESTS) for p in programs])
     assert [r.passed for r in results] == [k % 2 == 0 for k in range(20)]
+
+
+def test_an_unreadable_monitor_reply_is_a_counted_sandbox_error(monkeypatch):
+    from offload_gym.scoring import sandbox as sb
+
+    with Sandbox(workers=1, limits=LIMITS) as fresh:
+        monkeypatch.setattr(sb._Monitor, "_readline", staticmethod(lambda proc, wait: b"garbage\n"))
+        result = fresh.run(CodeCheck("def add(a, b):\n    return a + b\n", "add", TESTS))
+        assert result.status == "sandbox_error" and not result.passed
+        assert fresh.stats["sandbox_errors"] == 1
