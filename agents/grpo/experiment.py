@@ -32,6 +32,7 @@ from offload_agents.grpo.lm_eval import (
 from offload_agents.grpo.trainer import GRPOTrainer
 from offload_agents.slm import HELP_REQUEST, TinyLMConfig, build_slm, load_local_lm
 from offload_gym import metrics
+from offload_gym.tasks import TaskStream
 
 ALGORITHMS = ("dagrpo", "grpo", "collab", "gapg")
 DEMO_WINDOW = 10
@@ -122,8 +123,7 @@ def run_demo(
     tuned_grpo: dict[int, Any] = {}
     for seed in cfg.seeds:
         stream = eval_stream(cfg.eval_per_group, seed=90_000 + seed)
-        math_only = eval_stream(cfg.eval_per_group, seed=90_000 + seed)
-        math_only.groups = math_only.groups[:1]  # the same math tasks, alone
+        math_only = TaskStream(stream.groups[:1])  # the same math tasks, alone
         run = {"budget": cfg.tau, "max_new_tokens": cfg.max_new_tokens, "seed": seed}
         logs.setdefault("local", []).extend(
             evaluate_lm(base_model, tokenizer, stream, route=never_help, agent="local", **run)

@@ -64,8 +64,9 @@ class RolloutCollector:
         self.P, self.G = prompts, group_size
         self.max_new_tokens, self.temperature = max_new_tokens, temperature
         self.seed = seed
-        self.cloud = CachedCloud(env_kwargs.pop("cloud_model", None) or SimulatedCloud(seed=seed))
-        kwargs = {**env_kwargs, "cloud_model": self.cloud}
+        kwargs = dict(env_kwargs)
+        self.cloud = CachedCloud(kwargs.pop("cloud_model", None) or SimulatedCloud(seed=seed))
+        kwargs["cloud_model"] = self.cloud
         self.envs = gym.vector.SyncVectorEnv(
             [lambda: gym.make(env_id, **kwargs) for _ in range(prompts * group_size)],
             autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
