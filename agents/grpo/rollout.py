@@ -59,11 +59,13 @@ class RolloutCollector:
         max_new_tokens: int,
         temperature: float,
         seed: int,
+        rank: int = 0,
     ) -> None:
         self.model, self.tokenizer = model, tokenizer
         self.P, self.G = prompts, group_size
         self.max_new_tokens, self.temperature = max_new_tokens, temperature
         self.seed = seed
+        self.rank = rank
         kwargs = dict(env_kwargs)
         self.cloud = CachedCloud(kwargs.pop("cloud_model", None) or SimulatedCloud(seed=seed))
         kwargs["cloud_model"] = self.cloud
@@ -73,7 +75,9 @@ class RolloutCollector:
         )
         if not isinstance(self.envs.single_action_space, gym.spaces.Text):
             raise ValueError(f"{env_id} is not a text-view environment")
-        seeds = [seed * 10_000 + p for p in range(prompts) for _ in range(group_size)]
+        # Each process of a distributed run draws its own prompts.
+        base = seed * 10_000 + rank * 1_000
+        seeds = [base + p for p in range(prompts) for _ in range(group_size)]
         self._obs, self._info = self.envs.reset(seed=seeds)
         self._calls = 0
 
@@ -86,7 +90,7 @@ class RolloutCollector:
         # Sampling draws from torch's global RNG; fork it so the caller's state is untouched and
         # every call is reproducible from (seed, call index).
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed * 1_000_003 + self._calls)
+            torch.manual_seed(self.seed * 1_000_003 + self.rank * 7_919 + self._calls)
             out = self.model.generate(
                 **enc,
                 do_sample=True,

@@ -28,6 +28,10 @@ class GRPOTrainer:
         config: The algorithm and its hyper-parameters.
         env_kwargs: Extra arguments of the environment (e.g. ``switch_point``).
         log_path: Optional JSONL file; one line per training step, flushed as it goes.
+        accelerator: An ``accelerate.Accelerator`` for data-parallel training under
+            ``accelerate launch``: each process collects its own prompts (its own seeds), the
+            gradients are averaged across processes, and the dual update uses the usage averaged
+            across processes. Logs are written by the main process.
     """
 
     def __init__(
@@ -38,8 +42,12 @@ class GRPOTrainer:
         *,
         env_kwargs: dict[str, Any] | None = None,
         log_path: str | PathLike[str] | None = None,
+        accelerator: Any | None = None,
     ) -> None:
         self.model, self.tokenizer, self.config = model, tokenizer, config
+        self.raw_model = model
+        self.accelerator = accelerator
+        self.rank = accelerator.process_index if accelerator is not None else 0
         cfg = config
         kwargs = {
             "num_tasks": cfg.num_tasks,
@@ -58,6 +66,7 @@ class GRPOTrainer:
             max_new_tokens=cfg.max_new_tokens,
             temperature=cfg.temperature,
             seed=cfg.seed,
+            rank=self.rank,
         )
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
         self.reference = None
@@ -65,6 +74,8 @@ class GRPOTrainer:
             self.reference = copy.deepcopy(model).eval()
             for p in self.reference.parameters():
                 p.requires_grad_(False)
+        if accelerator is not None:
+            self.model, self.optimizer = accelerator.prepare(model, self.optimizer)
         self.lam = cfg.lambda0
         self.step_count = 0
         self.history: list[dict[str, Any]] = []
@@ -144,10 +155,16 @@ class GRPOTrainer:
                 length_norm=cfg.length_norm,
             )
             self.optimizer.zero_grad()
-            loss.backward()
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0))
+            if self.accelerator is not None:
+                self.accelerator.backward(loss)
+                grad_norm = float(self.accelerator.clip_grad_norm_(self.model.parameters(), 1.0))
+            else:
+                loss.backward()
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0))
             self.optimizer.step()
         usage = float(batch.cloud.mean())
+        if self.accelerator is not None and self.accelerator.num_processes > 1:
+            usage = float(self.accelerator.reduce(torch.tensor(usage), reduction="mean"))
         lam_before = self.lam
         if cfg.algorithm == "dagrpo":
             self.lam = F.dual_update(self.lam, usage, cfg.tau, cfg.eta_lambda)
@@ -166,7 +183,7 @@ class GRPOTrainer:
             "response_tokens": float(mask.sum() / mask.shape[0]),
         }
         self.history.append(record)
-        if self.log_path is not None:
+        if self.log_path is not None and self.rank == 0:
             with self.log_path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
                 fh.flush()
@@ -192,11 +209,11 @@ class GRPOTrainer:
         """Save everything a resumed run needs to continue exactly: model, optimizer, lambda,
         step, history, the sampler's counter and the environments' states (their generators,
         episodes, ledgers and the shared cloud cache). Written atomically."""
-        out = Path(path)
+        out = self._rank_path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
         state = {
             "config": dataclasses.asdict(self.config),
-            "model": self.model.state_dict(),
+            "model": self.raw_model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "lambda": self.lam,
             "step": self.step_count,
@@ -211,18 +228,25 @@ class GRPOTrainer:
     def load_checkpoint(self, path: str | PathLike[str]) -> None:
         """Restore a checkpoint written by `save_checkpoint` for the same configuration."""
         # Our own checkpoint: it holds pickled environment state, so it is loaded in full.
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(self._rank_path(path), map_location="cpu", weights_only=False)
         saved = state["config"]
         if saved != dataclasses.asdict(self.config):
             diff = {k: (saved.get(k), v) for k, v in dataclasses.asdict(self.config).items()
                     if saved.get(k) != v}  # fmt: skip
             raise ValueError(f"checkpoint config differs from this trainer's: {diff}")
-        self.model.load_state_dict(state["model"])
+        self.raw_model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.lam = state["lambda"]
         self.step_count = state["step"]
         self.history = list(state["history"])
         self.collector.restore(pickle.loads(state["collector"]))
+
+    def _rank_path(self, path: str | PathLike[str]) -> Path:
+        """Each process of a distributed run keeps its own environments: one file per rank."""
+        p = Path(path)
+        if self.accelerator is not None and self.accelerator.num_processes > 1:
+            return p.with_name(f"{p.stem}.rank{self.rank}{p.suffix}")
+        return p
 
     def close(self) -> None:
         self.collector.close()
