@@ -107,17 +107,20 @@ class RolloutCollector:
         return out, attention, enc["input_ids"].shape[1]
 
     def _response_mask(self, seqs: torch.Tensor, prompt_len: int) -> torch.Tensor:
+        """1 on the response tokens up to and including the first end-of-text or end of the help
+        request; padding (when it is not end-of-text) and everything after are 0."""
         tok = self.tokenizer
         close = tok.convert_tokens_to_ids("</unknown>")
+        resp = seqs[:, prompt_len:]  # (B, n)
+        own_end = (resp == tok.eos_token_id) | (resp == close)
+        stop = own_end | (resp == tok.pad_token_id)
+        n = resp.shape[1]
+        none = torch.full((resp.shape[0],), n, dtype=torch.long)
+        first = torch.where(stop.any(1), stop.int().argmax(1), none)
+        idx = torch.arange(n)[None, :]
+        keep = (idx < first[:, None]) | ((idx == first[:, None]) & own_end)
         mask = torch.zeros_like(seqs, dtype=torch.float32)
-        for b in range(seqs.shape[0]):
-            for t in range(prompt_len, seqs.shape[1]):
-                token = int(seqs[b, t])
-                mask[b, t] = 1.0
-                if token in (tok.eos_token_id, close) or token == tok.pad_token_id:
-                    if token == tok.pad_token_id and token != tok.eos_token_id:
-                        mask[b, t] = 0.0
-                    break
+        mask[:, prompt_len:] = keep.float()
         return mask
 
     def collect(self, reward_fn: Any) -> Rollout:
