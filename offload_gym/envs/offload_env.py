@@ -154,6 +154,20 @@ class OffloadEnv(gym.Env):
         memo[key] = g
         return g
 
+    def _grade_together(self, task: Task, texts: list[str]) -> None:
+        """Grade several responses to one code task concurrently on the sandbox pool (the
+        results land in the per-step memo that `_grade` reads); math grading is cheap and stays
+        sequential."""
+        todo = [t for t in dict.fromkeys(texts) if (task.id, t) not in self._grade_memo]
+        if task.domain != "code" or len(todo) < 2:
+            return
+        from offload_gym.scoring.code import run_code_checks
+
+        for text, result in zip(todo, run_code_checks([task] * len(todo), todo), strict=True):
+            if result.status == "sandbox_error":
+                self.grading_failures += 1
+            self._grade_memo[(task.id, text)] = Grade(result.passed, None, result.status)
+
     def _resolve(
         self,
         task: Task,
@@ -384,13 +398,19 @@ class OffloadRouterEnv(OffloadEnv):
         task = self._tasks[self._t]
         local = self._local_response
         assert local is not None
+        counterfactual = None
+        if a == 0 and self.config.counterfactuals:
+            counterfactual = self.cloud.answer(task).text
+            self._grade_together(task, [local.text, counterfactual])
         info = self._resolve(task, local.text, a == 1, None, local.latency_s)
         local_grade = self._grade(task, local.text)
         info["local_correct"] = local_grade.correct
         info["local_confidence"] = local.confidence
         if info["offloaded"]:
             info["cloud_correct"] = info["correct"]
-        elif self.config.counterfactuals:
+        elif counterfactual is not None:
+            info["cloud_correct"] = self._grade(task, counterfactual).correct
+        elif self.config.counterfactuals:  # an offload was refused: ask counterfactually now
             info["cloud_correct"] = self._grade(task, self.cloud.answer(task).text).correct
         else:
             info["cloud_correct"] = None
