@@ -94,14 +94,12 @@ def _confidence_router(
     tasks, _ = calib.draw(np.random.default_rng(0))
     _, conf = generate_responses(model, tokenizer, tasks, max_new_tokens=cfg.max_new_tokens)
     threshold = float(np.quantile(conf, cfg.tau))
-    return lambda text, c, i: HELP_REQUEST if c < threshold else text.replace("<unknown>", "")
+    return lambda text, c, i: HELP_REQUEST if c < threshold else never_help(text, c, i)
 
 
 def _random_router(cfg: DemoConfig, seed: int) -> Callable[[str, float, int], str]:
     rng = np.random.default_rng(seed)
-    return lambda text, c, i: (
-        HELP_REQUEST if rng.random() < cfg.tau else text.replace("<unknown>", "")
-    )
+    return lambda text, c, i: HELP_REQUEST if rng.random() < cfg.tau else never_help(text, c, i)
 
 
 def run_demo(

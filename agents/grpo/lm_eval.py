@@ -76,8 +76,8 @@ def evaluate_lm(
     for i, (text, conf) in enumerate(zip(responses, confidences, strict=True)):
         action = route(text, conf, i) if route is not None else text
         _, reward, _, _, info = env.step(action)
-        rec = step_record(info, 0, float(reward), None, agent=agent, seed=seed, episode=0)
-        rec["action"] = "cloud" if info["offload_requested"] else "local"
+        label = "cloud" if info["offload_requested"] else "local"
+        rec = step_record(info, label, float(reward), None, agent=agent, seed=seed, episode=0)
         rec["confidence"] = conf
         records.append(rec)
     env.close()
