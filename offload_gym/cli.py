@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Environments for cloud-edge language models: offloading under a budget.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p_list = sub.add_parser("list", help="list the registered environments and task families")
+    p_list = sub.add_parser("list", help="list the environments, task families and agents")
     p_list.add_argument("--json", action="store_true", help="print JSON")
     p_list.set_defaults(func=_cmd_list)
     p_roll = sub.add_parser(
