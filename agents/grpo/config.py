@@ -24,6 +24,8 @@ class GRPOConfig:
         group_size: G, responses sampled per prompt.
         prompts_per_step: P, prompts (task groups) per training step.
         max_new_tokens: Longest response.
+        min_new_tokens: Shortest response (end-of-text is suppressed before it); 0 lets the
+            model stop at once. Benchmarks set it to ``max_new_tokens`` to force equal lengths.
         temperature: Sampling temperature.
         lr: AdamW learning rate.
         clip_eps: PPO clip range (ignored by GAPG, which does not clip).
@@ -44,6 +46,7 @@ class GRPOConfig:
     group_size: int = 8
     prompts_per_step: int = 4
     max_new_tokens: int = 64
+    min_new_tokens: int = 0
     temperature: float = 1.0
     lr: float = 1e-4
     clip_eps: float = 0.2
@@ -63,6 +66,11 @@ class GRPOConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if not 0 <= self.min_new_tokens <= self.max_new_tokens:
+            raise ValueError(
+                f"min_new_tokens must be in [0, max_new_tokens={self.max_new_tokens}], "
+                f"got {self.min_new_tokens!r}"
+            )
         if self.group_size < 2:
             raise ValueError("group_size must be >= 2: advantages are relative within a group")
         if not 0.0 <= self.tau <= 1.0:

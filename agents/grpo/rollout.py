@@ -7,6 +7,7 @@ Each step batches all P*G prompts into one ``generate`` call.
 
 from __future__ import annotations
 
+import time
 from typing import Any, NamedTuple
 
 import gymnasium as gym
@@ -60,10 +61,15 @@ class RolloutCollector:
         temperature: float,
         seed: int,
         rank: int = 0,
+        min_new_tokens: int = 0,
     ) -> None:
         self.model, self.tokenizer = model, tokenizer
         self.P, self.G = prompts, group_size
         self.max_new_tokens, self.temperature = max_new_tokens, temperature
+        self.min_new_tokens = min_new_tokens
+        self.timings: dict[str, float] = {}
+        """Seconds spent in the last `collect`: ``generate`` and ``scoring`` (decoding, the
+        environments' step with grading and the cloud, rewards)."""
         self.seed = seed
         self.rank = rank
         kwargs = dict(env_kwargs)
@@ -97,6 +103,7 @@ class RolloutCollector:
                 temperature=self.temperature,
                 top_k=0,
                 max_new_tokens=self.max_new_tokens,
+                min_new_tokens=self.min_new_tokens,
                 pad_token_id=tok.pad_token_id,
                 eos_token_id=tok.eos_token_id,
             )
@@ -127,7 +134,9 @@ class RolloutCollector:
         """One step of every sub-env; ``reward_fn(components) -> rewards`` maps the envs'
         reward parts (dict of (B,) arrays) to the algorithm's rewards."""
         prompts = list(self._obs["prompt"])
+        start = time.perf_counter()
         seqs, attention, prompt_len = self._generate(prompts)
+        generated = time.perf_counter()
         mask = self._response_mask(seqs, prompt_len)
         texts = []
         for b in range(seqs.shape[0]):
@@ -148,6 +157,7 @@ class RolloutCollector:
         )
         correct = torch.as_tensor(np.asarray(info["correct"], dtype=np.float32)).reshape(shape)
         offloaded = torch.as_tensor(comps["offloaded"], dtype=torch.float32).reshape(shape)
+        self.timings = {"generate": generated - start, "scoring": time.perf_counter() - generated}
         return Rollout(seqs, attention, mask, rewards, asked, correct, offloaded, groups, texts)
 
     def state(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import json
 import pickle
+import time
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ class GRPOTrainer:
             group_size=cfg.group_size,
             env_kwargs=kwargs,
             max_new_tokens=cfg.max_new_tokens,
+            min_new_tokens=cfg.min_new_tokens,
             temperature=cfg.temperature,
             seed=cfg.seed,
             rank=self.rank,
@@ -77,8 +79,13 @@ class GRPOTrainer:
         if accelerator is not None:
             self.model, self.optimizer = accelerator.prepare(model, self.optimizer)
         self.lam = cfg.lambda0
+        self._update_timings: dict[str, float] = {}
         self.step_count = 0
         self.history: list[dict[str, Any]] = []
+        self.timings: list[dict[str, float]] = []
+        """Per step, seconds in ``generate``, ``scoring`` (env step: grading, cloud, rewards),
+        ``forward_backward``, ``optimizer``, ``other`` and ``total`` (kept apart from
+        `history`, which a resumed run reproduces exactly)."""
         self.log_path = Path(log_path) if log_path is not None else None
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,7 +134,13 @@ class GRPOTrainer:
 
     def step(self) -> dict[str, Any]:
         """Collect one batch from the environments and update on it."""
-        return self.update(self.collector.collect(self.rewards))
+        start = time.perf_counter()
+        record = self.update(self.collector.collect(self.rewards))
+        split = {**self.collector.timings, **self._update_timings}
+        split["total"] = time.perf_counter() - start
+        split["other"] = split["total"] - sum(v for k, v in split.items() if k != "total")
+        self.timings.append(split)
+        return record
 
     def update(self, batch: Rollout) -> dict[str, Any]:
         """One policy-gradient step on ``batch``, then the dual update (DA-GRPO)."""
@@ -135,6 +148,7 @@ class GRPOTrainer:
         adv = self.advantages(batch).reshape(-1)  # (B,)
         mask = batch.response_mask[:, 1:]
         self.model.train()
+        t0 = time.perf_counter()
         # Dropout draws from torch's global RNG: fork it, seeded by (seed, step), so training is
         # reproducible and resumable and the caller's RNG state is untouched.
         with torch.random.fork_rng(devices=[]):
@@ -161,7 +175,9 @@ class GRPOTrainer:
             else:
                 loss.backward()
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0))
+            t1 = time.perf_counter()
             self.optimizer.step()
+        self._update_timings = {"forward_backward": t1 - t0, "optimizer": time.perf_counter() - t1}
         usage = float(batch.cloud.mean())
         if self.accelerator is not None and self.accelerator.num_processes > 1:
             usage = float(self.accelerator.reduce(torch.tensor(usage), reduction="mean"))

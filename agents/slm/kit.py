@@ -69,13 +69,25 @@ def task_text(task: Task) -> str:
     return format_prompt(task.prompt) + (task.solution or task.answer)
 
 
-def build_tokenizer(texts: Iterable[str], vocab_size: int = 2000) -> Any:
-    """Train a byte-level BPE tokenizer on ``texts`` and wrap it for transformers."""
+def build_tokenizer(
+    texts: Iterable[str], vocab_size: int = 2000, *, split_digits: bool = True
+) -> Any:
+    """Train a byte-level BPE tokenizer on ``texts`` and wrap it for transformers.
+
+    With ``split_digits`` every digit is its own token (as in Llama and PaLM tokenizers), so
+    numbers are spelled digit by digit, which small models learn arithmetic from far better
+    than from BPE merges of arbitrary digit runs.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = (
+        pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+        if split_digits
+        else byte_level
+    )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

@@ -115,6 +115,27 @@ def test_bad_configs():
         GRPOConfig(group_size=1)
     with pytest.raises(ValueError, match="alpha"):
         GRPOConfig(alpha_a=0.3, alpha_c=0.5)
+    with pytest.raises(ValueError, match="min_new_tokens"):
+        GRPOConfig(max_new_tokens=8, min_new_tokens=9)
+
+
+def test_min_new_tokens_forces_full_length_and_steps_are_timed(lm):
+    model, tok = lm
+    cfg = GRPOConfig(algorithm="grpo", num_tasks=6, group_size=2, prompts_per_step=2,
+                     max_new_tokens=6, min_new_tokens=6)  # fmt: skip
+    trainer = GRPOTrainer(model, tok, cfg)
+    collector = trainer.collector
+    seqs, _, prompt_len = collector._generate(list(collector._obs["prompt"]))
+    assert seqs.shape[1] - prompt_len == 6
+    assert not (seqs[:, prompt_len:-1] == tok.eos_token_id).any()  # no early end-of-text
+    trainer.train(2, progress=False)
+    trainer.close()
+    assert len(trainer.timings) == 2
+    for split in trainer.timings:
+        parts = ("generate", "scoring", "forward_backward", "optimizer", "other")
+        assert set(split) == {*parts, "total"}
+        assert all(split[k] >= 0 for k in parts[:-1])
+        assert sum(split[k] for k in parts) == pytest.approx(split["total"])
 
 
 def test_resume_is_exact(lm, tmp_path):
