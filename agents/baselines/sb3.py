@@ -65,6 +65,12 @@ class SB3Agent(Agent):
             from sb3_contrib import MaskablePPO as Algo
         kwargs = {"verbose": 0, "seed": seed, "device": "cpu", **self.algo_kwargs}
         self.model = Algo("MlpPolicy", env, **kwargs)
+        if not kwargs["verbose"] and kwargs.get("tensorboard_log") is None:
+            # SB3's default quiet logger still makes an empty SB3-<time> folder in the temp dir
+            # on every learn(); a logger with no outputs writes nothing.
+            from stable_baselines3.common.logger import Logger
+
+            self.model.set_logger(Logger(folder=None, output_formats=[]))
         self.model.learn(total_timesteps=self.total_timesteps, progress_bar=self.progress_bar)
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:

@@ -107,11 +107,15 @@ def test_oracle_needs_the_router_view():
 
 
 @pytest.mark.parametrize("algo", ["ppo", "dqn", "maskable-ppo"])
-def test_sb3_agents_train_and_act(algo):
+def test_sb3_agents_train_and_act(algo, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     agent = SB3Agent(
         algo, total_timesteps=256, algo_kwargs={"n_steps": 128} if "ppo" in algo else {}
     )
     res = evaluate(agent, ENV, env_kwargs={**KW, "num_tasks": 20}, progress=False)
     assert res.metrics["steps"] == 20 and res.metrics["cloud_usage"] <= 0.3 + 1e-9
+    assert not list(tmp_path.glob("SB3-*"))  # SB3's quiet logger leaves no temp folders
     with pytest.raises(ValueError, match="algo"):
         SB3Agent("a2c")
