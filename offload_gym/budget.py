@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from os import PathLike
+from pathlib import Path
 from typing import Literal
 
 BudgetMode = Literal["hard", "soft"]
@@ -22,6 +25,8 @@ class LedgerEntry:
         cost: Cost charged (0 when refused).
         calls_used: Calls used after this request.
         cost_used: Cost used after this request.
+        failed: The call was granted but the cloud failed; it was cancelled (no call counted,
+            nothing charged).
     """
 
     step: int
@@ -30,6 +35,7 @@ class LedgerEntry:
     cost: float
     calls_used: int
     cost_used: float
+    failed: bool = False
 
 
 class BudgetLedger:
@@ -58,6 +64,7 @@ class BudgetLedger:
         *,
         cost_budget: float | None = None,
         mode: BudgetMode = "hard",
+        path: str | PathLike[str] | None = None,
     ) -> None:
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
             raise ValueError(f"budget rate must be a number in [0, 1], got {rate!r}")
@@ -77,10 +84,13 @@ class BudgetLedger:
         self.cost_budget = None if cost_budget is None else float(cost_budget)
         self.mode: BudgetMode = mode
         self.calls_allowed = math.floor(self.rate * num_tasks + _EPS)
+        self.path = Path(path) if path is not None else None
+        self.episode = -1
         self.reset()
 
     def reset(self) -> None:
         """Forget all calls (start of an episode)."""
+        self.episode += 1
         self.calls_used = 0
         self.cost_used = 0.0
         self.requests = 0
@@ -139,7 +149,36 @@ class BudgetLedger:
             step, granted, over, quote if granted else 0.0, self.calls_used, self.cost_used
         )
         self.log.append(entry)
+        if not granted:
+            self._write(entry)
         return entry
+
+    def _replace(self, entry: LedgerEntry, fixed: LedgerEntry) -> LedgerEntry:
+        for k in range(len(self.log) - 1, -1, -1):
+            if self.log[k] is entry:
+                self.log[k] = fixed
+                break
+        self._write(fixed)
+        return fixed
+
+    def _write(self, entry: LedgerEntry) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"episode": self.episode, **asdict(entry)}) + "\n")
+            fh.flush()
+
+    def cancel(self, entry: LedgerEntry) -> LedgerEntry:
+        """Undo a granted request whose call failed: the call and its quote are released."""
+        if not entry.granted:
+            raise ValueError("cannot cancel a refused request")
+        self.calls_used -= 1
+        self.cost_used -= entry.cost
+        self.overruns -= int(entry.over_budget)
+        fixed = LedgerEntry(entry.step, False, entry.over_budget, 0.0, self.calls_used,
+                            self.cost_used, failed=True)  # fmt: skip
+        return self._replace(entry, fixed)
 
     def charge(self, entry: LedgerEntry, actual: float) -> LedgerEntry:
         """Replace a granted request's quote by its actual cost (``0 <= actual <= quote``)."""
@@ -156,11 +195,7 @@ class BudgetLedger:
         fixed = LedgerEntry(
             entry.step, True, entry.over_budget, actual, entry.calls_used, self.cost_used
         )
-        for k in range(len(self.log) - 1, -1, -1):
-            if self.log[k] is entry:
-                self.log[k] = fixed
-                break
-        return fixed
+        return self._replace(entry, fixed)
 
     def summary(self) -> dict[str, float | int | str | None]:
         return {
@@ -170,6 +205,7 @@ class BudgetLedger:
             "calls_used": self.calls_used,
             "requests": self.requests,
             "refused": self.refused,
+            "failed": sum(e.failed for e in self.log),
             "overruns": self.overruns,
             "cost_budget": self.cost_budget,
             "cost_used": self.cost_used,

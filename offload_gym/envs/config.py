@@ -53,6 +53,12 @@ class EnvConfig:
             paid cloud).
         usage_window: Router view: steps in the ``recent_usage`` feature's window.
         checker_timeout: Seconds allowed to the sympy stage of answer checking.
+        cloud_failure: What a cloud call that failed for good (`CloudError`, after the
+            backend's retries) does: ``"raise"`` stops the episode with the error (naming the
+            endpoint and the cause); ``"local"`` counts the task as a failed offload: nothing
+            charged, no call counted, the local response graded, ``info["cloud_failed"]`` set.
+        ledger_path: Optional JSONL file receiving every settled budget-ledger entry as it
+            happens (see `BudgetLedger`).
     """
 
     budget: float = 0.3
@@ -74,6 +80,8 @@ class EnvConfig:
     counterfactuals: bool = True
     usage_window: int = 10
     checker_timeout: float = DEFAULT_TIMEOUT_S
+    cloud_failure: str = "raise"
+    ledger_path: str | None = None
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any]) -> EnvConfig:
@@ -96,6 +104,10 @@ class EnvConfig:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         if not isinstance(self.offload_marker, str) or not self.offload_marker:
             raise ValueError("offload_marker must be a non-empty string")
+        if self.cloud_failure not in ("raise", "local"):
+            raise ValueError(
+                f"cloud_failure must be 'raise' or 'local', got {self.cloud_failure!r}"
+            )
         if not self.checker_timeout > 0:
             raise ValueError(f"checker_timeout must be > 0, got {self.checker_timeout!r}")
         self.reward_weights = validate_weights(self.reward_weights)

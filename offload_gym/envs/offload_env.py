@@ -11,6 +11,7 @@ models, grading and reward parts; they differ in who writes the local answer:
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from typing import Any, ClassVar, SupportsFloat
 
@@ -22,7 +23,7 @@ from offload_gym.budget import BudgetLedger
 from offload_gym.envs.config import EnvConfig
 from offload_gym.envs.reward import combine_reward
 from offload_gym.envs.spaces import PromptText
-from offload_gym.models.base import LocalResponse
+from offload_gym.models.base import CloudError, LocalResponse
 from offload_gym.scoring.grade import Grade, grade_response
 from offload_gym.tasks.base import Task
 
@@ -73,6 +74,7 @@ class OffloadEnv(gym.Env):
             self.num_tasks,
             cost_budget=self.config.cost_budget,
             mode=self.config.budget_mode,
+            path=self.config.ledger_path,
         )
         self._tasks: list[Task] = []
         self._groups: list[int] = []
@@ -82,6 +84,24 @@ class OffloadEnv(gym.Env):
         self._last_info: dict[str, Any] | None = None
         self._grade_memo: dict[tuple[str, str], Grade] = {}
         self.grading_failures = 0
+
+    # ------------------------------------------------------------------ spec
+    @property
+    def deterministic(self) -> bool:
+        """Whether a seeded episode is reproducible: false when a model says it is not (a real
+        cloud behind a network, a sampling model), so the spec is flagged nondeterministic."""
+        models = [self.cloud, getattr(self, "local", None)]
+        return all(getattr(m, "deterministic", True) for m in models if m is not None)
+
+    @property  # type: ignore[override]
+    def spec(self) -> Any:
+        return self.__dict__.get("_spec")
+
+    @spec.setter
+    def spec(self, value: Any) -> None:
+        if value is not None and not self.deterministic and not value.nondeterministic:
+            value = dataclasses.replace(value, nondeterministic=True)
+        self.__dict__["_spec"] = value
 
     # ------------------------------------------------------------------ episode
     def _start_episode(self, seed: int | None) -> None:
@@ -182,14 +202,22 @@ class OffloadEnv(gym.Env):
         cost = 0.0
         latency = local_latency
         cloud_text: str | None = None
+        cloud_error: str | None = None
         if wants_cloud:
             entry = self.ledger.request(self._t, self.cloud.quote(task, partial))
             over = entry.over_budget
             if entry.granted:
-                response = self.cloud.answer(task, partial)
-                self.ledger.charge(entry, min(response.cost, entry.cost))
-                offloaded, cost, cloud_text = True, response.cost, response.text
-                latency += response.latency_s
+                try:
+                    response = self.cloud.answer(task, partial)
+                except CloudError as exc:
+                    self.ledger.cancel(entry)  # a failed call is not charged
+                    if self.config.cloud_failure == "raise":
+                        raise
+                    cloud_error = str(exc)
+                else:
+                    self.ledger.charge(entry, min(response.cost, entry.cost))
+                    offloaded, cost, cloud_text = True, response.cost, response.text
+                    latency += response.latency_s
             else:
                 refused = True
         final = self._grade(task, cloud_text if offloaded else local_text)
@@ -210,6 +238,8 @@ class OffloadEnv(gym.Env):
             offload_requested=wants_cloud,
             offloaded=offloaded,
             offload_refused=refused,
+            cloud_failed=cloud_error is not None,
+            cloud_error=cloud_error,
             over_budget=over,
             cost=cost,
             latency_s=latency,
@@ -362,6 +392,16 @@ class OffloadRouterEnv(OffloadEnv):
         features = [domain == "math", domain == "code", (task.difficulty - 1) / 4.0, confidence]
         return np.array([*features, *budget, group], dtype=np.float32)
 
+    def _counterfactual(self, task: Task) -> str | None:
+        """The cloud's answer to a task it was not asked for (None if the call failed and
+        failures are tolerated)."""
+        try:
+            return self.cloud.answer(task).text
+        except CloudError:
+            if self.config.cloud_failure == "raise":
+                raise
+            return None
+
     def peek_outcomes(self) -> tuple[bool, bool]:
         """``(local_correct, cloud_correct)`` for the current task, without acting.
 
@@ -400,8 +440,9 @@ class OffloadRouterEnv(OffloadEnv):
         assert local is not None
         counterfactual = None
         if a == 0 and self.config.counterfactuals:
-            counterfactual = self.cloud.answer(task).text
-            self._grade_together(task, [local.text, counterfactual])
+            counterfactual = self._counterfactual(task)
+            if counterfactual is not None:
+                self._grade_together(task, [local.text, counterfactual])
         info = self._resolve(task, local.text, a == 1, None, local.latency_s)
         local_grade = self._grade(task, local.text)
         info["local_correct"] = local_grade.correct
@@ -410,8 +451,9 @@ class OffloadRouterEnv(OffloadEnv):
             info["cloud_correct"] = info["correct"]
         elif counterfactual is not None:
             info["cloud_correct"] = self._grade(task, counterfactual).correct
-        elif self.config.counterfactuals:  # an offload was refused: ask counterfactually now
-            info["cloud_correct"] = self._grade(task, self.cloud.answer(task).text).correct
+        elif self.config.counterfactuals and a == 1:  # refused or failed: ask counterfactually
+            text = self._counterfactual(task)
+            info["cloud_correct"] = None if text is None else self._grade(task, text).correct
         else:
             info["cloud_correct"] = None
         reward, terminated = self._advance(info)

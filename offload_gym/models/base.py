@@ -7,6 +7,19 @@ from typing import NamedTuple, Protocol, runtime_checkable
 from offload_gym.tasks.base import Task
 
 
+class CloudError(RuntimeError):
+    """A cloud call failed for good (after any retries).
+
+    Attributes:
+        endpoint: Where the call went (a URL or a model name; never a key).
+        cause: What went wrong, in words.
+    """
+
+    def __init__(self, endpoint: str, cause: str) -> None:
+        super().__init__(f"cloud call to {endpoint} failed: {cause}")
+        self.endpoint, self.cause = endpoint, cause
+
+
 class CloudResponse(NamedTuple):
     """A cloud model's answer.
 

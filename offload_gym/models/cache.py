@@ -1,27 +1,175 @@
-"""A response cache in front of any cloud model: each (task, partial) is asked at most once."""
+"""A response cache in front of any cloud model: each question is asked (and paid) at most once.
+
+Keys: a cloud model may define ``cache_key(task, partial) -> str`` (the real backends hash their
+model name, the prompt and the sampling parameters into it); otherwise the key is the model's
+class name, the task id and the partial response. Entries live in memory (least recently used
+dropped first) and, with ``path``, on disk: in SQLite (any suffix but ``.jsonl``; safe with
+several threads and processes writing at once) or in an append-only JSONL file. Each answer is
+written to disk as soon as it arrives, so a crash loses no paid answer.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sqlite3
+import threading
+import time
 from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
+from typing import Any, Protocol
 
 from offload_gym.models.base import CloudModel, CloudResponse
 from offload_gym.tasks.base import Task
 
 
+def cache_key(cloud: Any, task: Task, partial: str | None) -> str:
+    """The cache key of a question to ``cloud`` (its own ``cache_key`` when it has one)."""
+    own = getattr(cloud, "cache_key", None)
+    if callable(own):
+        return str(own(task, partial))
+    # A model's repr identifies its settings when the class defines one (dataclasses do); the
+    # default repr holds a memory address, which would make every run's keys new.
+    ident = repr(cloud) if type(cloud).__repr__ is not object.__repr__ else ""
+    raw = json.dumps([type(cloud).__qualname__, ident, task.id, partial or ""])
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ResponseStore(Protocol):
+    """Persistent storage of cached responses."""
+
+    def load(self) -> Iterator[tuple[str, CloudResponse]]: ...
+
+    def get(self, key: str) -> CloudResponse | None: ...
+
+    def put(self, key: str, response: CloudResponse) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SQLiteStore:
+    """Responses in an SQLite database (WAL journal, one connection per thread, waits up to
+    ``timeout`` seconds for another writer), committed on every write."""
+
+    def __init__(self, path: str | PathLike[str], *, timeout: float = 60.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.timeout = timeout
+        self._local = threading.local()
+        with self._connect() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response TEXT NOT "
+                "NULL, created REAL NOT NULL)"
+            )
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                db = sqlite3.connect(self.path, timeout=self.timeout)
+                db.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.DatabaseError as exc:
+                raise ValueError(f"{self.path}: not a usable SQLite cache ({exc})") from None
+            self._local.db = db
+        with db:  # a transaction: committed on success, rolled back on error
+            yield db
+
+    def load(self) -> Iterator[tuple[str, CloudResponse]]:
+        with self._connect() as db:
+            rows = db.execute("SELECT key, response FROM responses ORDER BY created").fetchall()
+        for key, text in rows:
+            yield key, _decode(text, f"{self.path} key {key}")
+
+    def get(self, key: str) -> CloudResponse | None:
+        with self._connect() as db:
+            row = db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
+        return None if row is None else _decode(row[0], f"{self.path} key {key}")
+
+    def put(self, key: str, response: CloudResponse) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO responses (key, response, created) VALUES (?, ?, ?)",
+                (key, json.dumps(list(response._replace(cached=False))), time.time()),
+            )
+
+    def __len__(self) -> int:
+        with self._connect() as db:
+            return int(db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+
+class JSONLStore:
+    """Responses appended to a JSONL file (one line per answer, flushed as written)."""
+
+    def __init__(self, path: str | PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def load(self) -> Iterator[tuple[str, CloudResponse]]:
+        if not self.path.exists():
+            return
+        with self.path.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                    yield rec["key"], CloudResponse(*rec["response"])
+                except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                    raise ValueError(f"{self.path}:{lineno}: bad cache entry ({exc})") from None
+
+    def get(self, key: str) -> CloudResponse | None:
+        return None  # everything was loaded into memory at start
+
+    def put(self, key: str, response: CloudResponse) -> None:
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                rec = {"key": key, "response": list(response._replace(cached=False))}
+                fh.write(json.dumps(rec) + "\n")
+                fh.flush()
+
+    def close(self) -> None:
+        pass
+
+
+def _decode(text: str, where: str) -> CloudResponse:
+    try:
+        return CloudResponse(*json.loads(text))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ValueError(f"{where}: bad cache entry ({exc})") from None
+
+
+def open_store(path: str | PathLike[str]) -> ResponseStore:
+    """`JSONLStore` for a ``.jsonl`` path, `SQLiteStore` otherwise."""
+    return JSONLStore(path) if str(path).endswith(".jsonl") else SQLiteStore(path)
+
+
 class CachedCloud:
-    """Wraps a `CloudModel`; repeated questions are answered from memory (and optionally disk).
+    """Wraps a `CloudModel`; repeated questions are answered from the cache.
 
     A cached answer is returned with ``cached=True`` and its original tokens and cost, so budget
     accounting is unchanged by caching (the cache saves real calls, not accounted spend).
+    Concurrent callers asking the same question wait for one call.
 
     Args:
         cloud: The model to ask on a miss.
-        path: Optional JSONL file; existing entries are loaded and new ones appended (flushed
-            after each write, so an interrupted run loses nothing).
-        max_entries: Bound on the in-memory entries (least recently used dropped first).
+        path: Optional file for the disk cache: SQLite unless it ends in ``.jsonl``. Existing
+            entries are used; new ones are written as they arrive.
+        max_entries: Bound on the in-memory entries (least recently used dropped first; the
+            disk keeps everything).
+        concurrency: Threads `answer_many` uses for the misses of a batch (a cloud with its own
+            ``answer_many`` is given the whole batch of misses instead).
     """
 
     def __init__(
@@ -30,58 +178,98 @@ class CachedCloud:
         *,
         path: str | PathLike[str] | None = None,
         max_entries: int = 100_000,
+        concurrency: int = 8,
     ) -> None:
         if not isinstance(cloud, CloudModel):
             raise TypeError(f"cloud must implement CloudModel (quote, answer), got {cloud!r}")
         if max_entries < 1:
             raise ValueError(f"max_entries must be >= 1, got {max_entries}")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         self.cloud = cloud
         self.max_entries = max_entries
+        self.concurrency = concurrency
         self.hits = 0
         self.misses = 0
-        self._mem: OrderedDict[tuple[str, str], CloudResponse] = OrderedDict()
+        self._mem: OrderedDict[str, CloudResponse] = OrderedDict()
+        self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
         self.path = Path(path) if path is not None else None
-        if self.path is not None and self.path.exists():
-            with self.path.open(encoding="utf-8") as fh:
-                for lineno, line in enumerate(fh, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        rec = json.loads(line)
-                        key = (rec["task_id"], rec["partial"])
-                        self._store(key, CloudResponse(*rec["response"]))
-                    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                        raise ValueError(f"{self.path}:{lineno}: bad cache entry ({exc})") from None
+        self.store: ResponseStore | None = open_store(path) if path is not None else None
+        if self.store is not None:
+            for key, response in self.store.load():
+                self._remember(key, response)
 
-    def _store(self, key: tuple[str, str], response: CloudResponse) -> None:
-        self._mem[key] = response._replace(cached=False)
-        self._mem.move_to_end(key)
-        while len(self._mem) > self.max_entries:
-            self._mem.popitem(last=False)
+    def _remember(self, key: str, response: CloudResponse) -> None:
+        with self._lock:
+            self._mem[key] = response._replace(cached=False)
+            self._mem.move_to_end(key)
+            while len(self._mem) > self.max_entries:
+                self._mem.popitem(last=False)
+
+    def _lookup(self, key: str) -> CloudResponse | None:
+        with self._lock:
+            hit = self._mem.get(key)
+            if hit is not None:
+                self._mem.move_to_end(key)
+                return hit
+        if self.store is not None:  # evicted from memory, or written by another process
+            hit = self.store.get(key)
+            if hit is not None:
+                self._remember(key, hit)
+        return hit
 
     def quote(self, task: Task, partial: str | None = None) -> float:
-        key = (task.id, partial or "")
-        if key in self._mem:
-            return self._mem[key].cost
-        return self.cloud.quote(task, partial)
+        hit = self._lookup(cache_key(self.cloud, task, partial))
+        return hit.cost if hit is not None else self.cloud.quote(task, partial)
 
     def answer(self, task: Task, partial: str | None = None) -> CloudResponse:
-        key = (task.id, partial or "")
-        hit = self._mem.get(key)
-        if hit is not None:
-            self.hits += 1
-            self._mem.move_to_end(key)
-            return hit._replace(cached=True)
-        self.misses += 1
-        response = self.cloud.answer(task, partial)
-        self._store(key, response)
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as fh:
-                rec = {"task_id": key[0], "partial": key[1], "response": list(response)}
-                fh.write(json.dumps(rec) + "\n")
-                fh.flush()
+        key = cache_key(self.cloud, task, partial)
+        with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:  # one call per question, even with concurrent askers
+            hit = self._lookup(key)
+            if hit is not None:
+                with self._lock:
+                    self.hits += 1
+                return hit._replace(cached=True)
+            response = self.cloud.answer(task, partial)
+            with self._lock:
+                self.misses += 1
+            self._remember(key, response)
+            if self.store is not None:
+                self.store.put(key, response)
         return response
+
+    def answer_many(
+        self, tasks: Sequence[Task], partials: Sequence[str | None] | None = None
+    ) -> list[CloudResponse]:
+        """Answers for a batch; the misses are asked in parallel (``concurrency`` threads)."""
+        partials = list(partials) if partials is not None else [None] * len(tasks)
+        if len(partials) != len(tasks):
+            raise ValueError(f"{len(tasks)} tasks but {len(partials)} partials")
+        if self.concurrency == 1 or len(tasks) < 2:
+            return [self.answer(t, p) for t, p in zip(tasks, partials, strict=True)]
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            return list(pool.map(self.answer, tasks, partials))
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
 
     def __len__(self) -> int:
         return len(self._mem)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Locks and connections do not pickle (checkpoints pickle environments with their
+        # cache); they are recreated on load.
+        state = self.__dict__.copy()
+        state["_lock"] = None
+        state["_key_locks"] = {}
+        state["store"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self.store = open_store(self.path) if self.path is not None else None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from offload_gym.models._answers import render_right, render_wrong, uniforms
 from offload_gym.models.base import CloudResponse, LocalResponse
@@ -135,6 +136,9 @@ class SimulatedCloud:
         tokens_per_second: Decoding speed.
         seed: Seed of all draws.
     """
+
+    needs_task: ClassVar[bool] = True
+    """It simulates answers from the task's reference (a server must be sent the task)."""
 
     accuracy: Mapping[str, float] = field(default_factory=lambda: {"math": 0.97, "code": 0.93})
     difficulty_slope: float = 0.04

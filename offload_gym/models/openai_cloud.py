@@ -1,0 +1,290 @@
+"""A real cloud: any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama,
+llama.cpp server, or ``offload-gym serve``).
+
+Calls time out, are retried a bounded number of times with exponential backoff (a 429's
+``Retry-After`` is honoured), run in parallel up to a concurrency limit, and are billed from the
+response's token usage with a price table. After the retries a call raises `CloudError` naming
+the endpoint and the cause; the environments either stop with it or count the task as a failed
+offload (``cloud_failure="local"``). The API key is read from the environment (or given) and
+never appears in reprs, logs, errors or results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from offload_gym.models.base import CloudError, CloudResponse
+from offload_gym.tasks.base import Task
+
+SYSTEM_PROMPTS = {
+    "math": "Solve the problem step by step. End with the final answer as <answer>...</answer>.",
+    "code": "Write the requested Python function. Reply with one ```python code block.",
+}
+"""System prompt by task domain (others get the math one)."""
+
+PARTIAL_PREFIX = "A smaller model started this answer and asked for help:\n"
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """Price of 1,000 tokens (in any currency; USD by convention).
+
+    Attributes:
+        input_per_1k: Price of 1,000 prompt tokens.
+        output_per_1k: Price of 1,000 completion tokens.
+    """
+
+    input_per_1k: float = 0.0025
+    output_per_1k: float = 0.01
+
+    def __post_init__(self) -> None:
+        for name in ("input_per_1k", "output_per_1k"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite price >= 0, got {v!r}")
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.input_per_1k + completion_tokens * self.output_per_1k) / 1000
+
+
+def task_payload(task: Task) -> dict[str, Any]:
+    """The task as JSON, sent with ``send_task=True`` for servers that simulate a cloud."""
+    return {f.name: getattr(task, f.name) for f in dataclasses.fields(task)} | {
+        "metadata": dict(task.metadata)
+    }
+
+
+class OpenAICloud:
+    """A `CloudModel` behind an OpenAI-compatible chat-completions API.
+
+    Args:
+        model: The served model's name.
+        base_url: The API root (e.g. ``http://127.0.0.1:8000/v1``); None for OpenAI itself.
+        api_key: The key; by default read from the environment variable ``api_key_env``.
+            Servers that need none (vLLM, Ollama, ``offload-gym serve``) get a placeholder.
+        api_key_env: Where to read the key from.
+        timeout: Seconds before a call is abandoned (and retried).
+        max_retries: Retries after the first attempt (timeouts, 429, 5xx, broken or malformed
+            responses, empty answers); other 4xx errors are not retried.
+        backoff_s: First wait between attempts, doubled each time, capped by ``max_backoff_s``;
+            a 429's ``Retry-After`` replaces it (also capped).
+        max_backoff_s: Longest wait between attempts.
+        concurrency: Requests in flight at once (`answer_many` runs a batch in parallel).
+        prices: A `PriceTable` (or a dict of its fields) for the cost of a call.
+        max_tokens: Longest completion.
+        temperature: Sampling temperature (0: greedy where the server supports it).
+        system_prompts: System prompt by task domain (None: no system message).
+        send_task: Also send the task itself (``offload_task`` in the request body), which a
+            simulated cloud behind ``offload-gym serve`` needs; real servers reject or ignore it.
+    """
+
+    deterministic = False  # a network service: the environments flag their spec accordingly
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        concurrency: int = 8,
+        prices: PriceTable | Mapping[str, float] | None = None,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        system_prompts: Mapping[str, str] | None = SYSTEM_PROMPTS,
+        send_task: bool = False,
+    ) -> None:
+        import openai
+
+        if not model:
+            raise ValueError("model must name the served model")
+        if not timeout > 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+        for name, v, low in (("max_retries", max_retries, 0), ("concurrency", concurrency, 1),
+                             ("max_tokens", max_tokens, 1)):  # fmt: skip
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
+        if backoff_s < 0 or max_backoff_s < 0:
+            raise ValueError("backoff_s and max_backoff_s must be >= 0")
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        key = api_key if api_key is not None else os.environ.get(api_key_env)
+        if not key:
+            if base_url is None:
+                raise ValueError(
+                    f"no API key: set the environment variable {api_key_env} or pass api_key"
+                )
+            key = "no-key"  # local servers need none; the client insists on a value
+        self.model = model
+        self.base_url = base_url
+        self.endpoint = f"{(base_url or 'https://api.openai.com/v1').rstrip('/')} ({model})"
+        self.timeout = float(timeout)
+        self.max_retries = max_retries
+        self.backoff_s, self.max_backoff_s = float(backoff_s), float(max_backoff_s)
+        self.concurrency = concurrency
+        self.prices = prices if isinstance(prices, PriceTable) else PriceTable(**(prices or {}))
+        self.max_tokens = max_tokens
+        self.temperature = float(temperature)
+        self.system_prompts = dict(system_prompts) if system_prompts else {}
+        self.send_task = send_task
+        self.requests = 0
+        self.failures = 0
+        self._key = key
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._lock = threading.Lock()
+        self._client = openai.OpenAI(
+            api_key=key, base_url=base_url, timeout=self.timeout, max_retries=0
+        )
+
+    def __repr__(self) -> str:  # never the key
+        return (
+            f"OpenAICloud(model={self.model!r}, base_url={self.base_url!r}, "
+            f"max_tokens={self.max_tokens}, temperature={self.temperature})"
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        raise TypeError(
+            "OpenAICloud holds a network client and a key and is not pickled; rebuild it "
+            "(its answers live in the response cache)"
+        )
+
+    # ------------------------------------------------------------------ requests
+    def messages(self, task: Task, partial: str | None = None) -> list[dict[str, str]]:
+        """The chat messages for a task (and a local partial response)."""
+        msgs = []
+        system = self.system_prompts.get(task.domain, self.system_prompts.get("math"))
+        if system:
+            msgs.append({"role": "system", "content": system})
+        user = task.prompt
+        if partial:
+            user += "\n\n" + PARTIAL_PREFIX + partial
+        msgs.append({"role": "user", "content": user})
+        return msgs
+
+    def cache_key(self, task: Task, partial: str | None = None) -> str:
+        """Model, messages and sampling parameters (not the endpoint or the key)."""
+        raw = json.dumps([self.model, self.messages(task, partial), self.max_tokens,
+                          self.temperature], sort_keys=True)  # fmt: skip
+        return "openai:" + hashlib.sha256(raw.encode()).hexdigest()
+
+    def quote(self, task: Task, partial: str | None = None) -> float:
+        """An upper bound of the call's cost: a token per UTF-8 byte of the messages (BPE
+        tokens are at least a byte) plus 8 per message for the chat format, and
+        ``max_tokens`` of completion."""
+        msgs = self.messages(task, partial)
+        prompt = sum(len(m["content"].encode()) + 8 for m in msgs)
+        return self.prices.cost(prompt, self.max_tokens)
+
+    def answer(self, task: Task, partial: str | None = None) -> CloudResponse:
+        with self._slots:
+            return self._answer(task, partial)
+
+    def answer_many(
+        self, tasks: Sequence[Task], partials: Sequence[str | None] | None = None
+    ) -> list[CloudResponse]:
+        """A batch of calls, ``concurrency`` in flight at once; results in order."""
+        partials = list(partials) if partials is not None else [None] * len(tasks)
+        if len(partials) != len(tasks):
+            raise ValueError(f"{len(tasks)} tasks but {len(partials)} partials")
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            return list(pool.map(self.answer, tasks, partials))
+
+    def _answer(self, task: Task, partial: str | None) -> CloudResponse:
+        import openai
+
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": self.messages(task, partial),
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+        }
+        if self.send_task:
+            kwargs["extra_body"] = {"offload_task": task_payload(task)}
+        cause = "no attempt"
+        for attempt in range(self.max_retries + 1):
+            wait = min(self.max_backoff_s, self.backoff_s * 2**attempt)
+            with self._lock:
+                self.requests += 1
+            start = time.perf_counter()
+            try:
+                resp = self._client.chat.completions.create(**kwargs)
+                latency = time.perf_counter() - start
+                text = resp.choices[0].message.content if resp.choices else None
+                if not text or not text.strip():
+                    cause = "empty answer"
+                else:
+                    usage = resp.usage
+                    if usage is None:  # some servers omit usage: bill the quote's bound
+                        prompt_t = sum(len(m["content"].encode()) + 8 for m in kwargs["messages"])
+                        completion_t = self.max_tokens
+                    else:
+                        prompt_t, completion_t = usage.prompt_tokens, usage.completion_tokens
+                    cost = self.prices.cost(prompt_t, completion_t)
+                    return CloudResponse(text, prompt_t, completion_t, cost, latency)
+            except openai.RateLimitError as exc:
+                cause = "429 rate limited"
+                after = _retry_after(exc.response)
+                if after is not None:
+                    wait = min(self.max_backoff_s, after)
+            except openai.APITimeoutError:
+                cause = f"timed out after {self.timeout:g} s"
+            except openai.APIConnectionError as exc:
+                cause = f"connection failed ({_root_cause(exc)})"
+            except openai.APIStatusError as exc:
+                cause = f"HTTP {exc.status_code}"
+                if exc.status_code < 500 and exc.status_code not in (408, 409):
+                    self._fail()
+                    raise CloudError(self.endpoint, self._scrub(f"{cause}: {_body(exc)}")) from None
+            except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError,
+                    AttributeError, IndexError, TypeError) as exc:  # fmt: skip
+                cause = f"malformed response ({type(exc).__name__})"
+            if attempt < self.max_retries:
+                time.sleep(wait)
+        self._fail()
+        raise CloudError(
+            self.endpoint, self._scrub(f"{cause} (after {self.max_retries + 1} attempts)")
+        )
+
+    def _fail(self) -> None:
+        with self._lock:
+            self.failures += 1
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._key, "***") if self._key else text
+
+
+def _retry_after(response: Any) -> float | None:
+    """Seconds from a ``Retry-After`` header (seconds form; HTTP dates are ignored)."""
+    try:
+        value = response.headers.get("retry-after")
+        return max(0.0, float(value)) if value is not None else None
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def _root_cause(exc: BaseException) -> str:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = str(exc) or type(exc).__name__
+    return text[:200]
+
+
+def _body(exc: Any) -> str:
+    try:
+        return str(exc.message)[:300]
+    except AttributeError:
+        return type(exc).__name__

@@ -1,0 +1,242 @@
+"""An OpenAI-compatible chat-completions server over any `CloudModel` (``offload-gym serve``).
+
+A lab can put its cloud (the simulated one, or a Hugging Face model) behind HTTP, and
+`OpenAICloud` is tested against a real server on the loopback interface. Endpoints:
+
+- ``POST /v1/chat/completions``: the last user message is the task's prompt (text after
+  `PARTIAL_PREFIX` is the local model's partial response). A simulated cloud needs the task
+  itself (it simulates from the reference answer): clients send it as ``offload_task`` in the
+  body (`OpenAICloud(send_task=True)`).
+- ``GET /v1/models``: the served model.
+- ``GET /stats``: the server's own counts (requests, completions, errors, faults injected).
+
+``faults`` makes the server misbehave on purpose, one fault per request in order, to test
+clients: ``"slow:S"`` (answer after S seconds), ``"429:S"`` (rate limited, ``Retry-After: S``),
+``"500"``, ``"malformed"`` (a body that is not JSON), ``"close"`` (drop the connection without a
+response), ``"empty"`` (an answer with no content).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from offload_gym.models.base import CloudError, CloudModel
+from offload_gym.models.openai_cloud import PARTIAL_PREFIX
+from offload_gym.tasks.base import Task
+
+FAULTS = ("slow", "429", "500", "malformed", "close", "empty")
+
+
+class _BadRequest(ValueError):
+    pass
+
+
+def _parse_fault(spec: str) -> tuple[str, float]:
+    kind, _, arg = spec.partition(":")
+    if kind not in FAULTS:
+        raise ValueError(f"unknown fault {spec!r}; expected one of {FAULTS} (slow:S, 429:S)")
+    try:
+        value = float(arg) if arg else 0.0
+    except ValueError:
+        raise ValueError(f"fault {spec!r}: {arg!r} is not a number of seconds") from None
+    return kind, value
+
+
+class CloudServer:
+    """Serve ``cloud`` on ``http://host:port/v1`` from a background thread.
+
+    Args:
+        cloud: Any `CloudModel`.
+        host: Interface to bind (loopback by default).
+        port: Port (0 picks a free one; see `url`).
+        model_name: The name reported in responses and ``/v1/models``.
+        faults: Faults to inject, one per chat request, in order (see the module docstring).
+        verbose: Log each request line to stderr.
+    """
+
+    def __init__(
+        self,
+        cloud: CloudModel,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        model_name: str = "offload-gym",
+        faults: Sequence[str] = (),
+        verbose: bool = False,
+    ) -> None:
+        if not isinstance(cloud, CloudModel):
+            raise TypeError(f"cloud must implement CloudModel (quote, answer), got {cloud!r}")
+        self.cloud = cloud
+        self.model_name = model_name
+        self.faults = deque(_parse_fault(f) for f in faults)
+        self.verbose = verbose
+        self.stats = {"requests": 0, "completions": 0, "errors": 0, "faults_injected": 0}
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> CloudServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._httpd.serve_forever()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> CloudServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _count(self, key: str) -> None:
+        with self._lock:
+            self.stats[key] += 1
+
+    def _next_fault(self) -> tuple[str, float] | None:
+        with self._lock:
+            if not self.faults:
+                return None
+            self.stats["faults_injected"] += 1
+            return self.faults.popleft()
+
+    # ------------------------------------------------------------------ requests
+    def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A chat-completion response for a request body (raises `_BadRequest`)."""
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise _BadRequest("'messages' must be a non-empty list")
+        users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+        if not users or not isinstance(users[-1].get("content"), str):
+            raise _BadRequest("a user message with string content is required")
+        content = users[-1]["content"]
+        prompt, sep, partial = content.partition("\n\n" + PARTIAL_PREFIX)
+        task = self._task(body, prompt)
+        response = self.cloud.answer(task, partial if sep else None)
+        return {
+            "id": f"chatcmpl-{self.stats['requests']}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.model_name,
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": response.text}}],
+            "usage": {"prompt_tokens": response.prompt_tokens,
+                      "completion_tokens": response.completion_tokens,
+                      "total_tokens": response.prompt_tokens + response.completion_tokens},
+        }  # fmt: skip
+
+    def _task(self, body: dict[str, Any], prompt: str) -> Task:
+        payload = body.get("offload_task")
+        if payload is not None:
+            try:
+                return Task(**payload)
+            except (TypeError, ValueError) as exc:
+                raise _BadRequest(f"'offload_task' is not a task: {exc}") from None
+        if getattr(self.cloud, "needs_task", False):
+            raise _BadRequest(
+                f"{type(self.cloud).__name__} simulates answers from the task's reference and "
+                "needs the task in the request body as 'offload_task' (OpenAICloud(send_task=True))"
+            )
+        digest = hashlib.sha256(prompt.encode()).hexdigest()[:16]
+        return Task(id=f"prompt/{digest}", domain="text", prompt=prompt, answer="")
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                if server.verbose:
+                    sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+            def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None,
+                      raw: bytes | None = None) -> None:  # fmt: skip
+                data = raw if raw is not None else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _error(self, status: int, message: str, kind: str,
+                       headers: dict[str, str] | None = None) -> None:  # fmt: skip
+                server._count("errors")
+                self._send(status, {"error": {"message": message, "type": kind, "code": status}},
+                           headers)  # fmt: skip
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/") in ("/v1/models", "/models"):
+                    model = {"id": server.model_name, "object": "model", "owned_by": "offload-gym"}
+                    self._send(200, {"object": "list", "data": [model]})
+                elif self.path.rstrip("/") == "/stats":
+                    with server._lock:
+                        self._send(200, dict(server.stats))
+                else:
+                    self._error(404, f"no route {self.path}", "not_found")
+
+            def do_POST(self) -> None:
+                if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
+                    self._error(404, f"no route {self.path}", "not_found")
+                    return
+                server._count("requests")
+                try:
+                    length = int(self.headers.get("Content-Length", "0"))
+                    body = json.loads(self.rfile.read(length) or b"null")
+                    if not isinstance(body, dict):
+                        raise _BadRequest("the body must be a JSON object")
+                except (ValueError, json.JSONDecodeError) as exc:
+                    self._error(400, f"bad request body: {exc}", "invalid_request_error")
+                    return
+                fault = server._next_fault()
+                try:
+                    if fault is not None and fault[0] == "slow":
+                        time.sleep(fault[1])
+                    elif fault is not None and fault[0] == "429":
+                        self._error(429, "rate limited (injected)", "rate_limit_error",
+                                    {"Retry-After": f"{fault[1]:g}"})  # fmt: skip
+                        return
+                    elif fault is not None and fault[0] == "500":
+                        self._error(500, "internal error (injected)", "server_error")
+                        return
+                    elif fault is not None and fault[0] == "malformed":
+                        self._send(200, None, raw=b'{"id": "chatcmpl-x", "choices": [')
+                        return
+                    elif fault is not None and fault[0] == "close":
+                        self.close_connection = True
+                        return
+                    result = server.complete(body)
+                    if fault is not None and fault[0] == "empty":
+                        result["choices"][0]["message"]["content"] = ""
+                    server._count("completions")
+                    self._send(200, result)
+                except _BadRequest as exc:
+                    self._error(400, str(exc), "invalid_request_error")
+                except CloudError as exc:
+                    self._error(502, str(exc), "upstream_error")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (e.g. timed out); nothing to answer
+
+        return Handler
