@@ -141,6 +141,7 @@ class OpenAICloud:
         self.temperature = float(temperature)
         self.system_prompts = dict(system_prompts) if system_prompts else {}
         self.send_task = send_task
+        self.api_key_env = api_key_env
         self.requests = 0
         self.failures = 0
         self._key = key
@@ -156,10 +157,26 @@ class OpenAICloud:
             f"max_tokens={self.max_tokens}, temperature={self.temperature})"
         )
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> OpenAICloud:
+        return self  # a handle on a remote service: copies share it (Gymnasium copies specs)
+
     def __getstate__(self) -> dict[str, Any]:
-        raise TypeError(
-            "OpenAICloud holds a network client and a key and is not pickled; rebuild it "
-            "(its answers live in the response cache)"
+        # Pickles (checkpoints of environments) never hold the key: it is read again from
+        # ``api_key_env`` on load.
+        state = self.__dict__.copy()
+        for name in ("_key", "_client", "_slots", "_lock"):
+            state.pop(name)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        import openai
+
+        self.__dict__.update(state)
+        self._key = os.environ.get(self.api_key_env) or "no-key"
+        self._slots = threading.BoundedSemaphore(self.concurrency)
+        self._lock = threading.Lock()
+        self._client = openai.OpenAI(
+            api_key=self._key, base_url=self.base_url, timeout=self.timeout, max_retries=0
         )
 
     # ------------------------------------------------------------------ requests
