@@ -85,12 +85,13 @@ class BudgetLedger:
         self.mode: BudgetMode = mode
         self.calls_allowed = math.floor(self.rate * num_tasks + _EPS)
         self.path = Path(path) if path is not None else None
-        self.episode = -1
-        self.reset()
+        self.episode = 0
+        self.reset(episode=0)
 
-    def reset(self) -> None:
-        """Forget all calls (start of an episode)."""
-        self.episode += 1
+    def reset(self, episode: int | None = None) -> None:
+        """Forget all calls (start of an episode); ``episode`` numbers the entries written from
+        now on (default: the next number)."""
+        self.episode = self.episode + 1 if episode is None else episode
         self.calls_used = 0
         self.cost_used = 0.0
         self.requests = 0

@@ -57,8 +57,9 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
         return 2
     kwargs: dict[str, Any] = {"budget": args.budget, "num_tasks": args.num_tasks}
     try:
+        kwargs.update(_backend_kwargs(args, router=args.env.endswith("Router-v0")))
         env = gym.make(args.env, render_mode="ansi" if args.render else None, **kwargs)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     router = isinstance(env.action_space, gym.spaces.Discrete)
@@ -103,6 +104,97 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backend_kwargs(args: argparse.Namespace, *, router: bool) -> dict[str, Any]:
+    """Env arguments for the models chosen by --local/--cloud/... (nothing for the defaults)."""
+    from offload_gym.models.backends import make_cloud, make_local
+
+    kwargs: dict[str, Any] = {"cloud_failure": args.cloud_failure}
+    if args.ledger is not None:
+        kwargs["ledger_path"] = args.ledger
+    if args.no_counterfactuals:
+        kwargs["counterfactuals"] = False
+    if args.local != "simulated":
+        if not router:
+            raise ValueError("--local applies to the router view (in the text view the agent "
+                             "is the local model)")  # fmt: skip
+        kwargs["local_model"] = make_local(args.local)
+    if args.cloud != "simulated" or args.cloud_cache is not None:
+        extra: dict[str, Any] = {}
+        if args.cloud == "openai":
+            extra = {"send_task": args.cloud_send_task, "timeout": args.cloud_timeout,
+                     "max_retries": args.cloud_retries}  # fmt: skip
+        kwargs["cloud_model"] = make_cloud(args.cloud, url=args.cloud_url,
+                                           model=args.cloud_model, cache=args.cloud_cache,
+                                           **extra)  # fmt: skip
+    return kwargs
+
+
+def _add_backend_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("models (default: the simulated ones)")
+    g.add_argument(
+        "--local",
+        default="simulated",
+        help="router view's local model: 'simulated' or a Hugging Face model path",
+    )
+    g.add_argument(
+        "--cloud",
+        default="simulated",
+        help="'simulated', 'openai' (any OpenAI-compatible endpoint, see "
+        "--cloud-url) or a Hugging Face model path",
+    )
+    g.add_argument(
+        "--cloud-url",
+        default=None,
+        help="API root of the OpenAI-compatible endpoint, e.g. "
+        "http://127.0.0.1:8000/v1 (key from OPENAI_API_KEY)",
+    )
+    g.add_argument("--cloud-model", default=None, help="model name served at --cloud-url")
+    g.add_argument(
+        "--cloud-cache",
+        default=None,
+        help="SQLite file caching cloud answers (a rerun pays nothing twice)",
+    )
+    g.add_argument("--cloud-timeout", type=float, default=60.0, help="seconds per call")
+    g.add_argument("--cloud-retries", type=int, default=3, help="retries per call")
+    g.add_argument(
+        "--cloud-failure",
+        choices=("raise", "local"),
+        default="raise",
+        help="after the retries: stop with the error, or count a failed offload",
+    )
+    g.add_argument(
+        "--cloud-send-task",
+        action="store_true",
+        help="send the task with each request (for `offload-gym serve --model simulated`)",
+    )
+    g.add_argument("--ledger", default=None, help="JSONL file of every budget-ledger entry")
+    g.add_argument("--no-counterfactuals", action="store_true",
+                   help="router view: do not ask the cloud for tasks answered locally")  # fmt: skip
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from offload_gym.models.backends import make_cloud
+    from offload_gym.serve import CloudServer
+
+    try:
+        cloud = (make_cloud("simulated", seed=args.seed) if args.model == "simulated"
+                 else make_cloud(args.model, device=args.device))  # fmt: skip
+        server = CloudServer(cloud, host=args.host, port=args.port, model_name=args.model_name,
+                             verbose=not args.quiet)  # fmt: skip
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"serving {args.model} as {args.model_name!r} on {server.url} (Ctrl-C stops)",
+          flush=True)  # fmt: skip
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
 def _agent_kwargs(name: str, args: argparse.Namespace) -> dict[str, Any]:
     if name in ("ppo", "dqn", "maskable-ppo"):
         return {"total_timesteps": args.timesteps, "progress_bar": False}
@@ -123,8 +215,9 @@ def _run_agents(args: argparse.Namespace, names: list[str]) -> int:
         return 2
     env_kwargs: dict[str, Any] = {"budget": args.budget, "num_tasks": args.num_tasks}
     try:
+        env_kwargs.update(_backend_kwargs(args, router=True))
         probe = gym.make(args.env, **env_kwargs)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not isinstance(probe.action_space, gym.spaces.Discrete):
@@ -202,6 +295,7 @@ def _add_eval_args(p: argparse.ArgumentParser) -> None:
                    help="training steps of the SB3 agents")  # fmt: skip
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_backend_args(p)
 
 
 def _fraction(text: str) -> float:
@@ -243,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_roll.add_argument("--episodes", type=_positive, default=1, help="episodes to run")
     p_roll.add_argument("--seed", type=int, default=0, help="seed of the first episode")
     p_roll.add_argument("--render", action="store_true", help="print every step")
+    _add_backend_args(p_roll)
     p_roll.set_defaults(func=_cmd_rollout)
     p_eval = sub.add_parser("evaluate", help="evaluate one agent; write results and plots")
     p_eval.add_argument("--agent", required=True, help="agent name (see `offload-gym list`)")
@@ -266,6 +361,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where the warm-started SLM is cached")  # fmt: skip
     p_demo.add_argument("--quiet", action="store_true", help="no progress bars")
     p_demo.set_defaults(func=_cmd_demo)
+    p_serve = sub.add_parser(
+        "serve", help="serve a cloud model over an OpenAI-compatible chat-completions API"
+    )
+    p_serve.add_argument("--model", default="simulated",
+                         help="'simulated' or a Hugging Face model path")  # fmt: skip
+    p_serve.add_argument("--host", default="127.0.0.1", help="interface to bind")
+    p_serve.add_argument("--port", type=int, default=8000, help="port (0: any free one)")
+    p_serve.add_argument("--model-name", default="offload-gym", help="the served model's name")
+    p_serve.add_argument("--seed", type=int, default=0, help="seed of the simulated cloud")
+    p_serve.add_argument("--device", default="auto", help="device of a Hugging Face model")
+    p_serve.add_argument("--quiet", action="store_true", help="do not log requests")
+    p_serve.set_defaults(func=_cmd_serve)
     return parser
 
 

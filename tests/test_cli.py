@@ -85,3 +85,40 @@ def test_evaluate_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["compare", "--episodes", "0", *base])
     assert main(["evaluate", "--agent", "random", *base]) == 0
+
+
+def test_serve_and_rollout_against_it_twice_pay_once(tmp_path, capsys):
+    """`offload-gym serve` in its own process; the rollout's cloud is that server, cached."""
+    import urllib.request
+
+    exe = shutil.which("offload-gym")
+    proc = subprocess.Popen([exe, "serve", "--port", "0", "--quiet"], stdout=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        url = line.split(" on ")[1].split(" ")[0]
+        args = ["rollout", "--policy", "cloud", "--num-tasks", "10", "--cloud", "openai",
+                "--cloud-url", url, "--cloud-model", "offload-gym", "--cloud-send-task",
+                "--cloud-cache", str(tmp_path / "cache.sqlite"), "--no-counterfactuals",
+                "--ledger", str(tmp_path / "ledger.jsonl")]  # fmt: skip
+
+        def served():
+            with urllib.request.urlopen(url.removesuffix("/v1") + "/stats") as r:
+                return json.loads(r.read())["requests"]
+
+        assert main(args) == 0
+        first = json.loads(capsys.readouterr().out)
+        assert first["cloud_usage"] == pytest.approx(0.3) and served() == 3
+        rows = [json.loads(x) for x in (tmp_path / "ledger.jsonl").read_text().splitlines()]
+        assert [r["granted"] for r in rows] == [True] * 3 + [False] * 7  # 3 calls, 7 refused
+        assert {r["episode"] for r in rows} == {0} and rows[2]["cost_used"] > 0
+        assert main(args) == 0
+        second = json.loads(capsys.readouterr().out)
+        assert second == first and served() == 3  # answered from the cache: no new request
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert main(["rollout", "--cloud", "openai", "--cloud-url", "http://127.0.0.1:1/v1"]) == 2
+    assert "--cloud-model" in capsys.readouterr().err
+    assert main(["rollout", "--cloud", "./no/such/model"]) == 2
+    assert "no model at" in capsys.readouterr().err

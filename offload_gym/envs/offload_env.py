@@ -84,6 +84,7 @@ class OffloadEnv(gym.Env):
         self._last_info: dict[str, Any] | None = None
         self._grade_memo: dict[tuple[str, str], Grade] = {}
         self.grading_failures = 0
+        self._episodes = 0
 
     # ------------------------------------------------------------------ spec
     @property
@@ -117,7 +118,8 @@ class OffloadEnv(gym.Env):
         self._tasks, self._groups = tasks, groups
         self._t = 0
         self._done = False
-        self.ledger.reset()
+        self.ledger.reset(episode=self._episodes)
+        self._episodes += 1
         self._recent.clear()
         self._last_info = None
         self.grading_failures = 0
