@@ -44,6 +44,15 @@ def resolve_dtype(dtype: str, device: str) -> Any:
     return getattr(torch, dtype)
 
 
+def _dtype_kwarg() -> str:
+    """``from_pretrained``'s dtype argument: ``dtype`` since transformers 4.56, before that
+    ``torch_dtype``."""
+    import transformers
+    from packaging.version import Version
+
+    return "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
+
+
 class _Generator:
     """Shared machinery: a model, its tokenizer, prompts and batched generation."""
 
@@ -71,7 +80,7 @@ class _Generator:
         if isinstance(model, str | PathLike):
             self.name = str(model)
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(model)
-            model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype)
+            model = AutoModelForCausalLM.from_pretrained(model, **{_dtype_kwarg(): torch_dtype})
         else:
             if tokenizer is None:
                 raise ValueError("pass the tokenizer with a loaded model")
