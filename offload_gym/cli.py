@@ -272,13 +272,25 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from offload_agents.grpo.experiment import DemoConfig, run_demo, write_demo_report
+    from offload_agents.grpo.experiment import ALGORITHMS, DemoConfig, run_demo, write_demo_report
 
     cfg = DemoConfig.quick() if args.quick else DemoConfig()
+    changes: dict[str, Any] = {}
     if args.seeds is not None:
-        cfg = DemoConfig(**{**cfg.__dict__, "seeds": tuple(range(args.seeds))})
+        changes["seeds"] = tuple(range(args.seeds))
+    if args.eta_lambda is not None:
+        changes["eta_lambda"] = args.eta_lambda
+    if changes:
+        cfg = DemoConfig(**{**cfg.__dict__, **changes})
+    algorithms = tuple(a for a in args.algorithms.split(",") if a)
+    unknown = [a for a in algorithms if a not in ALGORITHMS]
+    if unknown or not algorithms:
+        print(f"error: unknown algorithm(s) {unknown}; valid: {list(ALGORITHMS)}",
+              file=sys.stderr)  # fmt: skip
+        return 2
     cache = Path(args.cache_dir).expanduser()
-    result = run_demo(args.out, cfg, cache_dir=cache, progress=not args.quiet)
+    result = run_demo(args.out, cfg, cache_dir=cache, progress=not args.quiet,
+                      algorithms=algorithms)  # fmt: skip
     paths = write_demo_report(result, args.out)
     print(Path(paths["md"]).read_text())
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
@@ -359,6 +371,14 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo.add_argument("--seeds", type=_positive, default=None, help="number of seeds")
     p_demo.add_argument("--cache-dir", default="~/.cache/offload-gym",
                         help="where the warm-started SLM is cached")  # fmt: skip
+    p_demo.add_argument(
+        "--algorithms",
+        default="dagrpo,grpo,collab,gapg",
+        help="algorithms to train (grpo+random and grpo+router need grpo)",
+    )
+    p_demo.add_argument(
+        "--eta-lambda", type=float, default=None, help="DA-GRPO's dual step size (default 0.01)"
+    )
     p_demo.add_argument("--quiet", action="store_true", help="no progress bars")
     p_demo.set_defaults(func=_cmd_demo)
     p_serve = sub.add_parser(

@@ -51,6 +51,7 @@ class DemoConfig:
         prompts_per_step: P.
         max_new_tokens: Longest response.
         lr: Learning rate of the RL phase.
+        eta_lambda: DA-GRPO's dual step size.
         eval_per_group: Unseen evaluation tasks per group.
         slm_tasks_per_family: Warm-start tasks per family.
         slm_epochs: Warm-start epochs.
@@ -63,6 +64,7 @@ class DemoConfig:
     prompts_per_step: int = 4
     max_new_tokens: int = 96
     lr: float = 2e-4
+    eta_lambda: float = 0.01
     eval_per_group: int = 40
     slm_tasks_per_family: int = 300
     slm_epochs: int = 5
@@ -136,7 +138,8 @@ def run_demo(
             model = copy.deepcopy(base_model)
             gcfg = GRPOConfig(algorithm=algo, num_tasks=2 * cfg.steps_per_group, tau=cfg.tau,
                               group_size=cfg.group_size, prompts_per_step=cfg.prompts_per_step,
-                              max_new_tokens=cfg.max_new_tokens, lr=cfg.lr, seed=seed)  # fmt: skip
+                              max_new_tokens=cfg.max_new_tokens, lr=cfg.lr, seed=seed,
+                              eta_lambda=cfg.eta_lambda)  # fmt: skip
             trainer = GRPOTrainer(model, tokenizer, gcfg,
                                   env_kwargs={"switch_point": cfg.steps_per_group},
                                   log_path=out / "train" / f"{algo}-seed{seed}.jsonl")  # fmt: skip

@@ -26,3 +26,17 @@ def test_demo_end_to_end(tmp_path):
     assert (tmp_path / "out" / "train" / "dagrpo-seed0.jsonl").exists()
     # The cached SLM is reused.
     assert len(list((tmp_path / "cache").iterdir())) == 1
+
+
+def test_demo_subset_of_algorithms_and_dual_step(tmp_path):
+    import dataclasses
+
+    import pytest
+
+    cfg = dataclasses.replace(TINY, eta_lambda=0.5)
+    result = run_demo(tmp_path / "out", cfg, cache_dir=tmp_path / "cache", progress=False,
+                      algorithms=("dagrpo",))  # fmt: skip
+    assert set(result["agents"]) == {"local", "cloud", "dagrpo"}  # no grpo: no composites
+    lam = result["traces"]["dagrpo"]["lambda"][0]
+    usage = result["traces"]["dagrpo"]["cloud_requests"][0]
+    assert lam[1] == pytest.approx(max(0.0, lam[0] + 0.5 * (usage[0] - cfg.tau)))
