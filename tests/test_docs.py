@@ -46,6 +46,7 @@ PAGES = {
     "metrics/": "Metrics",
     "results/": "Results",
     "benchmarks/": "Benchmarks",
+    "faq/": "FAQ",
     "teaching/": None,  # checked for a heading of any text
 }
 
