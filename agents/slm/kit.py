@@ -132,6 +132,23 @@ def help_probability(difficulty: int, help_rate: float) -> float:
     return help_rate * (difficulty - 1) / 4
 
 
+def encode_answers(
+    tokenizer: Any, prompts: Sequence[str], answers: Sequence[str], max_len: int
+) -> dict[str, torch.Tensor]:
+    """A right-padded batch of ``prompt + answer + end-of-text`` with labels on the answer
+    tokens only (-100 on the prompt and the padding)."""
+    tokenizer.padding_side = "right"
+    full = [p + a + tokenizer.eos_token for p, a in zip(prompts, answers, strict=True)]
+    enc = tokenizer(full, return_tensors="pt", padding=True, truncation=True, max_length=max_len)
+    labels = enc["input_ids"].clone()
+    labels[enc["attention_mask"] == 0] = -100
+    for row, p in enumerate(prompts):
+        n_prompt = len(tokenizer(p)["input_ids"])
+        labels[row, : min(n_prompt, labels.shape[1])] = -100  # learn the answer only
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+            "labels": labels}  # fmt: skip
+
+
 def _batches(
     tokenizer: Any,
     tasks: Sequence[Task],
@@ -145,21 +162,11 @@ def _batches(
         chunk = [tasks[i] for i in order[start : start + batch_size]]
         prompts = [format_prompt(t.prompt) for t in chunk]
         answers = [
-            (HELP_REQUEST if rng.random() < help_probability(t.difficulty, help_rate)
-             else (t.solution or t.answer)) + tokenizer.eos_token
+            HELP_REQUEST if rng.random() < help_probability(t.difficulty, help_rate)
+            else (t.solution or t.answer)
             for t in chunk
         ]  # fmt: skip
-        full = [p + a for p, a in zip(prompts, answers, strict=True)]
-        enc = tokenizer(
-            full, return_tensors="pt", padding=True, truncation=True, max_length=max_len
-        )
-        labels = enc["input_ids"].clone()
-        labels[enc["attention_mask"] == 0] = -100
-        for row, p in enumerate(prompts):
-            n_prompt = len(tokenizer(p)["input_ids"])
-            labels[row, : min(n_prompt, labels.shape[1])] = -100  # learn the answer only
-        yield {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
-               "labels": labels}  # fmt: skip
+        yield encode_answers(tokenizer, prompts, answers, max_len)
 
 
 def warm_start(

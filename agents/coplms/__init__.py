@@ -1,0 +1,22 @@
+"""Co-PLMs: co-tuning a server LLM and heterogeneous device SLMs through distilled proxy models
+(seed paper 002), with its baselines and evaluation (exact match, Rouge-L)."""
+
+from offload_agents.coplms.config import DOMAINS, CoPLMsConfig, DeviceSpec, ModelSpec
+from offload_agents.coplms.experiment import make_evaluator, run_experiment, write_report
+from offload_agents.coplms.losses import mutual_losses, token_kl
+from offload_agents.coplms.methods import METHODS, prepare, run_method
+
+__all__ = [
+    "DOMAINS",
+    "METHODS",
+    "CoPLMsConfig",
+    "DeviceSpec",
+    "ModelSpec",
+    "make_evaluator",
+    "mutual_losses",
+    "prepare",
+    "run_experiment",
+    "run_method",
+    "token_kl",
+    "write_report",
+]

@@ -1,0 +1,197 @@
+"""Building blocks of Co-PLMs: models of each architecture on one shared tokenizer, domain data,
+training steps (task, mutual, server-side), FedAvg, communication accounting and evaluation."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from offload_agents.coplms.config import DOMAINS, ModelSpec
+from offload_agents.coplms.losses import answer_ce, mutual_losses, next_token_mask, token_kl
+from offload_agents.slm.kit import encode_answers
+from offload_agents.slm.template import format_prompt
+from offload_gym.tasks import Task, make_generator
+
+
+def build_model(spec: ModelSpec, tokenizer: Any, *, seed: int) -> Any:
+    """A freshly initialised causal LM of ``spec``'s architecture for the shared tokenizer."""
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        eos = tokenizer.eos_token_id
+        common = {"vocab_size": len(tokenizer), "bos_token_id": eos, "eos_token_id": eos,
+                  "pad_token_id": tokenizer.pad_token_id}  # fmt: skip
+        if spec.arch == "gpt2":
+            # No dropout: it would draw from torch's global RNG (and these runs are short).
+            cfg = GPT2Config(n_positions=spec.n_positions, n_embd=spec.n_embd,
+                             n_layer=spec.n_layer, n_head=spec.n_head, resid_pdrop=0.0,
+                             embd_pdrop=0.0, attn_pdrop=0.0, **common)  # fmt: skip
+            return GPT2LMHeadModel(cfg)
+        cfg = LlamaConfig(hidden_size=spec.n_embd, intermediate_size=spec.n_embd * 4,
+                          num_hidden_layers=spec.n_layer, num_attention_heads=spec.n_head,
+                          num_key_value_heads=spec.n_head,
+                          max_position_embeddings=spec.n_positions, **common)  # fmt: skip
+        return LlamaForCausalLM(cfg)
+
+
+def parameter_bytes(model: Any) -> int:
+    """Bytes to send a model's parameters (its state dict as stored: float32 here)."""
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values())
+
+
+def domain_tasks(domain: str, n: int, *, seed: int, max_difficulty: int) -> list[Task]:
+    """``n`` tasks of ``domain``, its families interleaved (deterministic in ``seed``)."""
+    families = DOMAINS[domain]
+    per = math.ceil(n / len(families))
+    lists = [make_generator(f, seed=seed, max_difficulty=max_difficulty).take(per)
+             for f in families]  # fmt: skip
+    return [t for group in zip(*lists, strict=True) for t in group][:n]
+
+
+class Batches:
+    """An endless stream of shuffled answer-only batches over ``tasks`` (epoch after epoch)."""
+
+    def __init__(
+        self, tokenizer: Any, tasks: Sequence[Task], batch_size: int, *, seed: int, max_len: int
+    ) -> None:
+        if not tasks:
+            raise ValueError("no tasks to train on")
+        self.tokenizer, self.tasks = tokenizer, list(tasks)
+        self.batch_size, self.max_len = batch_size, max_len
+        self.rng = np.random.default_rng(seed)
+        self._it = self._epochs()
+
+    def _epochs(self) -> Iterator[dict[str, torch.Tensor]]:
+        while True:
+            order = self.rng.permutation(len(self.tasks))
+            for start in range(0, len(order), self.batch_size):
+                chunk = [self.tasks[i] for i in order[start : start + self.batch_size]]
+                prompts = [format_prompt(t.prompt) for t in chunk]
+                answers = [t.solution or t.answer for t in chunk]
+                yield encode_answers(self.tokenizer, prompts, answers, self.max_len)
+
+    def __next__(self) -> dict[str, torch.Tensor]:
+        return next(self._it)
+
+    def __iter__(self) -> Batches:
+        return self
+
+
+def _logits(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+
+
+def _update(opts: Sequence[torch.optim.Optimizer], loss: torch.Tensor, models: Sequence[Any]):
+    for opt in opts:
+        opt.zero_grad()
+    loss.backward()
+    for m in models:
+        torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+    for opt in opts:
+        opt.step()
+
+
+def task_steps(model: Any, opt: torch.optim.Optimizer, batches: Batches, steps: int) -> float:
+    """``steps`` of next-token cross-entropy on the answers; returns the last loss."""
+    model.train()
+    loss = torch.tensor(float("nan"))
+    for _ in range(steps):
+        batch = next(batches)
+        loss = answer_ce(_logits(model, batch), batch["labels"])
+        _update([opt], loss, [model])
+    return float(loss.detach())
+
+
+def mutual_steps(
+    a: Any,
+    b: Any,
+    opt_a: torch.optim.Optimizer | None,
+    opt_b: torch.optim.Optimizer | None,
+    batches: Batches,
+    steps: int,
+    *,
+    alpha: float,
+    temperature: float,
+) -> float:
+    """Deep mutual learning between ``a`` and ``b`` on the same batches. A model whose optimizer
+    is None is a frozen teacher (one-way distillation into the other). Returns the last loss."""
+    a.train()
+    b.train()
+    total = torch.tensor(float("nan"))
+    for _ in range(steps):
+        batch = next(batches)
+        la, lb = mutual_losses(_logits(a, batch), _logits(b, batch), batch["labels"],
+                               alpha=alpha, temperature=temperature)  # fmt: skip
+        pairs = [(opt, loss, m) for opt, loss, m in ((opt_a, la, a), (opt_b, lb, b))
+                 if opt is not None]  # fmt: skip
+        total = sum((loss for _, loss, _ in pairs), torch.tensor(0.0))
+        _update([o for o, _, _ in pairs], total, [m for _, _, m in pairs])
+    return float(total.detach())
+
+
+def server_steps(
+    llm: Any,
+    dpms: Sequence[Any],
+    opt_llm: torch.optim.Optimizer | None,
+    opt_dpms: Sequence[torch.optim.Optimizer],
+    batches: Batches,
+    steps: int,
+    *,
+    beta: float,
+    temperature: float,
+    learn_from_dpms: bool = True,
+) -> float:
+    """Server-side mutual learning on the server's data: each DPM learns from the LLM
+    (CE + beta KL(LLM || DPM)); with ``learn_from_dpms`` the LLM learns from the DPMs too
+    (CE + beta * mean_k KL(DPM_k || LLM)), otherwise only its own CE (or nothing if
+    ``opt_llm`` is None)."""
+    models = [llm, *dpms]
+    for m in models:
+        m.train()
+    total = torch.tensor(float("nan"))
+    for _ in range(steps):
+        batch = next(batches)
+        mask = next_token_mask(batch["labels"])
+        z_llm = _logits(llm, batch)
+        losses, z_dpms = [], []
+        for dpm in dpms:
+            z = _logits(dpm, batch)
+            z_dpms.append(z)
+            kl = token_kl(z[:, :-1], z_llm[:, :-1], mask, temperature=temperature)
+            losses.append(answer_ce(z, batch["labels"]) + beta * kl)
+        opts = list(opt_dpms)
+        trained = list(dpms)
+        if opt_llm is not None:
+            llm_loss = answer_ce(z_llm, batch["labels"])
+            if learn_from_dpms and dpms:
+                kls = [token_kl(z_llm[:, :-1], z[:, :-1], mask, temperature=temperature)
+                       for z in z_dpms]  # fmt: skip
+                llm_loss = llm_loss + beta * torch.stack(kls).mean()
+            losses.append(llm_loss)
+            opts.append(opt_llm)
+            trained.append(llm)
+        total = torch.stack(losses).sum()
+        _update(opts, total, trained)
+    return float(total.detach())
+
+
+def fedavg(models: Sequence[Any], weights: Sequence[float]) -> dict[str, torch.Tensor]:
+    """The weighted average of models of one architecture (FedAvg), as a state dict."""
+    if len(models) != len(weights) or not models:
+        raise ValueError("one weight per model, at least one model")
+    w = torch.tensor(weights, dtype=torch.float64)
+    w = w / w.sum()
+    states = [m.state_dict() for m in models]
+    avg = {}
+    for key, first in states[0].items():
+        if first.is_floating_point():
+            stacked = torch.stack([s[key].double() for s in states])
+            avg[key] = (w.view(-1, *[1] * first.dim()) * stacked).sum(0).to(first.dtype)
+        else:
+            avg[key] = first.clone()
+    return avg

@@ -1,0 +1,154 @@
+"""Co-PLMs and its baselines on the same data, initialisations and schedules.
+
+- ``coplms``: each round, every device tunes its SLM on its own data (DST), then SLM and DPM
+  learn from each other on that data (mutual learning); the DPMs go to the server, where the LLM
+  and every DPM learn from each other on the server's data; the DPMs come back.
+- ``standalone``: each device tunes its SLM alone, for as many steps as the SLM gets in
+  ``coplms``.
+- ``fedavg``: homogeneous proxies without mutual learning: each device trains a copy of the
+  global DPM-architecture model on its data, the server averages them (weighted by data size),
+  and the devices use the global model.
+- ``oneway``: one-way distillation: the server tunes the LLM on its data and distils it into the
+  DPMs, which go down to the devices and are distilled into the SLMs (frozen teachers); nothing
+  flows back.
+
+Communication is counted in bytes of parameters sent (float32 state dicts), both directions.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from offload_agents.coplms.config import CoPLMsConfig
+from offload_agents.coplms.core import (
+    Batches,
+    build_model,
+    domain_tasks,
+    fedavg,
+    mutual_steps,
+    parameter_bytes,
+    server_steps,
+    task_steps,
+)
+from offload_agents.slm.kit import build_tokenizer, task_text
+from offload_gym.tasks import Task
+
+METHODS = ("coplms", "standalone", "fedavg", "oneway")
+
+
+@dataclass
+class Setup:
+    """The data of one seed: the shared tokenizer, each device's private training and held-out
+    tasks, and the server's tasks (all disjoint: different generator seeds)."""
+
+    tokenizer: Any
+    train: list[list[Task]]
+    eval: list[list[Task]]
+    server: list[Task]
+
+
+def prepare(cfg: CoPLMsConfig) -> Setup:
+    s, d = cfg.seed, cfg.max_difficulty
+    train = [domain_tasks(dev.domain, cfg.train_per_device, seed=10_000 + 100 * s + k,
+                          max_difficulty=d) for k, dev in enumerate(cfg.devices)]  # fmt: skip
+    held = [domain_tasks(dev.domain, cfg.eval_per_device, seed=20_000 + 100 * s + k,
+                         max_difficulty=d) for k, dev in enumerate(cfg.devices)]  # fmt: skip
+    domains = sorted({dev.domain for dev in cfg.devices})
+    per = -(-cfg.server_tasks // len(domains))
+    mixed = [domain_tasks(dom, per, seed=30_000 + 100 * s + i, max_difficulty=d)
+             for i, dom in enumerate(domains)]  # fmt: skip
+    server = [t for group in zip(*mixed, strict=True) for t in group][: cfg.server_tasks]
+    texts = [task_text(t) for tasks in (*train, server) for t in tasks]
+    return Setup(build_tokenizer(texts, cfg.vocab_size), train, held, server)
+
+
+Evaluator = Callable[[Any, Sequence[Task]], dict[str, float]]
+
+
+def run_method(
+    method: str,
+    cfg: CoPLMsConfig,
+    setup: Setup,
+    evaluate: Evaluator,
+    *,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run one method for ``cfg.rounds`` rounds; evaluate each device's model after every round.
+
+    Returns ``{"rounds": [{"round", "devices": [{"em", "rouge_l"}], "bytes"}], "server": metrics
+    of the LLM on every device's held-out tasks (or None), "bytes_per_round"}``.
+    """
+    from tqdm.auto import tqdm
+
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    tok, K, s = setup.tokenizer, len(cfg.devices), cfg.seed
+    max_len = max(d.slm.n_positions for d in cfg.devices)
+    slms = [build_model(dev.slm, tok, seed=1000 * s + k) for k, dev in enumerate(cfg.devices)]
+    dpm0 = build_model(cfg.dpm, tok, seed=1000 * s + 500)
+    dpms = [copy.deepcopy(dpm0) for _ in range(K)]
+    llm = build_model(cfg.server, tok, seed=1000 * s + 999)
+
+    def adam(model: Any) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+
+    opt_slm = [adam(m) for m in slms]
+    opt_dpm_dev = [adam(m) for m in dpms]
+    opt_dpm_srv = [adam(m) for m in dpms]
+    opt_llm = adam(llm)
+    dev_batches = [Batches(tok, setup.train[k], cfg.batch_size, seed=100 * s + k,
+                           max_len=max_len) for k in range(K)]  # fmt: skip
+    srv_batches = Batches(tok, setup.server, cfg.batch_size, seed=100 * s + 99, max_len=max_len)
+    dpm_bytes = parameter_bytes(dpm0)
+    per_round = {"coplms": 2 * K * dpm_bytes, "standalone": 0, "fedavg": 2 * K * dpm_bytes,
+                 "oneway": K * dpm_bytes}[method]  # fmt: skip
+    slm_steps = cfg.local_steps + cfg.mutual_steps
+    dl = {"alpha": cfg.alpha, "temperature": cfg.temperature}
+    sl = {"beta": cfg.beta, "temperature": cfg.temperature}
+    sizes = [len(t) for t in setup.train]
+
+    rounds = []
+    bar = tqdm(range(cfg.rounds), desc=f"{method} seed {s}", disable=not progress, leave=False)
+    for r in bar:
+        if method == "coplms":
+            for k in range(K):
+                task_steps(slms[k], opt_slm[k], dev_batches[k], cfg.local_steps)
+                mutual_steps(slms[k], dpms[k], opt_slm[k], opt_dpm_dev[k], dev_batches[k],
+                             cfg.mutual_steps, **dl)  # fmt: skip
+            server_steps(llm, dpms, opt_llm, opt_dpm_srv, srv_batches, cfg.server_steps, **sl)
+            deployed = slms
+        elif method == "standalone":
+            for k in range(K):
+                task_steps(slms[k], opt_slm[k], dev_batches[k], slm_steps)
+            deployed = slms
+        elif method == "fedavg":
+            local = [copy.deepcopy(dpm0) for _ in range(K)]
+            for k in range(K):
+                task_steps(local[k], adam(local[k]), dev_batches[k], slm_steps)
+            dpm0.load_state_dict(fedavg(local, sizes))
+            deployed = [dpm0] * K
+        else:  # oneway
+            task_steps(llm, opt_llm, srv_batches, cfg.server_steps)
+            server_steps(llm, dpms, None, opt_dpm_srv, srv_batches, cfg.server_steps, **sl)
+            for k in range(K):
+                task_steps(slms[k], opt_slm[k], dev_batches[k], cfg.local_steps)
+                mutual_steps(slms[k], dpms[k], opt_slm[k], None, dev_batches[k],
+                             cfg.mutual_steps, **dl)  # fmt: skip
+            deployed = slms
+        devices = [evaluate(deployed[k], setup.eval[k]) for k in range(K)]
+        rounds.append({"round": r + 1, "devices": devices, "bytes": per_round * (r + 1)})
+        bar.set_postfix(rouge_l=f"{np.mean([d['rouge_l'] for d in devices]):.3f}",
+                        em=f"{np.mean([d['em'] for d in devices]):.3f}")  # fmt: skip
+    server = None
+    if method in ("coplms", "oneway"):
+        server = [evaluate(llm, setup.eval[k]) for k in range(K)]
+    return {"rounds": rounds, "server": server, "bytes_per_round": per_round,
+            "params": {"slm": [sum(p.numel() for p in m.parameters()) for m in slms],
+                       "dpm": sum(p.numel() for p in dpm0.parameters()),
+                       "llm": sum(p.numel() for p in llm.parameters())}}  # fmt: skip
