@@ -297,6 +297,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_coplms(args: argparse.Namespace) -> int:
+    from offload_agents.coplms import METHODS, CoPLMsConfig, run_experiment, write_report
+
+    methods = tuple(m for m in args.methods.split(",") if m)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        print(f"error: unknown method(s) {unknown}; valid: {list(METHODS)}", file=sys.stderr)
+        return 2
+    cfg = CoPLMsConfig.quick() if args.quick else CoPLMsConfig()
+    seeds = tuple(range(args.seeds if args.seeds is not None else (1 if args.quick else 3)))
+    result = run_experiment(cfg, seeds, methods=methods, progress=not args.quiet)
+    paths = write_report(result, args.out)
+    print(paths["md"].read_text())
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
 def _add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", default="OffloadMathRouter-v0", help="router-view environment id")
     p.add_argument("--budget", type=_fraction, default=0.3, help="tau, fraction of tasks")
@@ -381,6 +398,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_demo.add_argument("--quiet", action="store_true", help="no progress bars")
     p_demo.set_defaults(func=_cmd_demo)
+    p_cop = sub.add_parser(
+        "coplms", help="Co-PLMs: co-tune a server LLM and heterogeneous device SLMs via DPMs"
+    )
+    p_cop.add_argument("--quick", action="store_true", help="the 10-minute CPU version")
+    p_cop.add_argument("--out", required=True, help="output directory")
+    p_cop.add_argument("--seeds", type=_positive, default=None,
+                       help="number of seeds (default 3; 1 with --quick)")  # fmt: skip
+    p_cop.add_argument("--methods", default="coplms,standalone,fedavg,oneway",
+                       help="comma-separated methods")  # fmt: skip
+    p_cop.add_argument("--quiet", action="store_true", help="no progress bars")
+    p_cop.set_defaults(func=_cmd_coplms)
     p_serve = sub.add_parser(
         "serve", help="serve a cloud model over an OpenAI-compatible chat-completions API"
     )

@@ -20,6 +20,8 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -78,8 +80,12 @@ def run_method(
     evaluate: Evaluator,
     *,
     progress: bool = True,
+    save_dir: str | PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Run one method for ``cfg.rounds`` rounds; evaluate each device's model after every round.
+    With ``save_dir``, each device's final model is saved (``save_pretrained``, with the shared
+    tokenizer) in ``save_dir/device{k}-{domain}``, loadable as any Hugging Face model (e.g. as
+    the local model of the offload environments).
 
     Returns ``{"rounds": [{"round", "devices": [{"em", "rouge_l"}], "bytes"}], "server": metrics
     of the LLM on every device's held-out tasks (or None), "bytes_per_round"}``.
@@ -145,6 +151,11 @@ def run_method(
         rounds.append({"round": r + 1, "devices": devices, "bytes": per_round * (r + 1)})
         bar.set_postfix(rouge_l=f"{np.mean([d['rouge_l'] for d in devices]):.3f}",
                         em=f"{np.mean([d['em'] for d in devices]):.3f}")  # fmt: skip
+    if save_dir is not None:
+        for k, dev in enumerate(cfg.devices):
+            path = Path(save_dir) / f"device{k}-{dev.domain}"
+            deployed[k].save_pretrained(path)
+            tok.save_pretrained(path)
     server = None
     if method in ("coplms", "oneway"):
         server = [evaluate(llm, setup.eval[k]) for k in range(K)]

@@ -14,7 +14,7 @@ import hashlib
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
 from typing import Any
 
@@ -68,6 +68,7 @@ class _Generator:
         batch_size: int,
         system_prompts: Mapping[str, str] | None,
         seed: int,
+        prompt_format: Callable[[Task, str | None], str] | None = None,
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -95,9 +96,12 @@ class _Generator:
         self.batch_size = batch_size
         self.system_prompts = dict(system_prompts) if system_prompts else {}
         self.seed = seed
+        self.prompt_format = prompt_format
         self._calls = 0
 
     def prompt(self, task: Task, partial: str | None = None) -> str:
+        if self.prompt_format is not None:
+            return self.prompt_format(task, partial)
         user = task.prompt + (f"\n\n{PARTIAL_PREFIX}{partial}" if partial else "")
         system = self.system_prompts.get(task.domain, self.system_prompts.get("math"))
         if getattr(self.tokenizer, "chat_template", None):
@@ -170,6 +174,8 @@ class TransformersLocal:
         system_prompts: Instructions by task domain (default: ask for ``<answer>`` tags or a
             code block, as the verifiers read them).
         seed: Seeds sampling (forked from torch's global RNG, which is left untouched).
+        prompt_format: ``f(task, partial) -> str`` replacing the default prompt (e.g. the
+            template a model was fine-tuned with, such as `offload_agents.slm.format_prompt`).
         max_memo: Answers remembered by task id (the router view asks once per task).
     """
 
@@ -186,6 +192,7 @@ class TransformersLocal:
         system_prompts: Mapping[str, str] | None = SYSTEM_PROMPTS,
         seed: int = 0,
         max_memo: int = 10_000,
+        prompt_format: Callable[[Task, str | None], str] | None = None,
     ) -> None:
         self.gen = _Generator(
             model,
@@ -197,6 +204,7 @@ class TransformersLocal:
             batch_size=batch_size,
             system_prompts=system_prompts,
             seed=seed,
+            prompt_format=prompt_format,
         )
         self.deterministic = temperature == 0
         self.max_memo = max_memo
@@ -247,6 +255,7 @@ class TransformersCloud:
         system_prompts: Mapping[str, str] | None = SYSTEM_PROMPTS,
         prices: PriceTable | Mapping[str, float] | None = None,
         seed: int = 0,
+        prompt_format: Callable[[Task, str | None], str] | None = None,
     ) -> None:
         self.gen = _Generator(
             model,
@@ -258,6 +267,7 @@ class TransformersCloud:
             batch_size=batch_size,
             system_prompts=system_prompts,
             seed=seed,
+            prompt_format=prompt_format,
         )
         self.prices = prices if isinstance(prices, PriceTable) else PriceTable(**(prices or {}))
         self.deterministic = temperature == 0

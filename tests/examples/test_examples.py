@@ -28,3 +28,11 @@ def test_train_ppo_router(capsys):
     assert set(rows) == {"ppo", "random"}
     assert all(r["cloud_usage"] <= 0.3 + 1e-9 for r in rows.values())
     assert "accuracy" in capsys.readouterr().out
+
+
+def test_coplms_local_model(tmp_path, capsys):
+    summary = _load("coplms_local_model").main(["--out", str(tmp_path), "--tiny", "--tasks", "6"])
+    assert (tmp_path / "device0-math" / "config.json").exists()
+    assert (tmp_path / "device1-code" / "config.json").exists()
+    assert 0.0 <= summary["routed_accuracy"] <= 1.0 and summary["cloud_usage"] <= 0.3 + 1e-9
+    assert "routed_accuracy" in capsys.readouterr().out
