@@ -43,6 +43,7 @@ PAGES = {
     "models/": "Models and backends",
     "agents/": "Agents, baselines and evaluation",
     "dagrpo/": "DA-GRPO and the GRPO family",
+    "coplms/": "Co-PLMs",
     "metrics/": "Metrics",
     "results/": "Results",
     "benchmarks/": "Benchmarks",
