@@ -19,6 +19,9 @@ def test_demo_end_to_end(tmp_path):
     assert result["agents"]["local"]["cloud_usage"] == 0.0
     assert result["agents"]["dagrpo"]["forgetting"] is not None
     assert len(result["traces"]["dagrpo"]["lambda"][0]) == 2  # one per training step
+    tracking = result["agents"]["dagrpo"]["training"]
+    assert 0.0 <= tracking["tracking_error"] <= 1.0 and len(tracking["per_seed"]) == 1
+    assert "training" not in result["agents"]["local"]
     paths = write_demo_report(result, tmp_path / "out")
     data = json.loads(paths["json"].read_text())
     assert set(data["agents"]) == names and "traces" in data
