@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from offload_gym.tasks.base import Task
@@ -74,3 +75,17 @@ class LocalModel(Protocol):
     """Produces the local answer and a confidence for the router view."""
 
     def answer(self, task: Task) -> LocalResponse: ...
+
+
+def pair_partials(
+    tasks: Sequence[Task], partials: Sequence[str | None] | None
+) -> list[tuple[Task, str | None]]:
+    """``(task, partial)`` pairs of a batch (no partials: None for each task).
+
+    >>> pair_partials([], None)
+    []
+    """
+    partials = list(partials) if partials is not None else [None] * len(tasks)
+    if len(partials) != len(tasks):
+        raise ValueError(f"{len(tasks)} tasks but {len(partials)} partials")
+    return list(zip(tasks, partials, strict=True))

@@ -23,7 +23,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, Protocol
 
-from offload_gym.models.base import CloudModel, CloudResponse
+from offload_gym.models.base import CloudModel, CloudResponse, pair_partials
 from offload_gym.tasks.base import Task
 
 
@@ -245,13 +245,11 @@ class CachedCloud:
         self, tasks: Sequence[Task], partials: Sequence[str | None] | None = None
     ) -> list[CloudResponse]:
         """Answers for a batch; the misses are asked in parallel (``concurrency`` threads)."""
-        partials = list(partials) if partials is not None else [None] * len(tasks)
-        if len(partials) != len(tasks):
-            raise ValueError(f"{len(tasks)} tasks but {len(partials)} partials")
+        pairs = pair_partials(tasks, partials)
         if self.concurrency == 1 or len(tasks) < 2:
-            return [self.answer(t, p) for t, p in zip(tasks, partials, strict=True)]
+            return [self.answer(t, p) for t, p in pairs]
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(pool.map(self.answer, tasks, partials))
+            return list(pool.map(lambda pair: self.answer(*pair), pairs))
 
     def close(self) -> None:
         if self.store is not None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
 from typing import Any
 
-from offload_gym.models.base import CloudResponse, LocalResponse
+from offload_gym.models.base import CloudResponse, LocalResponse, pair_partials
 from offload_gym.models.openai_cloud import PARTIAL_PREFIX, SYSTEM_PROMPTS, PriceTable
 from offload_gym.tasks.base import Task
 
@@ -160,6 +160,15 @@ class _Generator:
         return json.dumps([self.name, self.max_new_tokens, self.temperature, self.seed])
 
 
+_GENERATION_ARGS = ("device", "dtype", "max_new_tokens", "temperature", "batch_size",
+                    "system_prompts", "seed", "prompt_format")  # fmt: skip
+
+
+def _generation_args(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The `_Generator` settings among a constructor's arguments."""
+    return {k: arguments[k] for k in _GENERATION_ARGS}
+
+
 class TransformersLocal:
     """A Hugging Face causal LM as the router view's local model.
 
@@ -194,18 +203,7 @@ class TransformersLocal:
         max_memo: int = 10_000,
         prompt_format: Callable[[Task, str | None], str] | None = None,
     ) -> None:
-        self.gen = _Generator(
-            model,
-            tokenizer,
-            device=device,
-            dtype=dtype,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            batch_size=batch_size,
-            system_prompts=system_prompts,
-            seed=seed,
-            prompt_format=prompt_format,
-        )
+        self.gen = _Generator(model, tokenizer, **_generation_args(locals()))
         self.deterministic = temperature == 0
         self.max_memo = max_memo
         self._memo: OrderedDict[str, LocalResponse] = OrderedDict()
@@ -257,18 +255,7 @@ class TransformersCloud:
         seed: int = 0,
         prompt_format: Callable[[Task, str | None], str] | None = None,
     ) -> None:
-        self.gen = _Generator(
-            model,
-            tokenizer,
-            device=device,
-            dtype=dtype,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            batch_size=batch_size,
-            system_prompts=system_prompts,
-            seed=seed,
-            prompt_format=prompt_format,
-        )
+        self.gen = _Generator(model, tokenizer, **_generation_args(locals()))
         self.prices = prices if isinstance(prices, PriceTable) else PriceTable(**(prices or {}))
         self.deterministic = temperature == 0
 
@@ -290,10 +277,7 @@ class TransformersCloud:
         self, tasks: Sequence[Task], partials: Sequence[str | None] | None = None
     ) -> list[CloudResponse]:
         """Answers for a batch, generated together."""
-        partials = list(partials) if partials is not None else [None] * len(tasks)
-        if len(partials) != len(tasks):
-            raise ValueError(f"{len(tasks)} tasks but {len(partials)} partials")
-        prompts = [self.gen.prompt(t, p) for t, p in zip(tasks, partials, strict=True)]
+        prompts = [self.gen.prompt(t, p) for t, p in pair_partials(tasks, partials)]
         start = time.perf_counter()
         results = self.gen.generate(prompts)
         latency = (time.perf_counter() - start) / max(1, len(prompts))

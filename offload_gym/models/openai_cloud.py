@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from offload_gym.models.base import CloudError, CloudResponse
+from offload_gym.models.base import CloudError, CloudResponse, pair_partials
 from offload_gym.tasks.base import Task
 
 SYSTEM_PROMPTS = {
@@ -214,11 +214,9 @@ class OpenAICloud:
         self, tasks: Sequence[Task], partials: Sequence[str | None] | None = None
     ) -> list[CloudResponse]:
         """A batch of calls, ``concurrency`` in flight at once; results in order."""
-        partials = list(partials) if partials is not None else [None] * len(tasks)
-        if len(partials) != len(tasks):
-            raise ValueError(f"{len(tasks)} tasks but {len(partials)} partials")
+        pairs = pair_partials(tasks, partials)
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(pool.map(self.answer, tasks, partials))
+            return list(pool.map(lambda pair: self.answer(*pair), pairs))
 
     def _answer(self, task: Task, partial: str | None) -> CloudResponse:
         import openai
