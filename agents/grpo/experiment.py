@@ -35,6 +35,8 @@ from offload_gym import metrics
 from offload_gym.tasks import TaskStream
 
 ALGORITHMS = ("dagrpo", "grpo", "collab", "gapg")
+TRACED = ("lambda", "cloud_requests", "cloud_usage", "reward", "accuracy")
+"""Per-step training quantities kept in ``results.json`` (``traces[algorithm][key][seed]``)."""
 DEMO_WINDOW = 10
 """Steps per window of the budget tracking error in the demo's evaluation."""
 
@@ -179,9 +181,9 @@ def run_demo(
             trainer.close()
             logs.setdefault(algo, []).extend(evaluate_lm(model, tokenizer, stream, agent=algo,
                                                          **run))  # fmt: skip
-            trace = traces.setdefault(algo, {"lambda": [], "cloud_requests": []})
-            trace["lambda"].append([r["lambda"] for r in trainer.history])
-            trace["cloud_requests"].append([r["cloud_requests"] for r in trainer.history])
+            trace = traces.setdefault(algo, {k: [] for k in TRACED})
+            for key in TRACED:
+                trace[key].append([r[key] for r in trainer.history])
             if algo == "grpo":
                 tuned_grpo[seed] = model
         if seed in tuned_grpo:
