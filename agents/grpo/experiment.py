@@ -130,6 +130,26 @@ def _confidence_router(
     return lambda text, c, i: HELP_REQUEST if c < threshold else never_help(text, c, i)
 
 
+def _math_skill(model: Any, tokenizer: Any, math_only: TaskStream, run: dict[str, Any]) -> dict:
+    """Accuracy on the math evaluation tasks alone: with the cloud at the budget, and the
+    model's own (help requests answered by nobody)."""
+    with_cloud = evaluate_lm(model, tokenizer, math_only, agent="probe", **run)
+    local = evaluate_lm(model, tokenizer, math_only, agent="probe", route=never_help, **run)
+    return {"with_cloud": metrics.overall_accuracy(with_cloud) or 0.0,
+            "local": metrics.overall_accuracy(local) or 0.0}  # fmt: skip
+
+
+def _forgetting(after: list[float], end: list[float]) -> dict[str, Any]:
+    """Mean over seeds of the math accuracy after the math group and at the end, and of the
+    drop between them (absolute; relative where the accuracy after math is above zero)."""
+    pairs = [metrics.forgetting(a, e) for a, e in zip(after, end, strict=True)]
+    rel = [p.relative for p in pairs if p.relative is not None]
+    return {"after_math": float(np.mean(after)), "end": float(np.mean(end)),
+            "absolute": float(np.mean([p.absolute for p in pairs])),
+            "absolute_std": float(np.std([p.absolute for p in pairs])),
+            "relative": float(np.mean(rel)) if len(rel) == len(pairs) else None}  # fmt: skip
+
+
 def _random_router(cfg: DemoConfig, seed: int) -> Callable[[str, float, int], str]:
     rng = np.random.default_rng(seed)
     return lambda text, c, i: HELP_REQUEST if rng.random() < cfg.tau else never_help(text, c, i)
@@ -149,7 +169,8 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     base_model, tokenizer = load_local_lm(cached_slm(cfg, cache_dir, progress))
     logs: dict[str, list[dict[str, Any]]] = {}
-    after_math: dict[str, list[float]] = {}
+    after_math: dict[str, list[dict[str, float]]] = {}
+    end_math: dict[str, list[dict[str, float]]] = {}
     traces: dict[str, dict[str, list[list[float]]]] = {}
     tuned_grpo: dict[int, Any] = {}
     for seed in cfg.seeds:
@@ -175,10 +196,10 @@ def run_demo(
                                   env_kwargs={"switch_point": cfg.steps_per_group},
                                   log_path=out / "train" / f"{algo}-seed{seed}.jsonl")  # fmt: skip
             trainer.train(cfg.steps_per_group, progress=progress)
-            math_logs = evaluate_lm(model, tokenizer, math_only, agent=algo, **run)
-            after_math.setdefault(algo, []).append(metrics.overall_accuracy(math_logs) or 0.0)
+            after_math.setdefault(algo, []).append(_math_skill(model, tokenizer, math_only, run))
             trainer.train(cfg.steps_per_group, progress=progress)
             trainer.close()
+            end_math.setdefault(algo, []).append(_math_skill(model, tokenizer, math_only, run))
             logs.setdefault(algo, []).extend(evaluate_lm(model, tokenizer, stream, agent=algo,
                                                          **run))  # fmt: skip
             trace = traces.setdefault(algo, {k: [] for k in TRACED})
@@ -216,15 +237,10 @@ def run_demo(
                     for s in cfg.seeds]  # fmt: skip
         summary["accuracy_std"] = float(np.std(per_seed)) if len(per_seed) > 1 else 0.0
         if name in after_math:
-            end_math = [metrics.group_accuracy([r for r in agent_logs if r["seed"] == s])
-                        .get("math", 0.0) for s in cfg.seeds]  # fmt: skip
-            pairs = [metrics.forgetting(a, e) for a, e in zip(after_math[name], end_math,
-                                                              strict=True)]  # fmt: skip
-            summary["math_accuracy_after_math"] = float(np.mean(after_math[name]))
             summary["forgetting"] = {
-                "absolute": float(np.mean([p.absolute for p in pairs])),
-                "relative": (float(np.mean([p.relative for p in pairs]))
-                             if all(p.relative is not None for p in pairs) else None),
+                view: _forgetting([a[view] for a in after_math[name]],
+                                  [e[view] for e in end_math[name]])
+                for view in ("with_cloud", "local")
             }  # fmt: skip
         if name in traces:
             summary["training"] = training_budget_tracking(
@@ -262,6 +278,15 @@ def write_demo_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> d
         for k, t in trained.items():
             rows.append(f"| {k} | {t['requests']:.3f} ± {t['requests_std']:.3f} | "
                         f"{t['tracking_error']:.3f} ± {t['tracking_error_std']:.3f} |")  # fmt: skip
+        rows += ["", "## Forgetting: accuracy on the same math tasks after the math group and "
+                 "at the end", "",
+                 "| algorithm | with cloud: after math | at end | drop | own skill: after math "
+                 "| at end | drop |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for k in trained:
+            f = result["agents"][k]["forgetting"]
+            cells = [f"{f[v]['after_math']:.3f} | {f[v]['end']:.3f} | {f[v]['absolute']:+.3f}"
+                     for v in ("with_cloud", "local")]  # fmt: skip
+            rows.append(f"| {k} | " + " | ".join(cells) + " |")
         paths["md"].write_text(paths["md"].read_text() + "\n".join(rows) + "\n", encoding="utf-8")
     if result["traces"]:
         paths["training"] = plot_training_traces(

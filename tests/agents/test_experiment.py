@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from offload_agents.grpo.experiment import DemoConfig, run_demo, write_demo_report
 
 TINY = DemoConfig(seeds=(0,), steps_per_group=1, group_size=2, prompts_per_step=2,
@@ -17,7 +19,10 @@ def test_demo_end_to_end(tmp_path):
         assert m["steps"] == 6, name  # 3 math + 3 code evaluation tasks
     assert result["agents"]["cloud"]["cloud_usage"] == 1.0
     assert result["agents"]["local"]["cloud_usage"] == 0.0
-    assert result["agents"]["dagrpo"]["forgetting"] is not None
+    forgetting = result["agents"]["dagrpo"]["forgetting"]
+    for view in ("with_cloud", "local"):
+        f = forgetting[view]
+        assert f["absolute"] == pytest.approx(f["after_math"] - f["end"])
     assert len(result["traces"]["dagrpo"]["lambda"][0]) == 2  # one per training step
     tracking = result["agents"]["dagrpo"]["training"]
     assert 0.0 <= tracking["tracking_error"] <= 1.0 and len(tracking["per_seed"]) == 1
