@@ -90,22 +90,22 @@ class CoPLMsConfig:
     """
 
     devices: tuple[DeviceSpec, ...] = field(default_factory=_default_devices)
-    server: ModelSpec = ModelSpec("gpt2", n_layer=4, n_embd=128, n_head=4)
+    server: ModelSpec = ModelSpec("gpt2", n_layer=2, n_embd=128, n_head=4)
     dpm: ModelSpec = ModelSpec("gpt2", n_layer=1, n_embd=64, n_head=2)
-    rounds: int = 4
-    local_steps: int = 30
-    mutual_steps: int = 15
-    server_steps: int = 15
-    batch_size: int = 16
+    rounds: int = 3
+    local_steps: int = 20
+    mutual_steps: int = 10
+    server_steps: int = 10
+    batch_size: int = 8
     lr: float = 3e-3
     alpha: float = 1.0
     beta: float = 1.0
     temperature: float = 1.0
-    train_per_device: int = 400
-    server_tasks: int = 200
-    eval_per_device: int = 30
+    train_per_device: int = 300
+    server_tasks: int = 150
+    eval_per_device: int = 20
     max_difficulty: int = 2
-    max_new_tokens: int = 64
+    max_new_tokens: int = 48
     vocab_size: int = 1000
     seed: int = 0
 
@@ -131,9 +131,9 @@ class CoPLMsConfig:
     @classmethod
     def quick(cls) -> CoPLMsConfig:
         """The 10-minute CPU version."""
-        return cls(rounds=3, local_steps=15, mutual_steps=8, server_steps=8,
-                   train_per_device=200, server_tasks=100, eval_per_device=15,
-                   max_new_tokens=48)  # fmt: skip
+        return cls(rounds=2, local_steps=10, mutual_steps=5, server_steps=5,
+                   train_per_device=100, server_tasks=60, eval_per_device=10,
+                   max_new_tokens=32)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
