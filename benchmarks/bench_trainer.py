@@ -3,9 +3,9 @@ on the same tiny model, group size, prompts per step and lengths, in the same ru
 
 - ours: `GRPOTrainer` (algorithm ``grpo``) on ``OffloadMath-v0``: generate, grade in the env,
   advantages, forward/backward, optimizer step.
-- TRL: ``trl.GRPOTrainer`` with a reward function that grades with our checker; bf16 off and
-  dropout disabled, as ours runs (its CPU defaults would turn on bf16 autocast and sample with
-  dropout active).
+- TRL: ``trl.GRPOTrainer`` with a reward function that grades with our checker; bf16 off,
+  dropout disabled and gradient checkpointing off, as ours runs (TRL 1.16's defaults turn on
+  bf16 autocast, sample with dropout active and recompute activations in the backward pass).
 - floor: one ``generate`` of the same prompts x group x tokens, plus one forward/backward and
   optimizer step on the result.
 
@@ -76,7 +76,7 @@ def time_trl(model, tok, args) -> list[dict[str, float]]:
                     num_generations=args.group, max_completion_length=args.tokens,
                     max_steps=args.steps + 2, learning_rate=1e-5, bf16=False, use_cpu=True,
                     disable_dropout=True, beta=0.0, report_to="none", logging_steps=1000,
-                    save_strategy="no", temperature=1.0, top_k=0,
+                    save_strategy="no", temperature=1.0, top_k=0, gradient_checkpointing=False,
                     generation_kwargs={"min_new_tokens": args.tokens})  # fmt: skip
     trainer = TRLTrainer(model=model, reward_funcs=reward, args=cfg, train_dataset=data,
                          processing_class=tok, callbacks=[Clock()])  # fmt: skip
