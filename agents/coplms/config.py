@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from offload_gym._validation import require_ints
+
 Arch = Literal["gpt2", "llama"]
 
 DOMAINS: dict[str, tuple[str, ...]] = {
@@ -112,14 +114,9 @@ class CoPLMsConfig:
     def __post_init__(self) -> None:
         if len(self.devices) < 2:
             raise ValueError("Co-PLMs needs at least 2 devices")
-        for name in ("rounds", "batch_size", "train_per_device", "server_tasks",
-                     "eval_per_device", "max_new_tokens", "max_difficulty"):  # fmt: skip
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        for name in ("local_steps", "mutual_steps", "server_steps"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0")
+        require_ints(self, ("rounds", "batch_size", "train_per_device", "server_tasks",
+                            "eval_per_device", "max_new_tokens", "max_difficulty"))  # fmt: skip
+        require_ints(self, ("local_steps", "mutual_steps", "server_steps"), minimum=0)
         for name in ("alpha", "beta"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")

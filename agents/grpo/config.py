@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from offload_gym._validation import require_ints
+
 Algorithm = Literal["dagrpo", "grpo", "collab", "gapg"]
 ALGORITHMS = ("dagrpo", "grpo", "collab", "gapg")
 
@@ -62,10 +64,7 @@ class GRPOConfig:
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
-        for name in ("num_tasks", "group_size", "prompts_per_step", "max_new_tokens"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        require_ints(self, ("num_tasks", "group_size", "prompts_per_step", "max_new_tokens"))
         if not 0 <= self.min_new_tokens <= self.max_new_tokens:
             raise ValueError(
                 f"min_new_tokens must be in [0, max_new_tokens={self.max_new_tokens}], "

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from offload_gym._validation import reject_unknown
+from offload_gym._validation import reject_unknown, require_ints
 from offload_gym.budget import BudgetMode
 from offload_gym.envs.reward import DEFAULT_REWARD_WEIGHTS, validate_weights
 from offload_gym.models.base import CloudModel, LocalModel
@@ -98,10 +98,7 @@ class EnvConfig:
             isinstance(self.cost_budget, int | float) and self.cost_budget >= 0
         ):
             raise ValueError(f"cost_budget must be None or >= 0, got {self.cost_budget!r}")
-        for name in ("num_tasks", "max_response_chars", "max_prompt_chars", "usage_window"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        require_ints(self, ("num_tasks", "max_response_chars", "max_prompt_chars", "usage_window"))
         if not isinstance(self.offload_marker, str) or not self.offload_marker:
             raise ValueError("offload_marker must be a non-empty string")
         if self.cloud_failure not in ("raise", "local"):

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from offload_gym._validation import require_int
 from offload_gym.models.base import CloudError, CloudResponse, pair_partials
 from offload_gym.tasks.base import Task
 
@@ -114,10 +115,9 @@ class OpenAICloud:
             raise ValueError("model must name the served model")
         if not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
-        for name, v, low in (("max_retries", max_retries, 0), ("concurrency", concurrency, 1),
-                             ("max_tokens", max_tokens, 1)):  # fmt: skip
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
+        require_int("max_retries", max_retries, minimum=0)
+        require_int("concurrency", concurrency)
+        require_int("max_tokens", max_tokens)
         if backoff_s < 0 or max_backoff_s < 0:
             raise ValueError("backoff_s and max_backoff_s must be >= 0")
         if temperature < 0:

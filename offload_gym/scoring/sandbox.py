@@ -39,6 +39,8 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
+from offload_gym._validation import require_ints
+
 _START_TIMEOUT_S = 60.0
 _REPLY_MARGIN_S = 5.0
 _UID_BASE = 61000
@@ -67,10 +69,7 @@ class SandboxLimits:
     def __post_init__(self) -> None:
         if not self.timeout_s > 0:
             raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
-        for name in ("cpu_seconds", "memory_mb", "file_size_mb", "open_files", "processes"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        require_ints(self, ("cpu_seconds", "memory_mb", "file_size_mb", "open_files", "processes"))
 
 
 class CodeCheck(NamedTuple):
