@@ -3,15 +3,16 @@ graded by the environment (verifier, sandbox, budget ledger)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 
 from offload_agents.evaluation import step_record
 from offload_agents.slm.template import HELP_REQUEST, format_prompt
+from offload_gym.models.hf import generate_batch
 from offload_gym.tasks import Task, TaskGroup, TaskStream, code_stream, math_stream
 
 
@@ -23,34 +24,15 @@ def eval_stream(n_per_group: int, seed: int) -> TaskStream:
                        TaskGroup("code", code_tasks, order="given")])  # fmt: skip
 
 
-@torch.no_grad()
 def generate_responses(
     model: Any, tokenizer: Any, tasks: Sequence[Task], *, max_new_tokens: int, batch_size: int = 32
 ) -> tuple[list[str], list[float]]:
-    """Greedy responses and their mean token log-probability (the model's confidence)."""
-    tokenizer.padding_side = "left"
-    model.eval()
-    texts, confidences = [], []
-    for start in range(0, len(tasks), batch_size):
-        chunk = tasks[start : start + batch_size]
-        enc = tokenizer([format_prompt(t.prompt) for t in chunk], return_tensors="pt",
-                        padding=True)  # fmt: skip
-        out = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
-                             pad_token_id=tokenizer.pad_token_id,
-                             eos_token_id=tokenizer.eos_token_id, output_scores=True,
-                             return_dict_in_generate=True)  # fmt: skip
-        new = out.sequences[:, enc["input_ids"].shape[1] :]
-        scores = torch.stack(out.scores, dim=1).log_softmax(-1)  # (b, n, V)
-        token_logp = scores.gather(-1, new[..., None]).squeeze(-1)
-        alive = torch.ones_like(new, dtype=torch.bool)
-        ended = (new == tokenizer.eos_token_id).cumsum(1) > 0
-        alive[:, 1:] = ~ended[:, :-1]
-        for b in range(new.shape[0]):
-            ids = new[b][alive[b]]
-            texts.append(tokenizer.decode(ids, skip_special_tokens=False)
-                         .replace(tokenizer.eos_token, ""))  # fmt: skip
-            confidences.append(float(token_logp[b][alive[b]].mean().exp()))
-    return texts, confidences
+    """Greedy responses (help requests kept) and their geometric-mean token probability (the
+    model's confidence)."""
+    out = generate_batch(model, tokenizer, [format_prompt(t.prompt) for t in tasks],
+                         max_new_tokens=max_new_tokens, batch_size=batch_size,
+                         keep_special_tokens=True)  # fmt: skip
+    return [text for text, _, _ in out], [math.exp(mean) for _, mean, _ in out]
 
 
 def evaluate_lm(

@@ -53,6 +53,64 @@ def _dtype_kwarg() -> str:
     return "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
 
 
+def generate_batch(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int,
+    batch_size: int = 32,
+    device: str | None = None,
+    temperature: float = 0.0,
+    seed: int = 0,
+    keep_special_tokens: bool = False,
+) -> list[tuple[str, float, int]]:
+    """Generate for every prompt, ``batch_size`` at a time (left padding): greedy at
+    temperature 0, else sampling seeded from ``seed`` (torch's global RNG is forked, not
+    touched); inputs go to ``device`` (default: the model's). Returns ``(text, mean token
+    log-prob, tokens)`` per prompt, the response counted
+    up to and including its first end-of-text. With ``keep_special_tokens`` the text keeps
+    special tokens such as the offload marker (end-of-text removed)."""
+    import torch
+
+    tokenizer.padding_side = "left"
+    model.eval()
+    device = device or str(next(model.parameters()).device)
+    kwargs: dict[str, Any] = {
+        "do_sample": temperature > 0,
+        "max_new_tokens": max_new_tokens,
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "output_scores": True,
+        "return_dict_in_generate": True,
+    }
+    if temperature > 0:
+        kwargs.update(temperature=temperature, top_k=0)
+    out: list[tuple[str, float, int]] = []
+    for k, start in enumerate(range(0, len(prompts), batch_size)):
+        chunk = list(prompts[start : start + batch_size])
+        enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = {key: v.to(device) for key, v in enc.items()}
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed + k)
+            gen = model.generate(**enc, **kwargs)
+        new = gen.sequences[:, enc["input_ids"].shape[1] :]
+        logp = torch.stack(gen.scores, dim=1).float().log_softmax(-1)
+        token_logp = logp.gather(-1, new[..., None]).squeeze(-1)
+        ended = (new == tokenizer.eos_token_id).cumsum(1) > 0
+        alive = torch.ones_like(ended)
+        alive[:, 1:] = ~ended[:, :-1]  # keep tokens up to and including the first EOS
+        for b in range(new.shape[0]):
+            ids = new[b][alive[b]]
+            if keep_special_tokens:
+                text = tokenizer.decode(ids, skip_special_tokens=False)
+                text = text.replace(tokenizer.eos_token, "")
+            else:
+                text = tokenizer.decode(ids, skip_special_tokens=True)
+            out.append((text, float(token_logp[b][alive[b]].mean()), int(alive[b].sum())))
+    return out
+
+
 class _Generator:
     """Shared machinery: a model, its tokenizer, prompts and batched generation."""
 
@@ -118,43 +176,11 @@ class _Generator:
 
     def generate(self, prompts: Sequence[str]) -> list[tuple[str, float, int]]:
         """``(text, mean token log-prob, tokens)`` per prompt, in batches."""
-        import torch
-
-        tok = self.tokenizer
-        tok.padding_side = "left"
-        out: list[tuple[str, float, int]] = []
-        for start in range(0, len(prompts), self.batch_size):
-            chunk = list(prompts[start : start + self.batch_size])
-            enc = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
-            enc = {k: v.to(self.device) for k, v in enc.items()}
-            sample = self.temperature > 0
-            kwargs: dict[str, Any] = {
-                "do_sample": sample,
-                "max_new_tokens": self.max_new_tokens,
-                "pad_token_id": tok.pad_token_id,
-                "eos_token_id": tok.eos_token_id,
-                "output_scores": True,
-                "return_dict_in_generate": True,
-            }
-            if sample:
-                kwargs.update(temperature=self.temperature, top_k=0)
-            with torch.no_grad(), torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.seed * 1_000_003 + self._calls)
-                gen = self.model.generate(**enc, **kwargs)
-            self._calls += 1
-            new = gen.sequences[:, enc["input_ids"].shape[1] :]
-            logp = torch.stack(gen.scores, dim=1).float().log_softmax(-1)
-            token_logp = logp.gather(-1, new[..., None]).squeeze(-1)
-            ended = (new == tok.eos_token_id).cumsum(1) > 0
-            alive = torch.ones_like(ended)
-            alive[:, 1:] = ~ended[:, :-1]  # keep tokens up to and including the first EOS
-            for b in range(new.shape[0]):
-                ids = new[b][alive[b]]
-                text = tok.decode(ids, skip_special_tokens=True)
-                n = int(alive[b].sum())
-                mean = float(token_logp[b][alive[b]].mean()) if n else float("-inf")
-                out.append((text, mean, n))
-        return out
+        self._calls += 1
+        return generate_batch(self.model, self.tokenizer, prompts,
+                              max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
+                              device=self.device, temperature=self.temperature,
+                              seed=self.seed * 1_000_003 + self._calls)  # fmt: skip
 
     def ident(self) -> str:
         return json.dumps([self.name, self.max_new_tokens, self.temperature, self.seed])
