@@ -144,12 +144,10 @@ def server_steps(
     *,
     beta: float,
     temperature: float,
-    learn_from_dpms: bool = True,
 ) -> float:
     """Server-side mutual learning on the server's data: each DPM learns from the LLM
-    (CE + beta KL(LLM || DPM)); with ``learn_from_dpms`` the LLM learns from the DPMs too
-    (CE + beta * mean_k KL(DPM_k || LLM)), otherwise only its own CE (or nothing if
-    ``opt_llm`` is None)."""
+    (CE + beta KL(LLM || DPM)) and the LLM from the DPMs (CE + beta * mean_k KL(DPM_k || LLM)).
+    With ``opt_llm`` None the LLM is a frozen teacher (one-way distillation)."""
     models = [llm, *dpms]
     for m in models:
         m.train()
@@ -168,7 +166,7 @@ def server_steps(
         trained = list(dpms)
         if opt_llm is not None:
             llm_loss = answer_ce(z_llm, batch["labels"])
-            if learn_from_dpms and dpms:
+            if dpms:
                 kls = [token_kl(z_llm[:, :-1], z[:, :-1], mask, temperature=temperature)
                        for z in z_dpms]  # fmt: skip
                 llm_loss = llm_loss + beta * torch.stack(kls).mean()
