@@ -12,6 +12,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from offload_gym._configflags import add_config_flags, config_from_flags
 from offload_gym.envs.config import DEFAULT_OFFLOAD_MARKER
 from offload_gym.envs.registration import list_envs
 from offload_gym.tasks.registry import get_generator_class, list_generators
@@ -272,25 +273,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from offload_agents.grpo.experiment import ALGORITHMS, DemoConfig, run_demo, write_demo_report
+    from offload_agents.grpo.experiment import DemoConfig, run_demo, write_demo_report
 
-    cfg = DemoConfig.quick() if args.quick else DemoConfig()
-    changes: dict[str, Any] = {}
-    if args.seeds is not None:
-        changes["seeds"] = tuple(range(args.seeds))
-    if args.eta_lambda is not None:
-        changes["eta_lambda"] = args.eta_lambda
-    if changes:
-        cfg = DemoConfig(**{**cfg.__dict__, **changes})
-    algorithms = tuple(a for a in args.algorithms.split(",") if a)
-    unknown = [a for a in algorithms if a not in ALGORITHMS]
-    if unknown or not algorithms:
-        print(f"error: unknown algorithm(s) {unknown}; valid: {list(ALGORITHMS)}",
-              file=sys.stderr)  # fmt: skip
+    base = DemoConfig.quick() if args.quick else DemoConfig()
+    try:
+        cfg = config_from_flags(base, args, args.config_fields)
+    except (TypeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     cache = Path(args.cache_dir).expanduser()
-    result = run_demo(args.out, cfg, cache_dir=cache, progress=not args.quiet,
-                      algorithms=algorithms)  # fmt: skip
+    result = run_demo(args.out, cfg, cache_dir=cache, progress=not args.quiet)
     paths = write_demo_report(result, args.out)
     print(Path(paths["md"]).read_text())
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
@@ -383,19 +375,17 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo = sub.add_parser(
         "demo", help="the math-to-code experiment: DA-GRPO and baselines on a tiny local LM"
     )
-    p_demo.add_argument("--quick", action="store_true", help="the 10-minute CPU version")
+    p_demo.add_argument(
+        "--quick",
+        action="store_true",
+        help="the few-minute CPU version (its own defaults for every field)",
+    )
     p_demo.add_argument("--out", required=True, help="output directory")
-    p_demo.add_argument("--seeds", type=_positive, default=None, help="number of seeds")
     p_demo.add_argument("--cache-dir", default="~/.cache/offload-gym",
                         help="where the warm-started SLM is cached")  # fmt: skip
-    p_demo.add_argument(
-        "--algorithms",
-        default="dagrpo,grpo,collab,gapg",
-        help="algorithms to train (grpo+random and grpo+router need grpo)",
-    )
-    p_demo.add_argument(
-        "--eta-lambda", type=float, default=None, help="DA-GRPO's dual step size (default 0.01)"
-    )
+    from offload_agents.grpo.experiment import DemoConfig
+
+    p_demo.set_defaults(config_fields=add_config_flags(p_demo, DemoConfig))
     p_demo.add_argument("--quiet", action="store_true", help="no progress bars")
     p_demo.set_defaults(func=_cmd_demo)
     p_cop = sub.add_parser(

@@ -46,14 +46,22 @@ class TrainedRouter(Agent):
         return np.hstack([x, np.log(conf / (1 - conf)), x[:, 2:3] * x[:, 3:4]])
 
     def fit(self, env_id: str, env_kwargs: Mapping[str, Any], seed: int) -> None:
-        from sklearn.linear_model import LogisticRegression
-
         rate = self.target_rate
         if rate is None:
             rate = float(gym.make(env_id, **env_kwargs).unwrapped.ledger.rate)
         data = collect_outcomes(env_id, env_kwargs, seed, self.training_episodes)
-        gain = data.cloud_correct & ~data.local_correct
-        x = self._features(data.obs)
+        self.fit_outcomes(data.obs, data.local_correct, data.cloud_correct, rate)
+
+    def fit_outcomes(
+        self, obs: np.ndarray, local_correct: np.ndarray, cloud_correct: np.ndarray, rate: float
+    ) -> None:
+        """Fit on observed outcomes: ``obs`` in the router view's feature layout (only
+        is_math, is_code, difficulty and local_confidence are read), the local model's and the
+        cloud's correctness on each task; calibrate the threshold to offload ``rate``."""
+        from sklearn.linear_model import LogisticRegression
+
+        gain = np.asarray(cloud_correct, bool) & ~np.asarray(local_correct, bool)
+        x = self._features(obs)
         if gain.all() or not gain.any():
             raise ValueError("the training data has a single class; use more training episodes")
         self.model = LogisticRegression(max_iter=1000).fit(x, gain)

@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+from offload_agents.grpo.dual import DUALS, DualKind
 from offload_gym._validation import require_ints
 
-Algorithm = Literal["dagrpo", "grpo", "collab", "gapg"]
-ALGORITHMS = ("dagrpo", "grpo", "collab", "gapg")
+LengthNorm = Literal["token", "sequence"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ALGORITHMS":  # the registry's names at the time of asking
+        from offload_agents.grpo.algorithms import list_algorithms
+
+        return list_algorithms()
+    raise AttributeError(name)
 
 
 @dataclass
 class GRPOConfig:
-    """One trainer, four algorithms.
+    """One trainer, every algorithm of the family (see `offload_agents.grpo.algorithms`).
 
     Attributes:
-        algorithm: ``"dagrpo"`` (A_r - lambda A_c with the dual update), ``"grpo"`` (task tuning
-            only: std-normalised advantages, no cloud), ``"collab"`` (Dr. GRPO with GAPG's fixed
-            hierarchical reward alpha_a / alpha_c), ``"gapg"`` (that reward, mean-only advantages
-            scaled by 1/(G-1), no clip, prompt filtering, hard budget cap).
+        algorithm: A registered algorithm: ``"dagrpo"`` (A_r - lambda A_c with a dual
+            controller), ``"grpo"`` (task tuning only: std-normalised advantages, no cloud),
+            ``"collab"`` (Dr. GRPO with GAPG's fixed hierarchical reward alpha_a / alpha_c),
+            ``"gapg"`` (that reward, mean-only advantages scaled by G/(G-1), no clip, prompt
+            filtering, hard budget cap), or any spec added with `register_algorithm`.
         env_id: Text-view environment to train on.
         num_tasks: Tasks per episode of the stream.
         group_size: G, responses sampled per prompt.
@@ -30,19 +39,36 @@ class GRPOConfig:
             model stop at once. Benchmarks set it to ``max_new_tokens`` to force equal lengths.
         temperature: Sampling temperature.
         lr: AdamW learning rate.
-        clip_eps: PPO clip range (ignored by GAPG, which does not clip).
+        num_iterations: Optimisation passes over each batch (TRL's ``num_iterations``, PPO's
+            epochs); the behaviour log-probs are kept from sampling, so from the second pass on
+            the ratio differs from 1 and the clip acts.
+        clip_eps: PPO clip range (ignored by algorithms that do not clip, such as GAPG).
+        length_norm: ``"token"`` (default, every algorithm: the loss averages all response
+            tokens of the batch together, as Dr. GRPO and DAPO, so a short response gets no
+            larger per-token weight) or ``"sequence"`` (tokens averaged within each response,
+            then over responses, as the original GRPO).
         beta: Weight of the k3 KL to the initial policy (0 disables the reference model).
         tau: Cloud budget: target usage (dagrpo) or hard cap (gapg, collab).
-        lambda0: Initial dual variable (dagrpo).
-        eta_lambda: Dual step size (dagrpo).
+        lambda0: Initial dual variable (dagrpo); the PID controller's bias term.
+        dual: DA-GRPO's dual controller: ``"ascent"`` (the paper's
+            ``lambda <- max(0, lambda + eta (J_c - tau))``) or ``"pid"`` (a PID Lagrangian on a
+            smoothed J_c, `offload_agents.grpo.dual.PIDController`).
+        eta_lambda: Dual ascent step size.
+        pid_kp: Proportional gain of the PID controller.
+        pid_ki: Integral gain.
+        pid_kd: Derivative gain (0: a PI controller).
+        pid_smoothing: Weight of the newest batch in the smoothed J_c (1: no smoothing).
+        lambda_max: Upper bound of lambda under the PID controller.
         alpha_a: Reward of a correct local answer (collab, gapg).
         alpha_c: Reward of a correct cloud-completed answer (collab, gapg).
         gapg_rho: GAPG keeps up to rho * |mixed| prompts where no local rollout is right but the
             cloud is.
         seed: Seeds the stream, the sampling and the initialisation.
+        threads: torch intra-op threads while training (0 leaves torch's setting alone; 1 suits
+            several workers on one machine, 2 a lone run on 2 cores).
     """
 
-    algorithm: Algorithm = "dagrpo"
+    algorithm: str = "dagrpo"
     env_id: str = "OffloadStream-v0"
     num_tasks: int = 100
     group_size: int = 8
@@ -51,20 +77,37 @@ class GRPOConfig:
     min_new_tokens: int = 0
     temperature: float = 1.0
     lr: float = 1e-4
+    num_iterations: int = 2
     clip_eps: float = 0.2
+    length_norm: LengthNorm = "token"
     beta: float = 0.0
     tau: float = 0.3
     lambda0: float = 0.5
+    dual: DualKind = "ascent"
     eta_lambda: float = 0.01
+    pid_kp: float = 2.0
+    pid_ki: float = 0.1
+    pid_kd: float = 0.0
+    pid_smoothing: float = 0.5
+    lambda_max: float = 10.0
     alpha_a: float = 1.0
     alpha_c: float = 0.4
     gapg_rho: float = 0.5
     seed: int = 0
+    threads: int = 0
 
     def __post_init__(self) -> None:
-        if self.algorithm not in ALGORITHMS:
-            raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
-        require_ints(self, ("num_tasks", "group_size", "prompts_per_step", "max_new_tokens"))
+        from offload_agents.grpo.algorithms import get_algorithm
+
+        get_algorithm(self.algorithm)  # raises with the registered names
+        require_ints(self, ("num_tasks", "group_size", "prompts_per_step", "max_new_tokens",
+                            "num_iterations"))  # fmt: skip
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0 (0: leave torch's setting), got {self.threads}")
+        if self.dual not in DUALS:
+            raise ValueError(f"dual must be one of {DUALS}, got {self.dual!r}")
+        if self.length_norm not in ("token", "sequence"):
+            raise ValueError(f"length_norm must be 'token' or 'sequence', got {self.length_norm!r}")
         if not 0 <= self.min_new_tokens <= self.max_new_tokens:
             raise ValueError(
                 f"min_new_tokens must be in [0, max_new_tokens={self.max_new_tokens}], "
@@ -77,32 +120,22 @@ class GRPOConfig:
         for name in ("lr", "temperature"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0")
-        for name in ("clip_eps", "beta", "lambda0", "eta_lambda", "gapg_rho"):
+        for name in ("clip_eps", "beta", "lambda0", "eta_lambda", "gapg_rho", "pid_kp", "pid_ki",
+                     "pid_kd"):  # fmt: skip
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)!r}")
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
         if not 0 <= self.alpha_c <= self.alpha_a:
             raise ValueError("the hierarchical reward needs 0 <= alpha_c <= alpha_a")
-
-    # The pieces each algorithm plugs in --------------------------------------------------------
-    @property
-    def uses_cloud(self) -> bool:
-        return self.algorithm != "grpo"
-
-    @property
-    def budget(self) -> float:
-        """The env's call budget: none for grpo; soft (lambda does the holding) for dagrpo."""
-        if self.algorithm == "grpo":
-            return 0.0
-        return 1.0 if self.algorithm == "dagrpo" else self.tau
+        if not 0 < self.pid_smoothing <= 1:
+            raise ValueError(f"pid_smoothing must be in (0, 1], got {self.pid_smoothing}")
+        if not self.lambda_max > 0:
+            raise ValueError(f"lambda_max must be > 0, got {self.lambda_max}")
 
     @property
-    def normalize(self) -> Literal["std", "none"]:
-        return "std" if self.algorithm == "grpo" else "none"
+    def spec(self) -> Any:
+        """The registered `AlgorithmSpec` of ``algorithm``."""
+        from offload_agents.grpo.algorithms import get_algorithm
 
-    @property
-    def length_norm(self) -> Literal["sequence", "token"]:
-        return "sequence" if self.algorithm in ("grpo", "dagrpo") else "token"
-
-    @property
-    def effective_clip(self) -> float:
-        return math.inf if self.algorithm == "gapg" else self.clip_eps
+        return get_algorithm(self.algorithm)

@@ -1,80 +1,176 @@
 """The math-to-code continual experiment behind ``offload-gym demo``.
 
-A tiny SLM is warm-started (or loaded from the cache), then trained along the stream, a math
-phase followed by a code phase, by each algorithm of the GRPO family; it is evaluated on unseen
-math and code tasks after the math phase and at the end (for forgetting), next to the references
-``local`` (the warm-started model alone), ``cloud`` (every task to the cloud) and the composite
-baselines ``grpo+random`` (the GRPO-tuned model with random offloading at the budget rate) and
-``grpo+router`` (the same model behind a confidence-threshold router calibrated to the budget).
+A skilled tiny SLM (`offload_agents.slm.skill`: one token per character, short worked steps)
+is built and warm-started (or loaded from the cache), then trained along the stream, a math
+group followed by a code group, by each method: the GRPO-family algorithms, and DA-GRPO under
+both dual controllers. Each task group mixes difficulties the model solves and difficulties it
+does not (`DemoConfig.min_difficulty` .. `max_difficulty`, uniform), and evaluation draws from
+the same distribution with its own seed. Every trained model is evaluated on unseen math and
+code tasks after the math group and at the end (for forgetting), next to the references
+``local`` (the warm-started model alone), ``cloud`` (every task to the cloud, no budget) and the
+composite baselines ``grpo+random`` (the GRPO-tuned model with random offloading at the budget
+rate) and ``grpo+router`` (the same model behind a trained Hybrid-LLM-style router,
+`offload_agents.baselines.TrainedRouter`, fitted on that model's own correctness).
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from offload_agents._torch import torch_threads
+from offload_agents.baselines.router import TrainedRouter
 from offload_agents.grpo.config import GRPOConfig
-from offload_agents.grpo.lm_eval import (
-    always_help,
-    eval_stream,
-    evaluate_lm,
-    generate_responses,
-    never_help,
-)
+from offload_agents.grpo.lm_eval import always_help, evaluate_lm, generate_responses, never_help
 from offload_agents.grpo.trainer import GRPOTrainer
-from offload_agents.slm import HELP_REQUEST, TinyLMConfig, build_slm, load_local_lm
+from offload_agents.slm import HELP_REQUEST, load_local_lm
+from offload_agents.slm.skill import (
+    CODE_FAMILIES,
+    MATH_FAMILIES,
+    SkillConfig,
+    build_skilled_slm,
+    load_seen,
+    prompt_digest,
+)
 from offload_gym import metrics
-from offload_gym.tasks import TaskStream
+from offload_gym.tasks import TaskGroup, TaskStream, make_generator
 
-ALGORITHMS = ("dagrpo", "grpo", "collab", "gapg")
-TRACED = ("lambda", "cloud_requests", "cloud_usage", "reward", "accuracy")
-"""Per-step training quantities kept in ``results.json`` (``traces[algorithm][key][seed]``)."""
+METHODS: dict[str, dict[str, Any]] = {
+    "dagrpo": {"algorithm": "dagrpo", "dual": "ascent"},
+    "dagrpo-pid": {"algorithm": "dagrpo", "dual": "pid"},
+    "grpo": {"algorithm": "grpo"},
+    "collab": {"algorithm": "collab"},
+    "gapg": {"algorithm": "gapg"},
+}
+"""The trained methods of the demo: a name and the `GRPOConfig` fields that make it."""
+ALGORITHMS = tuple(METHODS)
+TRACED = ("lambda", "cloud_requests", "cloud_usage", "reward", "accuracy", "clip_fraction")
+"""Per-step training quantities kept in ``results.json`` (``traces[method][key][seed]``)."""
 DEMO_WINDOW = 10
 """Steps per window of the budget tracking error in the demo's evaluation."""
+TRAIN_SEED, EVAL_SEED, CALIB_SEED = 1_000, 90_000, 50_000
+"""Offsets of the generator seeds of the training stream, the evaluation stream and the
+router's calibration tasks (added to the run's seed): three disjoint task draws."""
 
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Settings of the experiment (``quick()`` gives the 10-minute CPU version).
+    """Settings of the experiment (``quick()`` gives the few-minute CPU version).
 
     Attributes:
         tau: The cloud budget.
         seeds: Training seeds.
-        steps_per_group: Training steps in each phase (math, then code).
+        methods: Trained methods (keys of `METHODS`).
+        steps_per_group: Training steps in each task group (math, then code).
         group_size: G.
         prompts_per_step: P.
-        max_new_tokens: Longest response.
+        max_new_tokens: Longest response (characters, for the character-level SLM).
         lr: Learning rate of the RL phase.
-        eta_lambda: DA-GRPO's dual step size.
+        num_iterations: Optimisation passes over each batch.
+        eta_lambda: DA-GRPO's dual ascent step size.
+        lambda0: Initial lambda (the PID controller's bias term).
+        pid_kp: PID controller's proportional gain.
+        pid_ki: PID controller's integral gain.
         eval_per_group: Unseen evaluation tasks per group.
-        slm_tasks_per_family: Warm-start tasks per family.
-        slm_epochs: Warm-start epochs.
+        math_families: Math families of the stream's math group.
+        code_families: Code families of the code group.
+        min_difficulty: Easiest difficulty of the stream (uniform mix up to `max_difficulty`).
+        max_difficulty: Hardest difficulty of the stream.
+        slm_steps: Warm-start steps of the skilled SLM.
+        slm_batch: Fresh tasks per warm-start step.
+        slm_layers: Transformer blocks of the SLM.
+        slm_width: Width of the SLM.
+        slm_help_rate: Share of warm-start targets at the hardest difficulty that are the help
+            request.
+        threads: torch intra-op threads for the whole run (2 on a 2-core machine with nothing
+            else running; 1 when several runs share it).
     """
 
     tau: float = 0.3
     seeds: tuple[int, ...] = (0, 1, 2)
-    steps_per_group: int = 40
+    methods: tuple[str, ...] = ALGORITHMS
+    steps_per_group: int = 16
     group_size: int = 8
     prompts_per_step: int = 4
-    max_new_tokens: int = 96
+    max_new_tokens: int = 128
     lr: float = 2e-4
+    num_iterations: int = 2
     eta_lambda: float = 0.01
-    eval_per_group: int = 40
-    slm_tasks_per_family: int = 300
-    slm_epochs: int = 5
+    lambda0: float = 0.5
+    pid_kp: float = 2.0
+    pid_ki: float = 0.1
+    eval_per_group: int = 50
+    math_families: tuple[str, ...] = MATH_FAMILIES
+    code_families: tuple[str, ...] = CODE_FAMILIES
+    min_difficulty: int = 1
+    max_difficulty: int = 4
+    slm_steps: int = 1200
+    slm_batch: int = 32
+    slm_layers: int = 4
+    slm_width: int = 128
+    slm_help_rate: float = 0.4
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
+        if not self.seeds:
+            raise ValueError("seeds must name at least one seed")
+        self.skill()  # validates the SLM fields
 
     @classmethod
     def quick(cls) -> DemoConfig:
-        return cls(seeds=(0,), steps_per_group=8, group_size=4, max_new_tokens=64,
-                   eval_per_group=20, slm_tasks_per_family=120, slm_epochs=4)  # fmt: skip
+        return cls(seeds=(0,), steps_per_group=4, group_size=4, prompts_per_step=2,
+                   max_new_tokens=96, eval_per_group=16, slm_steps=80, slm_batch=32,
+                   slm_layers=2)  # fmt: skip
+
+    def skill(self) -> SkillConfig:
+        """The recipe of the demo's SLM."""
+        weights = {k: v for k, v in SkillConfig().family_weights.items()
+                   if k in self.math_families + self.code_families}  # fmt: skip
+        return SkillConfig(math_families=self.math_families, code_families=self.code_families,
+                           family_weights=weights, min_difficulty=self.min_difficulty,
+                           max_difficulty=self.max_difficulty, steps=self.slm_steps,
+                           batch_size=self.slm_batch, n_layer=self.slm_layers,
+                           n_embd=self.slm_width, help_rate=self.slm_help_rate,
+                           threads=self.threads)  # fmt: skip
+
+    def grpo(self, method: str, seed: int) -> GRPOConfig:
+        """The trainer's config for ``method``."""
+        return GRPOConfig(num_tasks=2 * self.steps_per_group, tau=self.tau,
+                          group_size=self.group_size, prompts_per_step=self.prompts_per_step,
+                          max_new_tokens=self.max_new_tokens, lr=self.lr, seed=seed,
+                          num_iterations=self.num_iterations, eta_lambda=self.eta_lambda,
+                          lambda0=self.lambda0, pid_kp=self.pid_kp, pid_ki=self.pid_ki,
+                          threads=self.threads, **METHODS[method])  # fmt: skip
+
+
+def demo_stream(cfg: DemoConfig, n_per_group: int, seed: int, order: str = "random") -> TaskStream:
+    """The stream of the demo: a math group then a code group, each drawing its families and
+    difficulties uniformly (fresh tasks every episode, generators seeded by ``seed``)."""
+
+    def group(name: str, families: tuple[str, ...]) -> TaskGroup:
+        gens = [make_generator(f, seed=seed, min_difficulty=cfg.min_difficulty,
+                               max_difficulty=cfg.max_difficulty) for f in families]  # fmt: skip
+        return TaskGroup(name, gens, size=n_per_group, order=order)  # type: ignore[arg-type]
+
+    return TaskStream([group("math", cfg.math_families), group("code", cfg.code_families)])
+
+
+def fixed_stream(stream: TaskStream, seed: int) -> TaskStream:
+    """One draw of ``stream``, frozen (the same tasks for every method)."""
+    tasks, group_of = stream.draw(np.random.default_rng(seed))
+    return TaskStream([TaskGroup(g.name, [t for t, k in zip(tasks, group_of, strict=True)
+                                          if k == i], order="given")
+                       for i, g in enumerate(stream.groups)])  # fmt: skip
 
 
 def training_budget_tracking(
@@ -107,27 +203,50 @@ def training_budget_tracking(
 
 
 def cached_slm(cfg: DemoConfig, cache_dir: str | PathLike[str], progress: bool) -> Path:
-    """The warm-started SLM for these settings, built once and cached by a hash of them."""
-    key = hashlib.sha256(
-        json.dumps([cfg.slm_tasks_per_family, cfg.slm_epochs, asdict(TinyLMConfig())]).encode()
-    ).hexdigest()[:12]
-    path = Path(cache_dir) / f"slm-{key}"
+    """The skilled SLM for these settings, built once and cached by a hash of its recipe."""
+    recipe = cfg.skill()
+    path = Path(cache_dir) / f"skilled-slm-{recipe.key()}"
     if not (path / "config.json").exists():
-        build_slm(path, n_per_family=cfg.slm_tasks_per_family, epochs=cfg.slm_epochs,
-                  progress=progress)  # fmt: skip
+        tmp = path.with_name(path.name + ".partial")
+        build_skilled_slm(tmp, recipe, progress=progress)
+        tmp.replace(path)
     return path
 
 
-def _confidence_router(
-    model: Any, tokenizer: Any, cfg: DemoConfig, seed: int
+def _task_features(tasks: list[Any], confidences: list[float]) -> np.ndarray:
+    """Router-view features of tasks (is_math, is_code, difficulty, confidence; the rest 0)."""
+    from offload_gym.envs.offload_env import ROUTER_FEATURES
+
+    x = np.zeros((len(tasks), len(ROUTER_FEATURES)))
+    for i, (t, c) in enumerate(zip(tasks, confidences, strict=True)):
+        x[i, :4] = [t.domain == "math", t.domain == "code", (t.difficulty - 1) / 4.0, c]
+    return x
+
+
+def _trained_router(
+    model: Any, tokenizer: Any, cfg: DemoConfig, seed: int, stream: TaskStream
 ) -> Callable[[str, float, int], str]:
-    """Offload the least-confident share tau of responses (threshold calibrated on separate
-    calibration tasks)."""
-    calib = eval_stream(cfg.eval_per_group, seed=50_000 + seed)
+    """GAPG's ``task tuning + trained router`` baseline: a Hybrid-LLM-style quality-gap
+    classifier (`TrainedRouter`) fitted on the tuned model's own correctness and the cloud's on
+    calibration tasks from the training distribution, then applied to ``stream``'s tasks."""
+    calib = fixed_stream(demo_stream(cfg, cfg.eval_per_group, CALIB_SEED + seed), seed)
+    run = {"budget": 1.0, "max_new_tokens": cfg.max_new_tokens, "seed": seed}
+    local = evaluate_lm(model, tokenizer, calib, route=never_help, agent="calib", **run)
+    cloud = evaluate_lm(model, tokenizer, calib, route=always_help, agent="calib", **run)
     tasks, _ = calib.draw(np.random.default_rng(0))
-    _, conf = generate_responses(model, tokenizer, tasks, max_new_tokens=cfg.max_new_tokens)
-    threshold = float(np.quantile(conf, cfg.tau))
-    return lambda text, c, i: HELP_REQUEST if c < threshold else never_help(text, c, i)
+    router = TrainedRouter()
+    conf = [r["confidence"] for r in local]
+    eval_tasks, _ = stream.draw(np.random.default_rng(seed))
+    _, eval_conf = generate_responses(model, tokenizer, eval_tasks,
+                                      max_new_tokens=cfg.max_new_tokens)  # fmt: skip
+    try:
+        router.fit_outcomes(_task_features(tasks, conf), np.array([r["correct"] for r in local]),
+                            np.array([r["correct"] for r in cloud]), cfg.tau)  # fmt: skip
+        x = router._features(_task_features(eval_tasks, eval_conf))
+        offload = router.model.predict_proba(x)[:, 1] > router.threshold
+    except ValueError:  # one class only (e.g. a model that never answers right): by confidence
+        offload = np.asarray(eval_conf) < np.quantile(conf, cfg.tau)
+    return lambda text, c, i: HELP_REQUEST if offload[i] else never_help(text, c, i)
 
 
 def _math_skill(model: Any, tokenizer: Any, math_only: TaskStream, run: dict[str, Any]) -> dict:
@@ -155,87 +274,48 @@ def _random_router(cfg: DemoConfig, seed: int) -> Callable[[str, float, int], st
     return lambda text, c, i: HELP_REQUEST if rng.random() < cfg.tau else never_help(text, c, i)
 
 
-def run_demo(
-    out_dir: str | PathLike[str],
+def _train_method(
+    base: Any,
+    tokenizer: Any,
     cfg: DemoConfig,
-    *,
-    cache_dir: str | PathLike[str],
-    progress: bool = True,
-    algorithms: tuple[str, ...] = ALGORITHMS,
+    method: str,
+    seed: int,
+    out: Path,
+    math_only: TaskStream,
+    run: dict[str, Any],
+    progress: bool,
+) -> tuple[Any, list[dict[str, Any]], dict[str, float], dict[str, float]]:
+    """Train a copy of ``base`` with ``method`` along the stream; return the model, its
+    training history and its math skill after the math group and at the end."""
+    model = copy.deepcopy(base)
+    train_stream = demo_stream(cfg, cfg.steps_per_group, TRAIN_SEED + seed)
+    trainer = GRPOTrainer(model, tokenizer, cfg.grpo(method, seed),
+                          env_kwargs={"tasks": train_stream},
+                          log_path=out / "train" / f"{method}-seed{seed}.jsonl")  # fmt: skip
+    trainer.train(cfg.steps_per_group, progress=progress)
+    after = _math_skill(model, tokenizer, math_only, run)
+    trainer.train(cfg.steps_per_group, progress=progress)
+    trainer.close()
+    return model, trainer.history, after, _math_skill(model, tokenizer, math_only, run)
+
+
+def _summaries(
+    cfg: DemoConfig,
+    logs: dict[str, list[dict[str, Any]]],
+    traces: dict[str, Any],
+    after_math: dict[str, list[dict[str, float]]],
+    end_math: dict[str, list[dict[str, float]]],
 ) -> dict[str, Any]:
-    """Run the experiment; return ``{"config", "agents", "traces"}`` (also written to
-    ``out_dir/results.json`` with ``results.md`` and plots by the CLI)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    base_model, tokenizer = load_local_lm(cached_slm(cfg, cache_dir, progress))
-    logs: dict[str, list[dict[str, Any]]] = {}
-    after_math: dict[str, list[dict[str, float]]] = {}
-    end_math: dict[str, list[dict[str, float]]] = {}
-    traces: dict[str, dict[str, list[list[float]]]] = {}
-    tuned_grpo: dict[int, Any] = {}
-    for seed in cfg.seeds:
-        stream = eval_stream(cfg.eval_per_group, seed=90_000 + seed)
-        math_only = TaskStream(stream.groups[:1])  # the same math tasks, alone
-        run = {"budget": cfg.tau, "max_new_tokens": cfg.max_new_tokens, "seed": seed}
-        logs.setdefault("local", []).extend(
-            evaluate_lm(base_model, tokenizer, stream, route=never_help, agent="local", **run)
-        )
-        cloud_run = {**run, "budget": 1.0}
-        logs.setdefault("cloud", []).extend(
-            evaluate_lm(
-                base_model, tokenizer, stream, route=always_help, agent="cloud", **cloud_run
-            )
-        )
-        for algo in algorithms:
-            model = copy.deepcopy(base_model)
-            gcfg = GRPOConfig(algorithm=algo, num_tasks=2 * cfg.steps_per_group, tau=cfg.tau,
-                              group_size=cfg.group_size, prompts_per_step=cfg.prompts_per_step,
-                              max_new_tokens=cfg.max_new_tokens, lr=cfg.lr, seed=seed,
-                              eta_lambda=cfg.eta_lambda)  # fmt: skip
-            trainer = GRPOTrainer(model, tokenizer, gcfg,
-                                  env_kwargs={"switch_point": cfg.steps_per_group},
-                                  log_path=out / "train" / f"{algo}-seed{seed}.jsonl")  # fmt: skip
-            trainer.train(cfg.steps_per_group, progress=progress)
-            after_math.setdefault(algo, []).append(_math_skill(model, tokenizer, math_only, run))
-            trainer.train(cfg.steps_per_group, progress=progress)
-            trainer.close()
-            end_math.setdefault(algo, []).append(_math_skill(model, tokenizer, math_only, run))
-            logs.setdefault(algo, []).extend(evaluate_lm(model, tokenizer, stream, agent=algo,
-                                                         **run))  # fmt: skip
-            trace = traces.setdefault(algo, {k: [] for k in TRACED})
-            for key in TRACED:
-                trace[key].append([r[key] for r in trainer.history])
-            if algo == "grpo":
-                tuned_grpo[seed] = model
-        if seed in tuned_grpo:
-            model = tuned_grpo[seed]
-            logs.setdefault("grpo+random", []).extend(
-                evaluate_lm(
-                    model,
-                    tokenizer,
-                    stream,
-                    route=_random_router(cfg, seed),
-                    agent="grpo+random",
-                    **run,
-                )
-            )
-            logs.setdefault("grpo+router", []).extend(
-                evaluate_lm(
-                    model,
-                    tokenizer,
-                    stream,
-                    route=_confidence_router(model, tokenizer, cfg, seed),
-                    agent="grpo+router",
-                    **run,
-                )
-            )
     agents: dict[str, Any] = {}
     for name, agent_logs in logs.items():
         summary = metrics.summarize(agent_logs, cfg.tau, window=DEMO_WINDOW)
         summary["n_seeds"] = len(cfg.seeds)
         per_seed = [metrics.overall_accuracy([r for r in agent_logs if r["seed"] == s])
                     for s in cfg.seeds]  # fmt: skip
+        summary["accuracy_per_seed"] = per_seed
         summary["accuracy_std"] = float(np.std(per_seed)) if len(per_seed) > 1 else 0.0
+        summary["eval_requests"] = float(np.mean([bool(r.get("offload_requested"))
+                                                  for r in agent_logs]))  # fmt: skip
         if name in after_math:
             summary["forgetting"] = {
                 view: _forgetting([a[view] for a in after_math[name]],
@@ -247,8 +327,70 @@ def run_demo(
                 traces[name]["cloud_requests"], cfg.tau, cfg.steps_per_group
             )
         agents[name] = summary
-    config = {"experiment": "math-to-code stream", **asdict(cfg)}
-    return {"config": config, "agents": agents, "traces": traces, "logs": logs}
+    return agents
+
+
+def run_demo(
+    out_dir: str | PathLike[str],
+    cfg: DemoConfig,
+    *,
+    cache_dir: str | PathLike[str],
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run the experiment; return ``{"config", "agents", "traces", "logs", "slm"}`` (written
+    to ``out_dir/results.json`` with ``results.md`` and plots by `write_demo_report`)."""
+    with torch_threads(cfg.threads):
+        return _run_demo(Path(out_dir), cfg, cache_dir, progress)
+
+
+def _run_demo(out: Path, cfg: DemoConfig, cache_dir: Any, progress: bool) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    slm_path = cached_slm(cfg, cache_dir, progress)
+    base, tokenizer = load_local_lm(slm_path)
+    seen = load_seen(slm_path)
+    logs: dict[str, list[dict[str, Any]]] = {}
+    after_math: dict[str, list[dict[str, float]]] = {}
+    end_math: dict[str, list[dict[str, float]]] = {}
+    traces: dict[str, dict[str, list[list[float]]]] = {}
+    seen_share = []
+    for seed in cfg.seeds:
+        stream = fixed_stream(demo_stream(cfg, cfg.eval_per_group, EVAL_SEED + seed), seed)
+        tasks, _ = stream.draw(np.random.default_rng(seed))
+        seen_share.append(float(np.mean([prompt_digest(t.prompt) in seen for t in tasks])))
+        math_only = TaskStream(stream.groups[:1])  # the same math tasks, alone
+        run = {"budget": cfg.tau, "max_new_tokens": cfg.max_new_tokens, "seed": seed}
+
+        def evaluate(name: str, model: Any, route: Any = None, stream: TaskStream = stream,
+                     run: dict[str, Any] = run, **over: Any) -> None:  # fmt: skip
+            logs.setdefault(name, []).extend(
+                evaluate_lm(model, tokenizer, stream, route=route, agent=name, **{**run, **over})
+            )
+
+        evaluate("local", base, never_help)
+        evaluate("cloud", base, always_help, budget=1.0)
+        for method in cfg.methods:
+            model, history, after, end = _train_method(base, tokenizer, cfg, method, seed, out,
+                                                       math_only, run, progress)  # fmt: skip
+            after_math.setdefault(method, []).append(after)
+            end_math.setdefault(method, []).append(end)
+            evaluate(method, model)
+            trace = traces.setdefault(method, {k: [] for k in TRACED})
+            for key in TRACED:
+                trace[key].append([r[key] for r in history])
+            if method == "grpo":
+                evaluate("grpo+random", model, _random_router(cfg, seed))
+                evaluate("grpo+router", model, _trained_router(model, tokenizer, cfg, seed,
+                                                               stream))  # fmt: skip
+    config = {"experiment": "math-to-code stream", **asdict(cfg),
+              "eval_seen_in_warm_start": float(np.mean(seen_share))}  # fmt: skip
+    agents = _summaries(cfg, logs, traces, after_math, end_math)
+    slm = json.loads((slm_path / "skill_recipe.json").read_text(encoding="utf-8"))
+    return {"config": config, "agents": agents, "traces": traces, "logs": logs, "slm": slm}
+
+
+def demo_field_names() -> list[str]:
+    """The `DemoConfig` fields (each is a CLI flag of ``offload-gym demo``)."""
+    return [f.name for f in fields(DemoConfig)]
 
 
 def write_demo_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> dict[str, Path]:
@@ -272,15 +414,22 @@ def write_demo_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> d
     paths["json"].write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     trained = {k: m["training"] for k, m in result["agents"].items() if "training" in m}
     if trained:
-        rows = ["", "## Training: cloud requests over the second half of each task group", "",
-                f"| algorithm | requests J_c | mean abs(J_c - tau), tau = {cfg['tau']} |",
-                "|---|---|---|"]  # fmt: skip
+        rows = ["", "## Cloud usage, both ways: training requests J_c over sampled responses "
+                "(second half of each task group) and evaluation usage over greedy answers", "",
+                f"| method | training requests J_c | mean abs(J_c - tau), tau = {cfg['tau']} | "
+                "training granted | eval requests | eval granted |",
+                "|---|---|---|---|---|---|"]  # fmt: skip
         for k, t in trained.items():
+            m = result["agents"][k]
+            granted = training_budget_tracking(result["traces"][k]["cloud_usage"], cfg["tau"],
+                                               cfg["steps_per_group"])["requests"]  # fmt: skip
             rows.append(f"| {k} | {t['requests']:.3f} ± {t['requests_std']:.3f} | "
-                        f"{t['tracking_error']:.3f} ± {t['tracking_error_std']:.3f} |")  # fmt: skip
+                        f"{t['tracking_error']:.3f} ± {t['tracking_error_std']:.3f} | "
+                        f"{granted:.3f} | {m['eval_requests']:.3f} | "
+                        f"{m['cloud_usage']:.3f} |")  # fmt: skip
         rows += ["", "## Forgetting: accuracy on the same math tasks after the math group and "
                  "at the end", "",
-                 "| algorithm | with cloud: after math | at end | drop | own skill: after math "
+                 "| method | with cloud: after math | at end | drop | own skill: after math "
                  "| at end | drop |", "|---|---|---|---|---|---|---|"]  # fmt: skip
         for k in trained:
             f = result["agents"][k]["forgetting"]

@@ -127,7 +127,7 @@ def policy_loss(
     clip_eps: float = 0.2,
     ref_logp: torch.Tensor | None = None,
     beta: float = 0.0,
-    length_norm: Literal["sequence", "token"] = "sequence",
+    length_norm: Literal["sequence", "token"] = "token",
 ) -> torch.Tensor:
     """The GRPO-family loss to minimise, over the tokens where ``mask`` is 1 (the policy's own
     tokens: the prompt and the cloud's answer are masked out).

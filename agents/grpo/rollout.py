@@ -16,6 +16,7 @@ import torch
 
 from offload_agents.slm.template import HELP_REQUEST, format_prompt
 from offload_gym.models import CachedCloud, SimulatedCloud
+from offload_gym.models.hf import context_room
 
 
 class Rollout(NamedTuple):
@@ -32,6 +33,8 @@ class Rollout(NamedTuple):
         offloaded: (P, G) whether the cloud answered.
         groups: The task group of each prompt (P,).
         responses: The decoded responses (B,).
+        prompt_len: Length of the (left-padded) prompt part; responses start there (0: not
+            known, every position is scored).
     """
 
     sequences: torch.Tensor
@@ -43,6 +46,7 @@ class Rollout(NamedTuple):
     offloaded: torch.Tensor
     groups: list[str]
     responses: list[str]
+    prompt_len: int = 0
 
 
 class RolloutCollector:
@@ -93,6 +97,7 @@ class RolloutCollector:
         tok.padding_side = "left"
         enc = tok([format_prompt(p) for p in prompts], return_tensors="pt", padding=True)
         self.model.eval()
+        room = context_room(self.model, enc["input_ids"].shape[1], self.max_new_tokens)
         # Sampling draws from torch's global RNG; fork it so the caller's state is untouched and
         # every call is reproducible from (seed, call index).
         with torch.random.fork_rng(devices=[]):
@@ -102,8 +107,8 @@ class RolloutCollector:
                 do_sample=True,
                 temperature=self.temperature,
                 top_k=0,
-                max_new_tokens=self.max_new_tokens,
-                min_new_tokens=self.min_new_tokens,
+                max_new_tokens=room,
+                min_new_tokens=min(self.min_new_tokens, room),
                 pad_token_id=tok.pad_token_id,
                 eos_token_id=tok.eos_token_id,
             )
@@ -158,7 +163,8 @@ class RolloutCollector:
         correct = torch.as_tensor(np.asarray(info["correct"], dtype=np.float32)).reshape(shape)
         offloaded = torch.as_tensor(comps["offloaded"], dtype=torch.float32).reshape(shape)
         self.timings = {"generate": generated - start, "scoring": time.perf_counter() - generated}
-        return Rollout(seqs, attention, mask, rewards, asked, correct, offloaded, groups, texts)
+        return Rollout(seqs, attention, mask, rewards, asked, correct, offloaded, groups, texts,
+                       prompt_len)  # fmt: skip
 
     def state(self) -> dict[str, Any]:
         """Picklable state: the sub-environments (with the shared cloud cache), the current

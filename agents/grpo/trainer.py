@@ -1,11 +1,14 @@
 """The GRPO-family trainer: it only orchestrates. Rollouts come from `RolloutCollector`, the
-maths from `offload_agents.grpo.functional`, and the algorithm from `GRPOConfig`."""
+maths from `offload_agents.grpo.functional`, the algorithm from its registered spec
+(`offload_agents.grpo.algorithms`) and lambda from a dual controller
+(`offload_agents.grpo.dual`). The trainer never asks which algorithm it runs."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
 import json
+import math
 import pickle
 import time
 from os import PathLike
@@ -15,8 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from offload_agents._torch import torch_threads
 from offload_agents.grpo import functional as F
 from offload_agents.grpo.config import GRPOConfig
+from offload_agents.grpo.dual import DualController, make_controller
 from offload_agents.grpo.rollout import Rollout, RolloutCollector
 
 
@@ -50,10 +55,12 @@ class GRPOTrainer:
         self.accelerator = accelerator
         self.rank = accelerator.process_index if accelerator is not None else 0
         cfg = config
+        self.spec = cfg.spec
+        budget, budget_mode = self.spec.env_budget(cfg.tau)
         kwargs = {
             "num_tasks": cfg.num_tasks,
-            "budget": cfg.budget,
-            "budget_mode": "soft" if cfg.algorithm == "dagrpo" else "hard",
+            "budget": budget,
+            "budget_mode": budget_mode,
             "task_seed": cfg.seed,
             **(env_kwargs or {}),
         }
@@ -78,7 +85,9 @@ class GRPOTrainer:
                 p.requires_grad_(False)
         if accelerator is not None:
             self.model, self.optimizer = accelerator.prepare(model, self.optimizer)
-        self.lam = cfg.lambda0
+        self.controller: DualController | None = make_controller(cfg) if self.spec.dual else None
+        self._lam = cfg.lambda0
+        self._logits_to_keep = _accepts_logits_to_keep(model)
         self._update_timings: dict[str, float] = {}
         self.step_count = 0
         self.history: list[dict[str, Any]] = []
@@ -90,47 +99,38 @@ class GRPOTrainer:
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
 
+    @property
+    def lam(self) -> float:
+        """The current dual variable (``lambda0`` for algorithms without a dual controller)."""
+        return self.controller.lam if self.controller is not None else self._lam
+
     # ------------------------------------------------------------------ algorithm pieces
     def rewards(self, components: dict[str, np.ndarray]) -> np.ndarray:
         """The algorithm's reward from the environment's reward parts."""
-        cfg = self.config
-        if cfg.algorithm in ("collab", "gapg"):
-            return (
-                cfg.alpha_a * components["correct_local"]
-                + cfg.alpha_c * components["correct_cloud"]
-            )
-        return components["correct"]
+        return self.spec.reward(components, self.config)
 
     def advantages(self, batch: Rollout) -> torch.Tensor:
         """(P, G) advantages for the batch under the configured algorithm."""
-        cfg = self.config
-        if cfg.algorithm == "dagrpo":
-            return F.dual_advantage(batch.rewards, batch.cloud, self.lam)
-        adv = F.group_advantages(batch.rewards, normalize=cfg.normalize)
-        if cfg.algorithm == "gapg":
-            adv = adv * cfg.group_size / (cfg.group_size - 1)
-            adv = adv * self._gapg_keep(batch)[:, None]
-        return adv
+        return self.spec.advantage(batch, self.config, self.lam)
 
-    def _gapg_keep(self, batch: Rollout) -> torch.Tensor:
-        """GAPG's prompt filter: prompts with mixed outcomes, plus up to rho * |mixed| prompts
-        where no local rollout is right but the cloud is."""
-        r = batch.rewards
-        mixed = (r.max(dim=1).values != r.min(dim=1).values).float()
-        local_right = ((batch.correct > 0) & (batch.offloaded == 0)).any(dim=1)
-        cloud_right = ((batch.correct > 0) & (batch.offloaded > 0)).any(dim=1)
-        rescue = (~local_right & cloud_right).float() * (1 - mixed)
-        budget = int(self.config.gapg_rho * mixed.sum().item())
-        keep = mixed.clone()
-        for i in torch.nonzero(rescue).flatten().tolist()[:budget]:
-            keep[i] = 1.0
-        return keep
+    def kept_prompts(self, batch: Rollout) -> torch.Tensor:
+        """(P,) 1 for the prompts the algorithm's filter keeps (all without a filter)."""
+        if self.spec.prompt_filter is None:
+            return torch.ones(batch.rewards.shape[0])
+        return self.spec.prompt_filter(batch, self.config).float()
 
     # ------------------------------------------------------------------ one step
-    def _token_logp(self, model: Any, batch: Rollout) -> torch.Tensor:
-        logits = model(input_ids=batch.sequences, attention_mask=batch.attention_mask).logits
-        logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-        return logp.gather(-1, batch.sequences[:, 1:, None]).squeeze(-1)  # (B, T-1)
+    def _token_logp(self, model: Any, batch: Rollout, start: int) -> torch.Tensor:
+        """(B, T - start) log-probabilities of the tokens at positions ``start..T-1`` under
+        ``model`` at the sampling temperature. Logits are computed only for those positions
+        where the model supports it (``logits_to_keep``, as TRL)."""
+        seqs = batch.sequences
+        keep = seqs.shape[1] - start + 1
+        kwargs = {"logits_to_keep": keep} if self._logits_to_keep else {}
+        logits = model(input_ids=seqs, attention_mask=batch.attention_mask, **kwargs).logits
+        logits = logits[:, -keep:-1].float() / self.config.temperature
+        logp = torch.log_softmax(logits, dim=-1)
+        return logp.gather(-1, seqs[:, start:, None]).squeeze(-1)
 
     def step(self) -> dict[str, Any]:
         """Collect one batch from the environments and update on it."""
@@ -142,61 +142,67 @@ class GRPOTrainer:
         self.timings.append(split)
         return record
 
+    def _backward_step(self, loss: torch.Tensor) -> tuple[float, float]:
+        """Backward, clip, optimizer step; returns the gradient norm and the optimizer's
+        seconds."""
+        self.optimizer.zero_grad()
+        if self.accelerator is not None:
+            self.accelerator.backward(loss)
+            norm = self.accelerator.clip_grad_norm_(self.model.parameters(), 1.0)
+        else:
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        t = time.perf_counter()
+        self.optimizer.step()
+        return float(norm), time.perf_counter() - t
+
     def update(self, batch: Rollout) -> dict[str, Any]:
-        """One policy-gradient step on ``batch``, then the dual update (DA-GRPO)."""
+        """``num_iterations`` policy-gradient passes over ``batch`` (dropout off; behaviour
+        log-probs kept from before the first pass), then the dual update."""
         cfg = self.config
         adv = self.advantages(batch).reshape(-1)  # (B,)
-        mask = batch.response_mask[:, 1:]
-        self.model.train()
+        keep = self.kept_prompts(batch)  # (P,): dropped prompts leave the denominators too
+        start = max(1, batch.prompt_len)
+        mask = batch.response_mask[:, start:] * keep.repeat_interleave(cfg.group_size)[:, None]
+        clip = cfg.clip_eps if self.spec.clip else math.inf
+        self.model.eval()  # dropout off in the policy update, as TRL
         t0 = time.perf_counter()
-        # Dropout draws from torch's global RNG: fork it, seeded by (seed, step), so training is
-        # reproducible and resumable and the caller's RNG state is untouched.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed * 7919 + self.step_count)
-            logp = self._token_logp(self.model, batch)
-            ref = None
-            if self.reference is not None:
-                with torch.no_grad():
-                    ref = self._token_logp(self.reference, batch)
-            loss = F.policy_loss(
-                logp,
-                logp.detach(),
-                adv,
-                mask,
-                clip_eps=cfg.effective_clip,
-                ref_logp=ref,
-                beta=cfg.beta,
-                length_norm=cfg.length_norm,
-            )
-            self.optimizer.zero_grad()
-            if self.accelerator is not None:
-                self.accelerator.backward(loss)
-                grad_norm = float(self.accelerator.clip_grad_norm_(self.model.parameters(), 1.0))
-            else:
-                loss.backward()
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0))
-            t1 = time.perf_counter()
-            self.optimizer.step()
-        self._update_timings = {"forward_backward": t1 - t0, "optimizer": time.perf_counter() - t1}
+        with torch.no_grad():
+            old = self._token_logp(self.model, batch, start)
+            ref = None if self.reference is None else self._token_logp(self.reference, batch, start)
+        losses, clipped, opt_time = [], 0.0, 0.0
+        for _ in range(cfg.num_iterations):
+            logp = self._token_logp(self.model, batch, start)
+            loss = F.policy_loss(logp, old, adv, mask, clip_eps=clip, ref_logp=ref,
+                                 beta=cfg.beta, length_norm=cfg.length_norm)  # fmt: skip
+            grad_norm, seconds = self._backward_step(loss)
+            opt_time += seconds
+            losses.append(float(loss.detach()))
+            ratio = torch.exp(logp.detach() - old)
+            clipped = float(F.masked_mean(((ratio - 1).abs() > clip).float(), mask))
+        total = time.perf_counter() - t0
+        self._update_timings = {"forward_backward": total - opt_time, "optimizer": opt_time}
         usage = float(batch.cloud.mean())
         if self.accelerator is not None and self.accelerator.num_processes > 1:
             usage = float(self.accelerator.reduce(torch.tensor(usage), reduction="mean"))
         lam_before = self.lam
-        if cfg.algorithm == "dagrpo":
-            self.lam = F.dual_update(self.lam, usage, cfg.tau, cfg.eta_lambda)
+        if self.controller is not None:
+            self.controller.update(usage)
         self.step_count += 1
         record = {
             "step": self.step_count,
             "algorithm": cfg.algorithm,
             "task_group": max(set(batch.groups), key=batch.groups.count),
-            "loss": float(loss.detach()),
+            "loss": losses[0],
             "reward": float(batch.rewards.mean()),
             "accuracy": float(batch.correct.mean()),
             "cloud_requests": usage,
             "cloud_usage": float(batch.offloaded.mean()),
             "lambda": lam_before,
             "grad_norm": grad_norm,
-            "response_tokens": float(mask.sum() / mask.shape[0]),
+            "clip_fraction": clipped,
+            "kept_prompts": float(keep.mean()),
+            "response_tokens": float(batch.response_mask.sum() / batch.response_mask.shape[0]),
         }
         self.history.append(record)
         if self.log_path is not None and self.rank == 0:
@@ -213,11 +219,12 @@ class GRPOTrainer:
             raise ValueError(f"steps must be >= 0, got {steps}")
         bar = tqdm(range(steps), desc=self.config.algorithm, disable=not progress, leave=False)
         out = []
-        for _ in bar:
-            rec = self.step()
-            out.append(rec)
-            bar.set_postfix(reward=f"{rec['reward']:.2f}", usage=f"{rec['cloud_requests']:.2f}",
-                            lam=f"{rec['lambda']:.3f}")  # fmt: skip
+        with torch_threads(self.config.threads):
+            for _ in bar:
+                rec = self.step()
+                out.append(rec)
+                bar.set_postfix(reward=f"{rec['reward']:.2f}", usage=f"{rec['cloud_requests']:.2f}",
+                                lam=f"{rec['lambda']:.3f}")  # fmt: skip
         return out
 
     # ------------------------------------------------------------------ checkpoints
@@ -232,6 +239,7 @@ class GRPOTrainer:
             "model": self.raw_model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "lambda": self.lam,
+            "dual": None if self.controller is None else self.controller.state_dict(),
             "step": self.step_count,
             "history": self.history,
             "collector": pickle.dumps(self.collector.state()),
@@ -252,7 +260,8 @@ class GRPOTrainer:
             raise ValueError(f"checkpoint config differs from this trainer's: {diff}")
         self.raw_model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.lam = state["lambda"]
+        if self.controller is not None:
+            self.controller.load_state_dict(state["dual"])
         self.step_count = state["step"]
         self.history = list(state["history"])
         self.collector.restore(pickle.loads(state["collector"]))
@@ -266,3 +275,13 @@ class GRPOTrainer:
 
     def close(self) -> None:
         self.collector.close()
+
+
+def _accepts_logits_to_keep(model: Any) -> bool:
+    """Whether ``model.forward`` takes ``logits_to_keep`` (transformers' causal LMs do)."""
+    import inspect
+
+    try:
+        return "logits_to_keep" in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return False

@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
+import re
+
 HELP_REQUEST = "<unknown> I need external assistance </unknown>"
 """What the local model writes to ask the cloud (GAPG's template); the environments detect its
 first tag, ``<unknown>``."""
 
 SPECIAL_TOKENS = ("<unknown>", "</unknown>")
 
+_CODE_INSTRUCTIONS = re.compile(
+    r"\n*Answer with the complete function in a ```python code block[^\n]*"
+)
+_DOCSTRING = re.compile(r'\n    """.*?"""', re.DOTALL)
+
+
+def compact_prompt(prompt: str) -> str:
+    """``prompt`` without the code tasks' boilerplate: the closing instruction and the stub's
+    docstring, which repeats the description (a tiny model pays one token per character).
+
+    >>> stub = "```python\\ndef f(x: int) -> int:\\n    " + '"' * 3 + "Add 1." + '"' * 3 + "\\n```"
+    >>> end = "Answer with the complete function in a ```python code block."
+    >>> compact_prompt("Write f. Add 1.\\n\\n" + stub + "\\n\\n" + end)
+    'Write f. Add 1.\\n\\n```python\\ndef f(x: int) -> int:\\n```'
+    """
+    return _DOCSTRING.sub("", _CODE_INSTRUCTIONS.sub("", prompt)).strip()
+
 
 def format_prompt(prompt: str) -> str:
-    """The text the local model continues for a task's prompt.
+    """The text the local model continues for a task's prompt (compacted by `compact_prompt`).
 
-    >>> format_prompt("Compute 1 + 1.").endswith("Answer:\\n")
-    True
+    There is no instruction about the help request in it (a tiny model pays one token per
+    character and learns when to ask from its warm-start targets); models that need one can be
+    given it through the task prompts.
+
+    >>> format_prompt("Compute 1 + 1.")
+    'Question: Compute 1 + 1.\\nAnswer:\\n'
     """
-    return f"Question: {prompt}\nIf you cannot solve it, reply {HELP_REQUEST}\nAnswer:\n"
+    return f"Question: {compact_prompt(prompt)}\nAnswer:\n"

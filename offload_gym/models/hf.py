@@ -53,6 +53,26 @@ def _dtype_kwarg() -> str:
     return "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
 
 
+def context_room(model: Any, prompt_tokens: int, max_new_tokens: int) -> int:
+    """``max_new_tokens``, cut so that prompt + response fit the model's context window
+    (``n_positions`` / ``max_position_embeddings`` of its config, where it has one).
+
+    Raises:
+        ValueError: The prompt alone fills the window.
+    """
+    cfg = getattr(model, "config", None)
+    window = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
+    if not isinstance(window, int):
+        return max_new_tokens
+    room = window - prompt_tokens
+    if room < 1:
+        raise ValueError(
+            f"a prompt of {prompt_tokens} tokens leaves no room in the model's context window "
+            f"of {window} tokens; shorten the prompts or use a model with a longer window"
+        )
+    return min(max_new_tokens, room)
+
+
 def generate_batch(
     model: Any,
     tokenizer: Any,
@@ -91,6 +111,7 @@ def generate_batch(
         chunk = list(prompts[start : start + batch_size])
         enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
         enc = {key: v.to(device) for key, v in enc.items()}
+        kwargs["max_new_tokens"] = context_room(model, enc["input_ids"].shape[1], max_new_tokens)
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed + k)
             gen = model.generate(**enc, **kwargs)

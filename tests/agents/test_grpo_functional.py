@@ -104,3 +104,21 @@ def test_kl_term_enters_with_beta():
     with_kl = policy_loss(logp, logp, torch.tensor([0.0]), torch.ones(1, 1), ref_logp=ref, beta=0.1)
     assert with_kl.item() == pytest.approx(base.item() + 0.1 * k3_kl(logp, ref).item())
     assert masked_mean(torch.tensor([1.0, 3.0]), torch.tensor([0.0, 1.0])).item() == 3.0
+
+
+def test_token_level_norm_gives_a_short_help_request_no_per_token_bonus():
+    """A 2-token help request and an 8-token answer with advantages of equal size: under the
+    token-level normalisation (the default) every token gets the same gradient weight; under the
+    per-response one each of the short response's tokens weighs 4x more."""
+    mask = torch.zeros(2, 8)
+    mask[0, :2] = 1.0
+    mask[1, :] = 1.0
+    adv = torch.tensor([1.0, -1.0])
+    weights = {}
+    for norm in ("token", "sequence"):
+        logp = torch.zeros(2, 8, requires_grad=True)
+        policy_loss(logp, logp.detach(), adv, mask, length_norm=norm).backward()
+        g = logp.grad.abs()
+        weights[norm] = (g[0, :2].mean() / g[1].mean()).item()
+    assert weights["token"] == pytest.approx(1.0)
+    assert weights["sequence"] == pytest.approx(4.0)

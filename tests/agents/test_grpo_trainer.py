@@ -89,10 +89,49 @@ def test_gapg_prompt_filter(lm):
     rewards = torch.tensor([[1.0, 0.0], [0.4, 0.4], [0.0, 0.0]])
     correct = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
     offloaded = torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
-    keep = t._gapg_keep(hand_batch(t, rewards, offloaded, correct, offloaded))
+    keep = t.kept_prompts(hand_batch(t, rewards, offloaded, correct, offloaded))
     # prompt 0 mixed; prompt 1 only the cloud right (rescued, rho * 1 = 1 slot); prompt 2 nothing
     assert keep.tolist() == [1.0, 1.0, 0.0]
     t.close()
+
+
+def test_gapg_filter_removes_dropped_prompts_from_the_denominator(lm):
+    """A dropped prompt's tokens leave the loss's denominator: the update on [mixed, dropped]
+    equals the update on [mixed] alone, and not half of it (what zeroing its advantages gives)."""
+    import copy
+
+    model, tok = lm
+    cfg = GRPOConfig(algorithm="gapg", num_tasks=6, group_size=2, prompts_per_step=2,
+                     max_new_tokens=8, num_iterations=1)  # fmt: skip
+    both = GRPOTrainer(copy.deepcopy(model), tok, cfg)
+    alone = GRPOTrainer(copy.deepcopy(model), tok, cfg)
+    r2, z2 = torch.tensor([[1.0, 0.0], [0.0, 0.0]]), torch.zeros(2, 2)
+    rec2 = both.update(hand_batch(both, r2, z2))
+    rec1 = alone.update(hand_batch(alone, r2[:1], z2[:1]))
+    assert rec2["kept_prompts"] == 0.5 and rec1["kept_prompts"] == 1.0
+    assert rec2["loss"] == pytest.approx(rec1["loss"], rel=1e-5) and rec1["loss"] != 0
+    for a, b in zip(both.model.parameters(), alone.model.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+    both.close()
+    alone.close()
+
+
+def test_several_passes_make_the_clip_act_and_dropout_is_off(lm):
+    import copy
+
+    model, tok = lm
+    seen_training = []
+    for n in (1, 3):
+        m = copy.deepcopy(model)
+        m.register_forward_pre_hook(lambda mod, args: seen_training.append(mod.training))
+        cfg = GRPOConfig(algorithm="dagrpo", num_tasks=6, group_size=2, prompts_per_step=2,
+                         max_new_tokens=8, num_iterations=n, lr=0.05)  # fmt: skip
+        t = GRPOTrainer(m, tok, cfg)
+        rec = t.update(hand_batch(t, torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.zeros(2, 2)))
+        t.close()
+        # one pass: the ratio is exactly 1; three passes at a large step: the clip fires
+        assert (rec["clip_fraction"] > 0) == (n == 3)
+    assert seen_training and not any(seen_training)
 
 
 def test_dual_update_and_a_real_gradient_step(lm):
@@ -117,6 +156,48 @@ def test_bad_configs():
         GRPOConfig(alpha_a=0.3, alpha_c=0.5)
     with pytest.raises(ValueError, match="min_new_tokens"):
         GRPOConfig(max_new_tokens=8, min_new_tokens=9)
+    with pytest.raises(ValueError, match="dual"):
+        GRPOConfig(dual="newton")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="finite"):
+        GRPOConfig(lambda0=float("nan"))
+    with pytest.raises(ValueError, match="num_iterations"):
+        GRPOConfig(num_iterations=0)
+
+
+def test_pid_controller_in_the_trainer_and_checkpoint(lm, tmp_path):
+    t = make(lm, "dagrpo", dual="pid", pid_kp=2.0, pid_ki=0.5, pid_smoothing=1.0, lambda0=0.5)
+    batch = hand_batch(
+        t, torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[1.0, 1.0], [1.0, 0.0]])
+    )
+    t.update(batch)  # usage 0.75: e = 0.45, I = 0.45, lambda = 0.5 + 0.9 + 0.225
+    assert t.lam == pytest.approx(1.625)
+    t.save_checkpoint(tmp_path / "ck.pt")
+    t.update(batch)
+    after = t.lam
+    t.close()
+    u = make(lm, "dagrpo", dual="pid", pid_kp=2.0, pid_ki=0.5, pid_smoothing=1.0, lambda0=0.5)
+    u.load_checkpoint(tmp_path / "ck.pt")
+    assert u.lam == pytest.approx(1.625)
+    u.update(batch)
+    assert u.lam == pytest.approx(after)
+    u.close()
+
+
+def test_a_new_algorithm_is_a_spec(lm):
+    from offload_agents.grpo.algorithms import (
+        AlgorithmSpec,
+        centred_advantage,
+        correctness,
+        register_algorithm,
+    )
+
+    register_algorithm(AlgorithmSpec("test-dr-grpo", correctness, centred_advantage, "none"))
+    with pytest.raises(ValueError, match="already registered"):
+        register_algorithm(AlgorithmSpec("test-dr-grpo", correctness, centred_advantage, "none"))
+    t = make(lm, "test-dr-grpo")
+    assert t.collector.envs.envs[0].unwrapped.config.budget == 0.0
+    assert len(t.train(1, progress=False)) == 1
+    t.close()
 
 
 def test_min_new_tokens_forces_full_length_and_steps_are_timed(lm):

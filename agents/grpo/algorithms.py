@@ -1,0 +1,152 @@
+"""The GRPO family as small specs registered by name; the trainer only orchestrates.
+
+An `AlgorithmSpec` says what differs between the algorithms: the reward built from the
+environment's reward parts, the advantage, the budget the environment enforces while training,
+whether the PPO clip applies, an optional prompt filter, and whether a dual controller runs.
+A new algorithm is a new spec passed to `register_algorithm`, with no edit to the trainer.
+
+Built in:
+
+- ``dagrpo``: reward = correctness; A = A_r - lambda A_c (mean-centred, no std); soft budget (every
+  request granted: lambda does the holding); clip; dual controller (``GRPOConfig.dual``).
+- ``grpo``: task tuning only: reward = correctness, std-normalised advantages, no cloud.
+- ``collab``: collaboration-aware tuning: Dr. GRPO (mean-centred) with GAPG's fixed hierarchical
+  reward alpha_a / alpha_c, hard budget cap at tau, clip.
+- ``gapg``: the hierarchical reward, mean-centred advantages scaled by G/(G-1), no clip, GAPG's
+  prompt filter (dropped prompts leave the batch and the loss's denominators), hard budget cap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from offload_agents.grpo import functional as F
+
+BudgetMode = Literal["none", "soft", "hard"]
+RewardFn = Callable[[dict[str, np.ndarray], Any], np.ndarray]
+AdvantageFn = Callable[[Any, Any, float], torch.Tensor]
+FilterFn = Callable[[Any, Any], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    """One algorithm of the family.
+
+    Attributes:
+        name: Registry name (``GRPOConfig.algorithm``).
+        reward: ``reward(components, config) -> (B,)`` from the env's reward parts.
+        advantage: ``advantage(batch, config, lam) -> (P, G)``.
+        budget_mode: ``"none"`` (no cloud: budget 0), ``"soft"`` (every request granted) or
+            ``"hard"`` (requests beyond ``tau`` answered locally).
+        clip: Whether the PPO clip applies (``False``: the plain ratio, as GAPG).
+        prompt_filter: Optional ``filter(batch, config) -> (P,)`` 0/1 mask of kept prompts.
+        dual: Whether lambda is updated by the configured dual controller.
+        description: One line for listings.
+    """
+
+    name: str
+    reward: RewardFn
+    advantage: AdvantageFn
+    budget_mode: BudgetMode
+    clip: bool = True
+    prompt_filter: FilterFn | None = None
+    dual: bool = False
+    description: str = ""
+
+    def env_budget(self, tau: float) -> tuple[float, str]:
+        """The environment's ``(budget, budget_mode)`` while training."""
+        if self.budget_mode == "none":
+            return 0.0, "hard"
+        if self.budget_mode == "soft":
+            return 1.0, "soft"
+        return tau, "hard"
+
+
+_REGISTRY: dict[str, AlgorithmSpec] = {}
+
+
+def register_algorithm(spec: AlgorithmSpec) -> AlgorithmSpec:
+    """Add ``spec`` to the registry (names are unique)."""
+    if spec.name in _REGISTRY:
+        raise ValueError(f"algorithm {spec.name!r} is already registered")
+    if spec.budget_mode not in ("none", "soft", "hard"):
+        raise ValueError(f"budget_mode must be 'none', 'soft' or 'hard', got {spec.budget_mode!r}")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def get_algorithm(name: str) -> AlgorithmSpec:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown algorithm {name!r}; registered: {list_algorithms()}")
+    return _REGISTRY[name]
+
+
+def list_algorithms() -> tuple[str, ...]:
+    return tuple(_REGISTRY)
+
+
+# ---------------------------------------------------------------------------- pieces
+def correctness(components: dict[str, np.ndarray], config: Any) -> np.ndarray:
+    """1 for a correct final answer (local or cloud), else 0."""
+    return components["correct"]
+
+
+def hierarchical(components: dict[str, np.ndarray], config: Any) -> np.ndarray:
+    """GAPG's fixed shaping: alpha_a for a correct local answer, alpha_c for a correct
+    cloud-completed one."""
+    return (
+        config.alpha_a * components["correct_local"] + config.alpha_c * components["correct_cloud"]
+    )
+
+
+def dual_advantage(batch: Any, config: Any, lam: float) -> torch.Tensor:
+    return F.dual_advantage(batch.rewards, batch.cloud, lam)
+
+
+def std_advantage(batch: Any, config: Any, lam: float) -> torch.Tensor:
+    return F.group_advantages(batch.rewards, normalize="std")
+
+
+def centred_advantage(batch: Any, config: Any, lam: float) -> torch.Tensor:
+    return F.group_advantages(batch.rewards, normalize="none")
+
+
+def gapg_advantage(batch: Any, config: Any, lam: float) -> torch.Tensor:
+    """Mean-centred rewards scaled by G/(G-1) (GAPG's unbiased estimator)."""
+    g = batch.rewards.shape[1]
+    return F.group_advantages(batch.rewards, normalize="none") * g / (g - 1)
+
+
+def gapg_filter(batch: Any, config: Any) -> torch.Tensor:
+    """GAPG's prompt filter: keep prompts with mixed outcomes, plus up to
+    ``rho * |mixed|`` prompts where no local rollout is right but the cloud is."""
+    r = batch.rewards
+    mixed = (r.max(dim=1).values != r.min(dim=1).values).float()
+    local_right = ((batch.correct > 0) & (batch.offloaded == 0)).any(dim=1)
+    cloud_right = ((batch.correct > 0) & (batch.offloaded > 0)).any(dim=1)
+    rescue = (~local_right & cloud_right).float() * (1 - mixed)
+    budget = int(config.gapg_rho * mixed.sum().item())
+    keep = mixed.clone()
+    for i in torch.nonzero(rescue).flatten().tolist()[:budget]:
+        keep[i] = 1.0
+    return keep
+
+
+_BUILT_IN = (
+    AlgorithmSpec("dagrpo", correctness, dual_advantage, "soft", dual=True,
+                  description="A_r - lambda A_c with a dual controller"),
+    AlgorithmSpec("grpo", correctness, std_advantage, "none",
+                  description="task tuning only (no cloud)"),
+    AlgorithmSpec("collab", hierarchical, centred_advantage, "hard",
+                  description="Dr. GRPO + fixed hierarchical reward"),
+    AlgorithmSpec("gapg", hierarchical, gapg_advantage, "hard", clip=False,
+                  prompt_filter=gapg_filter,
+                  description="GAPG: hierarchical reward, filter, no clip"),
+)  # fmt: skip
+for _spec in _BUILT_IN:
+    register_algorithm(_spec)

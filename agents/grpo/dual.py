@@ -1,0 +1,149 @@
+"""Controllers of DA-GRPO's dual variable lambda, which holds cloud usage J_c at the budget tau.
+
+- `AscentController` (``dual="ascent"``): the paper's update
+  ``lambda <- max(0, lambda + eta * (J_c - tau))``. An integral-only controller: with a small eta
+  it lags (lambda needs many steps to reach the value that holds the budget) and then overshoots.
+- `PIDController` (``dual="pid"``): a PID Lagrangian (Stooke, Achiam and Abbeel, 2020,
+  "Responsive Safety in Reinforcement Learning by PID Lagrangian Methods") on an exponentially
+  smoothed J_c: ``lambda = clip(lambda0 + Kp e + Ki I + Kd (e - e_prev), 0, lambda_max)`` with
+  ``e = J_smooth - tau`` and ``I`` the running sum of ``e``, clamped so that ``lambda0 + Ki I``
+  stays in ``[0, lambda_max]`` (anti-windup: the integral does not keep growing while lambda is
+  pinned at a bound).
+
+Both are plain Python objects with ``update(usage) -> lambda`` and a ``state_dict`` that a
+checkpoint saves, so a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal, Protocol
+
+DualKind = Literal["ascent", "pid"]
+DUALS = ("ascent", "pid")
+
+
+class DualController(Protocol):
+    lam: float
+
+    def update(self, usage: float) -> float: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def _finite(name: str, value: float) -> float:
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return value
+
+
+class AscentController:
+    """The paper's projected dual ascent.
+
+    >>> c = AscentController(lambda0=0.5, tau=0.3, eta=0.1)
+    >>> c.update(0.5), c.update(0.3), c.update(0.0)
+    (0.52, 0.52, 0.49)
+    """
+
+    def __init__(self, *, lambda0: float, tau: float, eta: float, lambda_max: float = math.inf):
+        if eta < 0:
+            raise ValueError(f"eta must be >= 0, got {eta}")
+        self.lam = _finite("lambda0", lambda0)
+        self.tau, self.eta, self.lambda_max = tau, eta, lambda_max
+
+    def update(self, usage: float) -> float:
+        usage = _finite("usage", usage)
+        self.lam = min(
+            self.lambda_max, max(0.0, round(self.lam + self.eta * (usage - self.tau), 12))
+        )
+        return self.lam
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"lam": self.lam}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.lam = _finite("lambda", state["lam"])
+
+
+class PIDController:
+    """PID Lagrangian on an exponentially smoothed usage, with anti-windup.
+
+    Args:
+        lambda0: lambda when usage sits at tau with no accumulated error (the bias term).
+        tau: The budget.
+        kp, ki, kd: Proportional, integral and derivative gains (``kd = 0``: a PI controller).
+        smoothing: Weight of the newest usage in the moving average (1: no smoothing).
+        lambda_max: Upper bound of lambda (and of the integral term).
+
+    Worked by hand (lambda0 0.5, tau 0.3, Kp 2, Ki 0.5, smoothing 1): usage 0.5 gives
+    e = 0.2, I = 0.2, lambda = 0.5 + 0.4 + 0.1 = 1.0; usage 0.3 gives e = 0, I = 0.2,
+    lambda = 0.6; usage 0.0 gives e = -0.3, I = -0.1, lambda = 0.5 - 0.6 - 0.05 < 0, so 0.
+
+    >>> c = PIDController(lambda0=0.5, tau=0.3, kp=2.0, ki=0.5, smoothing=1.0)
+    >>> [round(c.update(u), 6) for u in (0.5, 0.3, 0.0)]
+    [1.0, 0.6, 0.0]
+    """
+
+    def __init__(
+        self,
+        *,
+        lambda0: float,
+        tau: float,
+        kp: float,
+        ki: float,
+        kd: float = 0.0,
+        smoothing: float = 0.5,
+        lambda_max: float = 10.0,
+    ) -> None:
+        for name, v in (("kp", kp), ("ki", ki), ("kd", kd)):
+            if _finite(name, v) < 0:
+                raise ValueError(f"{name} must be >= 0, got {v}")
+        if not 0 < smoothing <= 1:
+            raise ValueError(f"smoothing must be in (0, 1], got {smoothing}")
+        if not lambda_max > 0:
+            raise ValueError(f"lambda_max must be > 0, got {lambda_max}")
+        self.lambda0 = _finite("lambda0", lambda0)
+        self.tau, self.kp, self.ki, self.kd = tau, kp, ki, kd
+        self.smoothing, self.lambda_max = smoothing, lambda_max
+        self.lam = min(max(self.lambda0, 0.0), lambda_max)
+        self.smoothed: float | None = None
+        self.integral = 0.0
+        self.prev_error: float | None = None
+
+    def update(self, usage: float) -> float:
+        usage = _finite("usage", usage)
+        a = self.smoothing
+        self.smoothed = usage if self.smoothed is None else (1 - a) * self.smoothed + a * usage
+        error = self.smoothed - self.tau
+        self.integral += error
+        if self.ki > 0:  # anti-windup: the integral term alone stays within [0, lambda_max]
+            lo, hi = -self.lambda0 / self.ki, (self.lambda_max - self.lambda0) / self.ki
+            self.integral = min(max(self.integral, lo), hi)
+        deriv = 0.0 if self.prev_error is None else error - self.prev_error
+        self.prev_error = error
+        raw = self.lambda0 + self.kp * error + self.ki * self.integral + self.kd * deriv
+        self.lam = min(self.lambda_max, max(0.0, raw))
+        return self.lam
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"lam": self.lam, "smoothed": self.smoothed, "integral": self.integral,
+                "prev_error": self.prev_error}  # fmt: skip
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.lam = _finite("lambda", state["lam"])
+        self.integral = _finite("integral", state["integral"])
+        self.smoothed, self.prev_error = state["smoothed"], state["prev_error"]
+
+
+def make_controller(config: Any) -> DualController:
+    """The controller a `GRPOConfig` asks for (``config.dual``)."""
+    if config.dual == "ascent":
+        return AscentController(lambda0=config.lambda0, tau=config.tau, eta=config.eta_lambda)
+    if config.dual == "pid":
+        return PIDController(lambda0=config.lambda0, tau=config.tau, kp=config.pid_kp,
+                             ki=config.pid_ki, kd=config.pid_kd, smoothing=config.pid_smoothing,
+                             lambda_max=config.lambda_max)  # fmt: skip
+    raise ValueError(f"dual must be one of {DUALS}, got {config.dual!r}")

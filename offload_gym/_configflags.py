@@ -1,0 +1,89 @@
+"""Command-line flags generated from a config dataclass: one ``--field-name`` per field, its
+help text taken from the class docstring's ``Attributes:`` section, the default shown."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import typing
+from typing import Any
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """``{field: description}`` parsed from the ``Attributes:`` section of ``cls.__doc__``."""
+    doc = cls.__doc__ or ""
+    if "Attributes:" not in doc:
+        return {}
+    body = doc.split("Attributes:", 1)[1]
+    out: dict[str, str] = {}
+    current = None
+    for line in body.splitlines():
+        m = re.match(r"^\s{8}(\w+):\s*(.*)$", line)
+        if m:
+            current = m.group(1)
+            out[current] = m.group(2).strip()
+        elif current and line.strip():
+            out[current] += " " + line.strip()
+        elif not line.strip() and current:
+            continue
+    return out
+
+
+def _parser_for(tp: Any, name: str) -> tuple[Any, str]:
+    """``(parse function, metavar)`` for a field type."""
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        (inner, *_) = typing.get_args(tp)
+        one, meta = _parser_for(inner, name)
+
+        def parse_tuple(text: str) -> tuple[Any, ...]:
+            items = [x.strip() for x in text.split(",") if x.strip()]
+            if not items:
+                raise argparse.ArgumentTypeError(f"--{name} needs a comma-separated list")
+            return tuple(one(x) for x in items)
+
+        return parse_tuple, f"{meta},..."
+    if origin is typing.Literal:
+        choices = typing.get_args(tp)
+
+        def parse_choice(text: str) -> Any:
+            if text not in choices:
+                raise argparse.ArgumentTypeError(f"choose from {list(choices)}, got {text!r}")
+            return text
+
+        return parse_choice, "{" + ",".join(map(str, choices)) + "}"
+    if tp is bool:
+        return (lambda t: t.lower() in ("1", "true", "yes")), "BOOL"
+    if tp in (int, float, str):
+        return tp, tp.__name__.upper()
+    raise TypeError(f"no command-line parser for field {name!r} of type {tp!r}")
+
+
+def add_config_flags(
+    parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, ...] = (), defaults: Any = None
+) -> list[str]:
+    """Add one flag per field of the dataclass ``cls`` (``default=None``: the flag overrides
+    the field only when given). Returns the field names added."""
+    hints = typing.get_type_hints(cls)
+    docs = field_docs(cls)
+    shown = defaults if defaults is not None else cls()
+    names = []
+    for f in dataclasses.fields(cls):
+        if f.name in skip or f.name.startswith("_"):
+            continue
+        parse, meta = _parser_for(hints[f.name], f.name)
+        value = getattr(shown, f.name)
+        if isinstance(value, tuple):
+            value = ",".join(map(str, value))
+        help_text = f"{docs.get(f.name, '')} (default: {value})".strip()
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=parse,
+                            default=None, metavar=meta, help=help_text)  # fmt: skip
+        names.append(f.name)
+    return names
+
+
+def config_from_flags(base: Any, args: argparse.Namespace, names: list[str]) -> Any:
+    """``base`` with the fields given on the command line replaced (validated by the class)."""
+    changes = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    return dataclasses.replace(base, **changes) if changes else base

@@ -1,0 +1,107 @@
+"""The skilled-SLM kit: tokenizer, answer format, fresh data, training and the skill table."""
+
+import pytest
+
+from offload_agents.slm import load_local_lm
+from offload_agents.slm.skill import (
+    HELP_REQUEST,
+    SkillConfig,
+    TaskSampler,
+    char_tokenizer,
+    help_share,
+    load_seen,
+    math_steps,
+    prompt_digest,
+    reverse_digits,
+    skill_table,
+    train_skilled_slm,
+    unseen_tasks,
+    worked_steps,
+)
+from offload_gym.scoring import grade_response
+from offload_gym.tasks import make_generator
+
+TINY = SkillConfig(steps=3, batch_size=4, n_layer=1, n_embd=32, n_head=2, n_positions=512,
+                   threads=1, max_difficulty=2)  # fmt: skip
+
+
+def test_one_token_per_character_and_lossless():
+    tok = char_tokenizer()
+    text = "p(-3) = 12*x^2;\n    return sorted(xs)[::-1]  # ü"
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    assert tok.decode(ids) == text
+    assert len(tok("1234567890")["input_ids"]) == 10
+    marker = tok(HELP_REQUEST)["input_ids"]
+    assert marker[0] == tok.convert_tokens_to_ids("<unknown>")
+    assert marker[-1] == tok.convert_tokens_to_ids("</unknown>")
+
+
+def test_horner_steps_by_hand():
+    t = make_generator("polynomials", seed=1, max_difficulty=1)[0]  # p(x) = 2x at 2
+    assert math_steps(t) == ["2*2=4", "4+0=4"]
+    assert reverse_digits("-12*3=-36") == "-21*3=-63"
+
+
+@pytest.mark.parametrize("family", ["arithmetic", "linear_equations", "polynomials",
+                                    "derivatives", "fractions", "word_problems"])  # fmt: skip
+def test_every_math_target_is_graded_correct(family):
+    for d in (1, 3, 5):
+        gen = make_generator(family, seed=3, min_difficulty=d, max_difficulty=d)
+        for i in range(8):
+            t = gen[i]
+            target = worked_steps(t)
+            assert target.endswith("####" + t.answer)
+            assert grade_response(t, target).correct, (t.prompt, target)
+            assert not grade_response(t, target.rsplit("####", 1)[0] + "####9999999").correct
+
+
+@pytest.mark.parametrize("family", ["code_arithmetic", "code_lists", "code_strings"])
+def test_every_code_body_passes_its_tests(family):
+    for d in (1, 4):
+        gen = make_generator(family, seed=3, min_difficulty=d, max_difficulty=d)
+        for i in range(3):
+            t = gen[i]
+            body = worked_steps(t)
+            assert not body.startswith((" ", "def"))
+            assert grade_response(t, body).correct, body
+            assert not grade_response(t, "return None").correct
+
+
+def test_sampler_draws_fresh_tasks_deterministically():
+    a = TaskSampler(SkillConfig(), seed=0).take(200)
+    b = TaskSampler(SkillConfig(), seed=0).take(200)
+    assert [t.id for t in a] == [t.id for t in b]
+    assert len({t.id for t in a}) == 200  # never the same task twice
+    assert {t.difficulty for t in a} == {1, 2, 3, 4}
+    share = sum(t.metadata["family"] == "arithmetic" for t in a) / 200
+    assert 0.15 < share < 0.4  # weight 2 of 8
+
+
+def test_help_share_and_config_errors():
+    assert help_share(1, SkillConfig()) == 0.0 and help_share(4, SkillConfig()) == 0.4
+    with pytest.raises(ValueError, match="difficulty"):
+        SkillConfig(min_difficulty=3, max_difficulty=2)
+    with pytest.raises(ValueError, match="family_weights"):
+        SkillConfig(family_weights={"chess": 1.0})
+    with pytest.raises(ValueError, match="steps"):
+        SkillConfig(steps=0)
+
+
+def test_train_save_load_and_skill_table_on_unseen_prompts(tmp_path):
+    slm = train_skilled_slm(TINY, progress=False)
+    assert len(slm.losses) == 3 and len(slm.seen) == 12
+    out = slm.save(tmp_path / "slm")
+    model, tok = load_local_lm(out)
+    assert load_seen(out) == slm.seen
+    rows = skill_table(model, tok, ["polynomials", "code_lists"], [1], n=3, seen=slm.seen,
+                       max_new_tokens=8)  # fmt: skip
+    assert [(r["family"], r["n"]) for r in rows] == [("polynomials", 3), ("code_lists", 3)]
+    assert all(0.0 <= r["accuracy"] <= 1.0 for r in rows)
+
+
+def test_unseen_tasks_skip_training_prompts():
+    gen = make_generator("polynomials", seed=0, min_difficulty=1, max_difficulty=1)
+    seen = {prompt_digest(gen[i].prompt) for i in range(50)}
+    tasks, draws = unseen_tasks("polynomials", 1, 20, seed=0, seen=seen)
+    assert draws > 50 and all(prompt_digest(t.prompt) not in seen for t in tasks)
+    assert len({t.prompt for t in tasks}) == len(tasks)
