@@ -41,7 +41,7 @@ def time_ours(model, tok, args) -> list[float]:
     cfg = GRPOConfig(algorithm="grpo", env_id="OffloadMath-v0", num_tasks=1000,
                      group_size=args.group, prompts_per_step=args.prompts,
                      max_new_tokens=args.tokens, min_new_tokens=args.tokens,
-                     lr=1e-5)  # fmt: skip
+                     lr=1e-5, num_iterations=1)  # fmt: skip
     trainer = GRPOTrainer(model, tok, cfg)
     trainer.train(args.steps + 2, progress=False)
     trainer.close()

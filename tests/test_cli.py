@@ -122,3 +122,31 @@ def test_serve_and_rollout_against_it_twice_pay_once(tmp_path, capsys):
     assert "--cloud-model" in capsys.readouterr().err
     assert main(["rollout", "--cloud", "./no/such/model"]) == 2
     assert "no model at" in capsys.readouterr().err
+
+
+def test_every_demo_config_field_is_a_flag_with_its_doc_and_default(capsys):
+    import dataclasses
+
+    from offload_agents.grpo.experiment import DemoConfig
+    from offload_gym._configflags import config_from_flags
+    from offload_gym.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    out = capsys.readouterr().out
+    for f in dataclasses.fields(DemoConfig):
+        assert f"--{f.name.replace('_', '-')}" in out, f.name
+    assert "DA-GRPO's dual ascent step size. (default: 0.01)" in " ".join(out.split())
+    args = build_parser().parse_args(["demo", "--out", "x", "--seeds", "0,1", "--methods",
+                                      "dagrpo-pid,grpo", "--pid-ki", "0.3"])  # fmt: skip
+    cfg = config_from_flags(DemoConfig.quick(), args, args.config_fields)
+    assert cfg.seeds == (0, 1) and cfg.methods == ("dagrpo-pid", "grpo") and cfg.pid_ki == 0.3
+    assert cfg.slm_steps == DemoConfig.quick().slm_steps  # untouched fields keep quick's value
+
+
+def test_demo_flag_errors_are_clear(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--out", str(tmp_path), "--seeds", "zero"])
+    assert exc.value.code == 2 and "--seeds" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path), "--methods", "ppo"]) == 2
+    assert "unknown methods" in capsys.readouterr().err

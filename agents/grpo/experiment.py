@@ -96,7 +96,7 @@ class DemoConfig:
     tau: float = 0.3
     seeds: tuple[int, ...] = (0, 1, 2)
     methods: tuple[str, ...] = ALGORITHMS
-    steps_per_group: int = 16
+    steps_per_group: int = 12
     group_size: int = 8
     prompts_per_step: int = 4
     max_new_tokens: int = 128
@@ -106,7 +106,7 @@ class DemoConfig:
     lambda0: float = 0.5
     pid_kp: float = 2.0
     pid_ki: float = 0.1
-    eval_per_group: int = 50
+    eval_per_group: int = 40
     math_families: tuple[str, ...] = MATH_FAMILIES
     code_families: tuple[str, ...] = CODE_FAMILIES
     min_difficulty: int = 1

@@ -127,7 +127,11 @@ class GRPOTrainer:
         seqs = batch.sequences
         keep = seqs.shape[1] - start + 1
         kwargs = {"logits_to_keep": keep} if self._logits_to_keep else {}
-        logits = model(input_ids=seqs, attention_mask=batch.attention_mask, **kwargs).logits
+        # Prompts are left-padded: positions count real tokens only, as in `generate`, or the
+        # update would score a different conditional than the one that was sampled.
+        positions = (batch.attention_mask.long().cumsum(1) - 1).clamp(min=0)
+        logits = model(input_ids=seqs, attention_mask=batch.attention_mask,
+                       position_ids=positions, **kwargs).logits  # fmt: skip
         logits = logits[:, -keep:-1].float() / self.config.temperature
         logp = torch.log_softmax(logits, dim=-1)
         return logp.gather(-1, seqs[:, start:, None]).squeeze(-1)

@@ -39,6 +39,9 @@ from offload_gym.tasks import Task, make_generator
 PAD, EOS = "<pad>", "<|endoftext|>"
 MATH_FAMILIES = ("linear_equations", "polynomials", "derivatives")
 CODE_FAMILIES = ("code_arithmetic", "code_lists")
+FORMAT_VERSION = 1
+"""Version of the prompt template and the target format; part of the cache key of a built
+model, so a cached model never meets a format it was not trained on."""
 SEEN_FILE = "seen_prompts.txt"
 RECIPE_FILE = "skill_recipe.json"
 
@@ -249,7 +252,8 @@ class SkillConfig:
 
     def key(self) -> str:
         """A short hash of the recipe (cache key of a built model)."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        payload = json.dumps([FORMAT_VERSION, asdict(self)], sort_keys=True).encode()
+        return hashlib.sha256(payload).hexdigest()[:12]
 
 
 def help_share(difficulty: int, cfg: SkillConfig) -> float:
@@ -501,3 +505,28 @@ def skill_table(
                          "asked": float(np.mean(asked)), "n": len(tasks),
                          "seen_share": 1 - len(tasks) / draws})  # fmt: skip
     return rows
+
+
+def skill_markdown(rows: list[dict[str, Any]]) -> str:
+    """The skill table as Markdown: one row per family, one column per difficulty (accuracy
+    on unseen prompts, with the share of help requests in parentheses).
+
+    >>> print(skill_markdown([{"family": "polynomials", "difficulty": 1, "accuracy": 0.5,
+    ...                        "asked": 0.0, "n": 10, "seen_share": 0.2}]))
+    | family | d1 |
+    |---|---|
+    | polynomials | 0.50 (0.00) |
+    """
+    diffs = sorted({r["difficulty"] for r in rows})
+    fams = list(dict.fromkeys(r["family"] for r in rows))
+    cell = {(r["family"], r["difficulty"]): r for r in rows}
+    out = ["| family | " + " | ".join(f"d{d}" for d in diffs) + " |",
+           "|---|" + "---|" * len(diffs)]  # fmt: skip
+    for f in fams:
+        parts = []
+        for d in diffs:
+            r = cell.get((f, d))
+            ok = r is not None and r["accuracy"] is not None
+            parts.append(f"{r['accuracy']:.2f} ({r['asked']:.2f})" if ok else "n/a")
+        out.append(f"| {f} | " + " | ".join(parts) + " |")
+    return "\n".join(out)

@@ -28,7 +28,7 @@ def hand_batch(trainer, rewards, cloud, correct=None, offloaded=None):
     """A batch with hand-set outcomes over real token sequences."""
     tok = trainer.tokenizer
     P, G = rewards.shape
-    enc = tok(["Answer:\n12"] * (P * G), return_tensors="pt", padding=True)
+    enc = tok(["Answer:\n12", "Answer:\n13"] * (P * G // 2), return_tensors="pt", padding=True)
     mask = torch.zeros_like(enc["input_ids"], dtype=torch.float32)
     mask[:, -2:] = 1.0
     correct = rewards if correct is None else correct
@@ -106,12 +106,37 @@ def test_gapg_filter_removes_dropped_prompts_from_the_denominator(lm):
     both = GRPOTrainer(copy.deepcopy(model), tok, cfg)
     alone = GRPOTrainer(copy.deepcopy(model), tok, cfg)
     r2, z2 = torch.tensor([[1.0, 0.0], [0.0, 0.0]]), torch.zeros(2, 2)
-    rec2 = both.update(hand_batch(both, r2, z2))
-    rec1 = alone.update(hand_batch(alone, r2[:1], z2[:1]))
+    halved = GRPOTrainer(copy.deepcopy(model), tok, cfg)
+    for t in (both, alone):  # plain SGD: the step is the gradient itself (Adam would rescale)
+        t.optimizer = torch.optim.SGD(t.model.parameters(), lr=1.0)
+    batch_of = hand_batch  # the two responses of a group differ
+
+    rec2 = both.update(batch_of(both, r2, z2))
+    rec1 = alone.update(batch_of(alone, r2[:1], z2[:1]))
     assert rec2["kept_prompts"] == 0.5 and rec1["kept_prompts"] == 1.0
-    assert rec2["loss"] == pytest.approx(rec1["loss"], rel=1e-5) and rec1["loss"] != 0
-    for a, b in zip(both.model.parameters(), alone.model.parameters(), strict=True):
-        assert torch.allclose(a, b, atol=1e-6)
+    moved = False
+    for a, b, m in zip(both.model.parameters(), alone.model.parameters(), model.parameters(),
+                       strict=True):  # fmt: skip
+        assert torch.allclose(a - m, b - m, atol=1e-7)
+        moved = moved or not torch.allclose(a, m)
+    assert moved
+    # Leaving the dropped prompt's tokens in the denominator would halve the gradient.
+    batch = batch_of(halved, r2, z2)
+    mask = batch.response_mask[:, 1:]
+    adv = halved.advantages(batch).reshape(-1) * halved.kept_prompts(batch).repeat_interleave(2)
+    logp = halved._token_logp(halved.model, batch, 1)
+    from offload_agents.grpo.functional import policy_loss
+
+    policy_loss(logp, logp.detach(), adv, mask).backward()
+    g_half = [p.grad.clone() for p in halved.model.parameters() if p.grad is not None]
+    halved.model.zero_grad()
+    b1 = batch_of(halved, r2[:1], z2[:1])
+    logp1 = halved._token_logp(halved.model, b1, 1)
+    policy_loss(logp1, logp1.detach(), halved.advantages(b1).reshape(-1),
+                b1.response_mask[:, 1:]).backward()  # fmt: skip
+    g_full = [p.grad.clone() for p in halved.model.parameters() if p.grad is not None]
+    assert all(torch.allclose(h, f / 2, atol=1e-7) for h, f in zip(g_half, g_full, strict=True))
+    halved.close()
     both.close()
     alone.close()
 
@@ -244,3 +269,29 @@ def test_resume_is_exact(lm, tmp_path):
         other.load_checkpoint(tmp_path / "ck.pt")
     for t in (straight, resumed, other):
         t.close()
+
+
+def test_update_scores_the_sampled_conditional_on_left_padded_prompts(lm):
+    """The update's log-probs of a left-padded batch equal the sampler's: positions count
+    real tokens only (a plain forward numbers the padding too and scores another
+    conditional)."""
+    t = make(lm, "grpo")
+    model, tok = t.model, t.tokenizer
+    tok.padding_side = "left"
+    enc = tok(["Question: 1\nAnswer:\n", "Question: what is 12 + 30?\nAnswer:\n"],
+              return_tensors="pt", padding=True)  # fmt: skip
+    assert (enc["attention_mask"][0] == 0).any()  # the first prompt is padded
+    gen = model.generate(**enc, max_new_tokens=4, min_new_tokens=4, do_sample=False,
+                         output_logits=True, return_dict_in_generate=True,
+                         pad_token_id=tok.pad_token_id)  # fmt: skip
+    seqs = gen.sequences
+    n = enc["input_ids"].shape[1]
+    sampled = torch.stack(gen.logits, 1).log_softmax(-1).gather(-1, seqs[:, n:, None])[..., 0]
+    attention = torch.cat([enc["attention_mask"], torch.ones(2, 4, dtype=torch.long)], 1)
+    batch = Rollout(seqs, attention, torch.ones_like(seqs, dtype=torch.float32),
+                    torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, 2),
+                    ["math"], ["", ""], n)  # fmt: skip
+    with torch.no_grad():
+        ours = t._token_logp(model, batch, n)
+    assert torch.allclose(ours, sampled, atol=1e-4)
+    t.close()
