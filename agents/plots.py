@@ -145,9 +145,9 @@ def plot_training_traces(
         usage = np.mean(np.asarray(tr["cloud_requests"], dtype=float), axis=0)
         steps = np.arange(1, len(usage) + 1)
         ax_u.plot(steps, usage, color=f"C{i % 10}", label=name)
-        if name == "dagrpo":
+        if name.startswith("dagrpo"):  # every DA-GRPO variant (dual controller)
             ax_l.plot(steps, np.mean(np.asarray(tr["lambda"], dtype=float), axis=0),
-                      color=f"C{i % 10}", label="lambda (dagrpo)")  # fmt: skip
+                      color=f"C{i % 10}", label=f"lambda ({name})")  # fmt: skip
     ax_u.axhline(tau, color="red", ls="--", lw=1, label=f"budget {tau:.0%}")
     for ax in (ax_u, ax_l):
         if switch_step is not None:

@@ -314,7 +314,7 @@ def _summaries(
                     for s in cfg.seeds]  # fmt: skip
         summary["accuracy_per_seed"] = per_seed
         summary["accuracy_std"] = float(np.std(per_seed)) if len(per_seed) > 1 else 0.0
-        summary["eval_requests"] = float(np.mean([bool(r.get("offload_requested"))
+        summary["eval_requests"] = float(np.mean([r.get("action") == "cloud"
                                                   for r in agent_logs]))  # fmt: skip
         if name in after_math:
             summary["forgetting"] = {
@@ -411,6 +411,11 @@ def write_demo_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> d
     )
     payload = json.loads(paths["json"].read_text())
     payload["traces"] = result["traces"]
+    steps = Path(out_dir) / "steps.jsonl"  # every evaluation step of every agent and seed
+    with steps.open("w", encoding="utf-8") as fh:
+        for records in result["logs"].values():
+            fh.writelines(json.dumps(r) + "\n" for r in records)
+    paths["steps"] = steps
     paths["json"].write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     trained = {k: m["training"] for k, m in result["agents"].items() if "training" in m}
     if trained:

@@ -265,7 +265,7 @@ def help_share(difficulty: int, cfg: SkillConfig) -> float:
     span = cfg.max_difficulty - cfg.min_difficulty
     if span == 0:
         return 0.0
-    return cfg.help_rate * (difficulty - cfg.min_difficulty) / span
+    return round(cfg.help_rate * (difficulty - cfg.min_difficulty) / span, 12)
 
 
 def prompt_digest(prompt: str) -> str:
@@ -284,6 +284,9 @@ class TaskSampler:
             raise ValueError("family_weights give every family weight 0")
         self.names, self.probs = names, w / w.sum()
         self.difficulties = list(range(cfg.min_difficulty, cfg.max_difficulty + 1))
+        # One generator per (family, difficulty). They share ``seed``, so a task id
+        # (family/seed/index) names a different task at each difficulty: the sampler tells tasks
+        # apart by (family, difficulty, index).
         self.gens = {
             (n, d): make_generator(n, seed=seed, min_difficulty=d, max_difficulty=d)
             for n in names

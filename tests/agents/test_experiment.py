@@ -20,6 +20,8 @@ def test_demo_end_to_end(tmp_path):
         assert m["steps"] == 6, name  # 3 math + 3 code evaluation tasks
     assert result["agents"]["cloud"]["cloud_usage"] == 1.0
     assert result["agents"]["local"]["cloud_usage"] == 0.0
+    assert result["agents"]["cloud"]["eval_requests"] == 1.0
+    assert result["agents"]["local"]["eval_requests"] == 0.0
     forgetting = result["agents"]["dagrpo"]["forgetting"]
     for view in ("with_cloud", "local"):
         f = forgetting[view]
@@ -33,6 +35,7 @@ def test_demo_end_to_end(tmp_path):
     assert set(data["agents"]) == names and "traces" in data
     assert (tmp_path / "out" / "training.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "out" / "train" / "dagrpo-seed0.jsonl").exists()
+    assert len(paths["steps"].read_text().splitlines()) == 6 * len(names)
     md = paths["md"].read_text()
     assert "training requests J_c" in md and "eval granted" in md
     assert 0.0 <= result["config"]["eval_seen_in_warm_start"] <= 1.0

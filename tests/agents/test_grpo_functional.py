@@ -82,8 +82,11 @@ def test_masked_tokens_carry_no_gradient():
     loss = policy_loss(logp, logp.detach(), torch.tensor([1.0, -1.0]), mask)
     loss.backward()
     assert (logp.grad[mask == 0] == 0).all() and (logp.grad[mask == 1] != 0).all()
-    # At ratio 1: per-sequence means are 1 and -1, so the loss is -(1 - 1) / 2 = 0.
-    assert loss.item() == pytest.approx(0.0)
+    # At ratio 1, token-level (the default): -(1 + 1 - 1) / 3 tokens.
+    assert loss.item() == pytest.approx(-1 / 3)
+    # Per-sequence: the means are 1 and -1, so the loss is -(1 - 1) / 2 = 0.
+    seq = policy_loss(logp, logp.detach(), torch.tensor([1.0, -1.0]), mask, length_norm="sequence")
+    assert seq.item() == pytest.approx(0.0)
 
 
 def test_length_normalisations_by_hand():
