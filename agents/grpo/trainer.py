@@ -172,11 +172,13 @@ class GRPOTrainer:
         self.model.eval()  # dropout off in the policy update, as TRL
         t0 = time.perf_counter()
         with torch.no_grad():
-            old = self._token_logp(self.model, batch, start)
             ref = None if self.reference is None else self._token_logp(self.reference, batch, start)
         losses, clipped, opt_time = [], 0.0, 0.0
-        for _ in range(cfg.num_iterations):
+        old = torch.empty(0)
+        for i in range(cfg.num_iterations):
             logp = self._token_logp(self.model, batch, start)
+            if i == 0:  # the behaviour policy: the model before any update (no extra forward)
+                old = logp.detach()
             loss = F.policy_loss(logp, old, adv, mask, clip_eps=clip, ref_logp=ref,
                                  beta=cfg.beta, length_norm=cfg.length_norm)  # fmt: skip
             grad_norm, seconds = self._backward_step(loss)
