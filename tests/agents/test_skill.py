@@ -106,3 +106,14 @@ def test_unseen_tasks_skip_training_prompts():
     tasks, draws = unseen_tasks("polynomials", 1, 20, seed=0, seen=seen)
     assert draws > 50 and all(prompt_digest(t.prompt) not in seen for t in tasks)
     assert len({t.prompt for t in tasks}) == len(tasks)
+
+
+def test_code_prompts_lose_their_boilerplate_and_keep_the_signature():
+    from offload_agents.slm.template import compact_prompt, format_prompt
+
+    t = make_generator("code_lists", seed=0, max_difficulty=1)[0]
+    short = compact_prompt(t.prompt)
+    assert "Answer with the complete function" not in short and '"""' not in short
+    assert t.code_prefix.splitlines()[0] in short  # the signature line
+    assert format_prompt(t.prompt) == f"Question: {short}\nAnswer:\n"
+    assert len(short) < 0.7 * len(t.prompt)
