@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 from typing import Any, Literal, Protocol
 
+from offload_agents.grpo.functional import dual_update
+
 DualKind = Literal["ascent", "pid"]
 DUALS = ("ascent", "pid")
 
@@ -48,17 +50,14 @@ class AscentController:
     (0.52, 0.52, 0.49)
     """
 
-    def __init__(self, *, lambda0: float, tau: float, eta: float, lambda_max: float = math.inf):
+    def __init__(self, *, lambda0: float, tau: float, eta: float) -> None:
         if eta < 0:
             raise ValueError(f"eta must be >= 0, got {eta}")
         self.lam = _finite("lambda0", lambda0)
-        self.tau, self.eta, self.lambda_max = tau, eta, lambda_max
+        self.tau, self.eta = tau, eta
 
     def update(self, usage: float) -> float:
-        usage = _finite("usage", usage)
-        self.lam = min(
-            self.lambda_max, max(0.0, round(self.lam + self.eta * (usage - self.tau), 12))
-        )
+        self.lam = dual_update(self.lam, _finite("usage", usage), self.tau, self.eta)
         return self.lam
 
     def state_dict(self) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -386,11 +386,6 @@ def _run_demo(out: Path, cfg: DemoConfig, cache_dir: Any, progress: bool) -> dic
     agents = _summaries(cfg, logs, traces, after_math, end_math)
     slm = json.loads((slm_path / "skill_recipe.json").read_text(encoding="utf-8"))
     return {"config": config, "agents": agents, "traces": traces, "logs": logs, "slm": slm}
-
-
-def demo_field_names() -> list[str]:
-    """The `DemoConfig` fields (each is a CLI flag of ``offload-gym demo``)."""
-    return [f.name for f in fields(DemoConfig)]
 
 
 def write_demo_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> dict[str, Path]:
