@@ -51,14 +51,16 @@ class GRPOConfig:
         tau: Cloud budget: target usage (dagrpo) or hard cap (gapg, collab).
         lambda0: Initial dual variable (dagrpo); the PID controller's bias term.
         dual: DA-GRPO's dual controller: ``"ascent"`` (the paper's
-            ``lambda <- max(0, lambda + eta (J_c - tau))``) or ``"pid"`` (a PID Lagrangian on a
-            smoothed J_c, `offload_agents.grpo.dual.PIDController`).
+            ``lambda <- max(0, lambda + eta (J_c - tau))``), ``"pid"`` (a PID Lagrangian on a
+            smoothed J_c, `offload_agents.grpo.dual.PIDController`) or ``"price"`` (the batch's
+            measured price of a call plus PI feedback, `offload_agents.grpo.dual.PriceController`).
         eta_lambda: Dual ascent step size.
-        pid_kp: Proportional gain of the PID controller.
-        pid_ki: Integral gain.
-        pid_kd: Derivative gain (0: a PI controller).
-        pid_smoothing: Weight of the newest batch in the smoothed J_c (1: no smoothing).
-        lambda_max: Upper bound of lambda under the PID controller.
+        pid_kp: Proportional gain of the PID and price controllers.
+        pid_ki: Integral gain (PID and price).
+        pid_kd: Derivative gain of the PID controller (0: a PI controller).
+        pid_smoothing: Weight of the newest batch in the smoothed J_c (and the price) (1: no
+            smoothing).
+        lambda_max: Upper bound of lambda under the PID and price controllers.
         alpha_a: Reward of a correct local answer (collab, gapg).
         alpha_c: Reward of a correct cloud-completed answer (collab, gapg).
         gapg_rho: GAPG keeps up to rho * |mixed| prompts where no local rollout is right but the

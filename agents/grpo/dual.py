@@ -10,8 +10,19 @@
   stays in ``[0, lambda_max]`` (anti-windup: the integral does not keep growing while lambda is
   pinned at a bound).
 
-Both are plain Python objects with ``update(usage) -> lambda`` and a ``state_dict`` that a
-checkpoint saves, so a resumed run continues exactly.
+- `PriceController` (``dual="price"``): feed-forward plus PI feedback. Before each update it
+  measures, on the batch itself, the *price* of a cloud call: the reward that asking gains over
+  answering locally within the same prompt's group, ``p = sum_i c_i (r_i - mean r) /
+  sum_i c_i (c_i - mean c)`` (exponentially smoothed, numerator and denominator apart). At
+  ``lambda = p`` the dual advantage gives asking no net push in the batch (the gradient of
+  J_r along the asking direction equals lambda times that of J_c: the Lagrangian's stationary
+  multiplier); the PI term on the smoothed J_c then pushes asking toward tau in proportion to
+  the error: ``lambda = clip(p + Kp e + Ki I, 0, lambda_max)``. The integrator no longer has to
+  find the price level, which is what makes plain and PID ascent lag and overshoot.
+
+All are plain Python objects with ``observe(rewards, cloud)`` (called on each batch before its
+advantages; a no-op for the first two), ``update(usage) -> lambda`` (after the update) and a
+``state_dict`` that a checkpoint saves, so a resumed run continues exactly.
 """
 
 from __future__ import annotations
@@ -21,12 +32,14 @@ from typing import Any, Literal, Protocol
 
 from offload_agents.grpo.functional import dual_update
 
-DualKind = Literal["ascent", "pid"]
-DUALS = ("ascent", "pid")
+DualKind = Literal["ascent", "pid", "price"]
+DUALS = ("ascent", "pid", "price")
 
 
 class DualController(Protocol):
     lam: float
+
+    def observe(self, rewards: Any, cloud: Any) -> None: ...
 
     def update(self, usage: float) -> float: ...
 
@@ -55,6 +68,9 @@ class AscentController:
             raise ValueError(f"eta must be >= 0, got {eta}")
         self.lam = _finite("lambda0", lambda0)
         self.tau, self.eta = tau, eta
+
+    def observe(self, rewards: Any, cloud: Any) -> None:
+        """Nothing: the paper's update uses J_c alone."""
 
     def update(self, usage: float) -> float:
         self.lam = dual_update(self.lam, _finite("usage", usage), self.tau, self.eta)
@@ -112,6 +128,9 @@ class PIDController:
         self.integral = 0.0
         self.prev_error: float | None = None
 
+    def observe(self, rewards: Any, cloud: Any) -> None:
+        """Nothing: the PID term uses J_c alone."""
+
     def update(self, usage: float) -> float:
         usage = _finite("usage", usage)
         a = self.smoothing
@@ -137,6 +156,110 @@ class PIDController:
         self.smoothed, self.prev_error = state["smoothed"], state["prev_error"]
 
 
+class PriceController:
+    """Feed-forward on the batch's price of a cloud call, plus PI feedback on a smoothed J_c.
+
+    Args:
+        lambda0: lambda before any batch has both asking and local answers to price.
+        tau: The budget.
+        kp, ki: Proportional and integral gains of the feedback.
+        smoothing: Weight of the newest batch in the smoothed J_c and price sums.
+        lambda_max: Upper bound of lambda.
+
+    Worked by hand (tau 0.3, Kp 1, Ki 0.5, smoothing 1): a group of four where the two askers
+    are right and the two local answers wrong prices a call at ``(2 * 0.5) / (2 * 0.5) = 1``;
+    lambda = 1 before any feedback. Its usage 0.5 gives e = 0.2, I = 0.2, so the next batch,
+    priced at 1 again, gets lambda = 1 + 0.2 + 0.1 = 1.3.
+
+    >>> import torch
+    >>> c = PriceController(lambda0=0.5, tau=0.3, kp=1.0, ki=0.5, smoothing=1.0)
+    >>> r, ask = torch.tensor([[1.0, 1.0, 0.0, 0.0]]), torch.tensor([[1.0, 1.0, 0.0, 0.0]])
+    >>> c.observe(r, ask); c.lam
+    1.0
+    >>> round(c.update(0.5), 6)
+    1.3
+    >>> c.observe(r, ask); round(c.lam, 6)
+    1.3
+    """
+
+    def __init__(
+        self,
+        *,
+        lambda0: float,
+        tau: float,
+        kp: float,
+        ki: float,
+        smoothing: float = 0.5,
+        lambda_max: float = 10.0,
+    ) -> None:
+        for name, v in (("kp", kp), ("ki", ki)):
+            if _finite(name, v) < 0:
+                raise ValueError(f"{name} must be >= 0, got {v}")
+        if not 0 < smoothing <= 1:
+            raise ValueError(f"smoothing must be in (0, 1], got {smoothing}")
+        if not lambda_max > 0:
+            raise ValueError(f"lambda_max must be > 0, got {lambda_max}")
+        self.lambda0 = _finite("lambda0", lambda0)
+        self.tau, self.kp, self.ki = tau, kp, ki
+        self.smoothing, self.lambda_max = smoothing, lambda_max
+        self.lam = min(max(self.lambda0, 0.0), lambda_max)
+        self.gain: float | None = None  # smoothed sum_i c_i (r_i - mean r)
+        self.spread: float | None = None  # smoothed sum_i c_i (c_i - mean c)
+        self.smoothed: float | None = None
+        self.integral = 0.0
+
+    @property
+    def price(self) -> float:
+        """The smoothed price of a call (``lambda0`` until a batch has priced one)."""
+        if self.gain is None or not self.spread:
+            return self.lambda0
+        return self.gain / self.spread
+
+    def _feedback(self) -> float:
+        if self.smoothed is None:
+            return 0.0
+        return self.kp * (self.smoothed - self.tau) + self.ki * self.integral
+
+    def _set(self) -> float:
+        self.lam = min(self.lambda_max, max(0.0, self.price + self._feedback()))
+        return self.lam
+
+    def observe(self, rewards: Any, cloud: Any) -> None:
+        """Price a call on this batch ((P, G) rewards and 0/1 requests) and set lambda."""
+        import torch
+
+        r = torch.as_tensor(rewards, dtype=torch.float64)
+        c = torch.as_tensor(cloud, dtype=torch.float64)
+        if r.shape != c.shape or r.dim() != 2:
+            raise ValueError(f"rewards {tuple(r.shape)} and cloud {tuple(c.shape)} must be (P, G)")
+        gain = _finite("price gain", float((c * (r - r.mean(1, keepdim=True))).sum()))
+        spread = float((c * (c - c.mean(1, keepdim=True))).sum())
+        if spread > 0:  # some group has both answers: the batch prices a call
+            a = self.smoothing
+            self.gain = gain if self.gain is None else (1 - a) * self.gain + a * gain
+            self.spread = spread if self.spread is None else (1 - a) * self.spread + a * spread
+        self._set()
+
+    def update(self, usage: float) -> float:
+        usage = _finite("usage", usage)
+        a = self.smoothing
+        self.smoothed = usage if self.smoothed is None else (1 - a) * self.smoothed + a * usage
+        self.integral += self.smoothed - self.tau
+        if self.ki > 0:  # anti-windup: the integral term alone stays within +-lambda_max
+            bound = self.lambda_max / self.ki
+            self.integral = min(max(self.integral, -bound), bound)
+        return self._set()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"lam": self.lam, "gain": self.gain, "spread": self.spread,
+                "smoothed": self.smoothed, "integral": self.integral}  # fmt: skip
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.lam = _finite("lambda", state["lam"])
+        self.integral = _finite("integral", state["integral"])
+        self.gain, self.spread, self.smoothed = state["gain"], state["spread"], state["smoothed"]
+
+
 def make_controller(config: Any) -> DualController:
     """The controller a `GRPOConfig` asks for (``config.dual``)."""
     if config.dual == "ascent":
@@ -145,4 +268,8 @@ def make_controller(config: Any) -> DualController:
         return PIDController(lambda0=config.lambda0, tau=config.tau, kp=config.pid_kp,
                              ki=config.pid_ki, kd=config.pid_kd, smoothing=config.pid_smoothing,
                              lambda_max=config.lambda_max)  # fmt: skip
+    if config.dual == "price":
+        return PriceController(lambda0=config.lambda0, tau=config.tau, kp=config.pid_kp,
+                               ki=config.pid_ki, smoothing=config.pid_smoothing,
+                               lambda_max=config.lambda_max)  # fmt: skip
     raise ValueError(f"dual must be one of {DUALS}, got {config.dual!r}")

@@ -45,6 +45,7 @@ from offload_gym.tasks import TaskGroup, TaskStream, make_generator
 METHODS: dict[str, dict[str, Any]] = {
     "dagrpo": {"algorithm": "dagrpo", "dual": "ascent"},
     "dagrpo-pid": {"algorithm": "dagrpo", "dual": "pid"},
+    "dagrpo-price": {"algorithm": "dagrpo", "dual": "price"},
     "grpo": {"algorithm": "grpo"},
     "collab": {"algorithm": "collab"},
     "gapg": {"algorithm": "gapg"},
@@ -83,6 +84,8 @@ class DemoConfig:
         code_families: Code families of the code group.
         min_difficulty: Easiest difficulty of the stream (uniform mix up to `max_difficulty`).
         max_difficulty: Hardest difficulty of the stream.
+        slm_max_difficulty: Hardest difficulty the SLM's warm start teaches (set it below
+            `max_difficulty` to put the stream's hardest levels out of the SLM's reach).
         slm_steps: Warm-start steps of the skilled SLM.
         slm_batch: Fresh tasks per warm-start step.
         slm_layers: Transformer blocks of the SLM.
@@ -100,7 +103,7 @@ class DemoConfig:
     group_size: int = 8
     prompts_per_step: int = 4
     max_new_tokens: int = 128
-    lr: float = 2e-4
+    lr: float = 5e-5
     num_iterations: int = 2
     eta_lambda: float = 0.01
     lambda0: float = 0.5
@@ -110,8 +113,9 @@ class DemoConfig:
     math_families: tuple[str, ...] = MATH_FAMILIES
     code_families: tuple[str, ...] = CODE_FAMILIES
     min_difficulty: int = 1
-    max_difficulty: int = 4
-    slm_steps: int = 1200
+    max_difficulty: int = 3
+    slm_max_difficulty: int = 3
+    slm_steps: int = 1100
     slm_batch: int = 32
     slm_layers: int = 4
     slm_width: int = 128
@@ -138,7 +142,7 @@ class DemoConfig:
                    if k in self.math_families + self.code_families}  # fmt: skip
         return SkillConfig(math_families=self.math_families, code_families=self.code_families,
                            family_weights=weights, min_difficulty=self.min_difficulty,
-                           max_difficulty=self.max_difficulty, steps=self.slm_steps,
+                           max_difficulty=self.slm_max_difficulty, steps=self.slm_steps,
                            batch_size=self.slm_batch, n_layer=self.slm_layers,
                            n_embd=self.slm_width, help_rate=self.slm_help_rate,
                            threads=self.threads)  # fmt: skip

@@ -164,6 +164,8 @@ class GRPOTrainer:
         """``num_iterations`` policy-gradient passes over ``batch`` (dropout off; behaviour
         log-probs kept from before the first pass), then the dual update."""
         cfg = self.config
+        if self.controller is not None:  # a controller may price the batch before its advantages
+            self.controller.observe(batch.rewards, batch.cloud)
         adv = self.advantages(batch).reshape(-1)  # (B,)
         keep = self.kept_prompts(batch)  # (P,): dropped prompts leave the denominators too
         start = max(1, batch.prompt_len)

@@ -37,9 +37,9 @@ from offload_gym._validation import require_ints
 from offload_gym.tasks import Task, make_generator
 
 PAD, EOS = "<pad>", "<|endoftext|>"
-MATH_FAMILIES = ("linear_equations", "polynomials", "derivatives")
+MATH_FAMILIES = ("polynomials", "derivatives")
 CODE_FAMILIES = ("code_arithmetic", "code_lists")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Version of the prompt template and the target format; part of the cache key of a built
 model, so a cached model never meets a format it was not trained on."""
 SEEN_FILE = "seen_prompts.txt"
@@ -120,7 +120,13 @@ def _parse_lin(text: str) -> tuple[int, int] | None:
 
 def _linear_steps(equation: str, x: int) -> list[str] | None:
     """``a(x + b) = cx + d`` or ``ax + b = cx + d``: expand, subtract constants and
-    coefficients, divide, one operation a step."""
+    coefficients, divide, one operation a step.
+
+    >>> _linear_steps("4x + 10 = -18", -7)
+    ['-18+-10=-28', '-28/4=-7']
+    >>> _linear_steps("3(x - 16) = 5x + 10", -29)
+    ['3*-16=-48', '10+48=58', '3+-5=-2', '58/-2=-29']
+    """
     lhs, _, rhs = equation.partition(" = ")
     steps = []
     m = re.match(r"^(-?\d+)\(x ([+-]) (\d+)\)$", lhs)
@@ -134,7 +140,11 @@ def _linear_steps(equation: str, x: int) -> list[str] | None:
     if left is None or right is None or left[0] == right[0]:
         return None
     (a, b), (c, d) = left, right
-    return [*steps, f"{d}-{b}={d - b}", f"{a}-{c}={a - c}", f"{d - b}/{a - c}={x}"]
+    # Subtractions are written as additions of the negation (``d+-b``), the same operation
+    # Horner's steps use, and ``a-0`` is skipped: fewer kinds of step to learn.
+    steps += [f"{d}+{-b}={d - b}"] if b else []
+    steps += [f"{a}+{-c}={a - c}"] if c else []
+    return [*steps, f"{d - b}/{a - c}={x}"]
 
 
 def math_steps(task: Task) -> list[str]:
@@ -180,8 +190,9 @@ def worked_steps(task: Task) -> str:
 # ---------------------------------------------------------------------------- recipe
 @dataclass(frozen=True)
 class SkillConfig:
-    """The recipe of a skilled tiny SLM (defaults: about 0.8M parameters, about 8 minutes on
-    one CPU thread).
+    """The recipe of a skilled tiny SLM (defaults: 0.89M parameters, 10-12 minutes on 2 CPU
+    cores; linear equations are left out of the default families: with these steps the model
+    reached 5% at difficulty 1, its errors in signed two-digit additions).
 
     Attributes:
         math_families: Math generators to train on.
@@ -208,11 +219,11 @@ class SkillConfig:
     math_families: tuple[str, ...] = MATH_FAMILIES
     code_families: tuple[str, ...] = CODE_FAMILIES
     family_weights: dict[str, float] = field(
-        default_factory=lambda: {"linear_equations": 2.0, "polynomials": 1.5, "derivatives": 1.5}
+        default_factory=lambda: {"derivatives": 1.5}
     )
     min_difficulty: int = 1
-    max_difficulty: int = 4
-    steps: int = 1200
+    max_difficulty: int = 3
+    steps: int = 1100
     batch_size: int = 32
     lr: float = 3e-3
     warmup: int = 50
@@ -259,7 +270,7 @@ class SkillConfig:
 def help_share(difficulty: int, cfg: SkillConfig) -> float:
     """Share of targets at ``difficulty`` that are the help request.
 
-    >>> help_share(1, SkillConfig()), help_share(4, SkillConfig())
+    >>> help_share(1, SkillConfig()), help_share(3, SkillConfig())
     (0.0, 0.4)
     """
     span = cfg.max_difficulty - cfg.min_difficulty
@@ -485,40 +496,50 @@ def skill_table(
     requests counted as wrong) per family and difficulty, on prompts never seen in training.
 
     Returns one row per (family, difficulty): ``accuracy``, ``asked`` (share of help
-    requests), ``n`` (tasks graded; fewer than asked for when the task space is small) and
-    ``seen_share`` (share of draws rejected as seen in training).
+    requests), ``n`` (tasks graded; fewer than asked for when the task space is small),
+    ``seen_share`` (share of draws rejected as seen in training) and ``accuracy_all``
+    (accuracy on the first ``n`` draws, seen or not: what a stream of fresh draws meets. Where
+    a task space is small the two differ in kind, not only in luck: the unseen draws are then
+    the rarer kinds of question).
     """
     from offload_agents.grpo.lm_eval import generate_responses
     from offload_gym.scoring import grade_response
 
+    def grade(tasks: list[Task]) -> tuple[float, float]:
+        texts, _ = generate_responses(model, tokenizer, tasks, max_new_tokens=max_new_tokens,
+                                      batch_size=batch_size)  # fmt: skip
+        asked = [SPECIAL_TOKENS[0] in x for x in texts]
+        right = [not a and grade_response(t, x).correct
+                 for t, x, a in zip(tasks, texts, asked, strict=True)]  # fmt: skip
+        return float(np.mean(right)), float(np.mean(asked))
+
     rows = []
     for family in families:
         for d in difficulties:
+            gen = make_generator(family, seed=seed, min_difficulty=d, max_difficulty=d)
+            acc_all, _ = grade([gen[i] for i in range(n)])
             tasks, draws = unseen_tasks(family, d, n, seed=seed, seen=seen or set())
             if not tasks:
                 rows.append({"family": family, "difficulty": d, "accuracy": None, "asked": None,
-                             "n": 0, "seen_share": 1.0})  # fmt: skip
+                             "n": 0, "seen_share": 1.0, "accuracy_all": acc_all})  # fmt: skip
                 continue
-            texts, _ = generate_responses(model, tokenizer, tasks, max_new_tokens=max_new_tokens,
-                                          batch_size=batch_size)  # fmt: skip
-            asked = [SPECIAL_TOKENS[0] in x for x in texts]
-            right = [not a and grade_response(t, x).correct for t, x, a in zip(tasks, texts, asked,
-                                                                       strict=True)]  # fmt: skip
-            rows.append({"family": family, "difficulty": d, "accuracy": float(np.mean(right)),
-                         "asked": float(np.mean(asked)), "n": len(tasks),
-                         "seen_share": 1 - len(tasks) / draws})  # fmt: skip
+            acc, asked = grade(tasks)
+            rows.append({"family": family, "difficulty": d, "accuracy": acc, "asked": asked,
+                         "n": len(tasks), "seen_share": 1 - len(tasks) / draws,
+                         "accuracy_all": acc_all})  # fmt: skip
     return rows
 
 
 def skill_markdown(rows: list[dict[str, Any]]) -> str:
     """The skill table as Markdown: one row per family, one column per difficulty (accuracy
-    on unseen prompts, with the share of help requests in parentheses).
+    on unseen prompts, with the share of help requests in parentheses, then the accuracy on all
+    draws where the rows have it).
 
     >>> print(skill_markdown([{"family": "polynomials", "difficulty": 1, "accuracy": 0.5,
-    ...                        "asked": 0.0, "n": 10, "seen_share": 0.2}]))
+    ...                        "asked": 0.0, "n": 10, "seen_share": 0.2, "accuracy_all": 0.7}]))
     | family | d1 |
     |---|---|
-    | polynomials | 0.50 (0.00) |
+    | polynomials | 0.50 (0.00) / 0.70 |
     """
     diffs = sorted({r["difficulty"] for r in rows})
     fams = list(dict.fromkeys(r["family"] for r in rows))
@@ -530,6 +551,9 @@ def skill_markdown(rows: list[dict[str, Any]]) -> str:
         for d in diffs:
             r = cell.get((f, d))
             ok = r is not None and r["accuracy"] is not None
-            parts.append(f"{r['accuracy']:.2f} ({r['asked']:.2f})" if ok else "n/a")
+            text = f"{r['accuracy']:.2f} ({r['asked']:.2f})" if ok else "n/a"
+            if r is not None and r.get("accuracy_all") is not None:
+                text += f" / {r['accuracy_all']:.2f}"
+            parts.append(text)
         out.append(f"| {f} | " + " | ".join(parts) + " |")
     return "\n".join(out)

@@ -4,9 +4,16 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
+from offload_agents.grpo import functional as F
 from offload_agents.grpo.config import GRPOConfig
-from offload_agents.grpo.dual import AscentController, PIDController, make_controller
+from offload_agents.grpo.dual import (
+    AscentController,
+    PIDController,
+    PriceController,
+    make_controller,
+)
 
 
 def test_ascent_by_hand_and_projection():
@@ -82,3 +89,71 @@ def test_pid_holds_the_budget_where_slow_ascent_drifts():
     assert abs(pid_use - 0.3) < 0.06 and pid_err < 0.1  # near the noise of a 32-sample batch
     assert asc_use > 0.5 and asc_err > 3 * pid_err  # eta 0.01: lambda has barely moved
     assert isinstance(make_controller(cfg), PIDController)
+
+
+def test_price_by_hand_smoothing_and_unpriced_batches():
+    c = PriceController(lambda0=0.4, tau=0.3, kp=0.0, ki=0.0, smoothing=0.5)
+    both_ask = torch.ones(1, 4)
+    c.observe(torch.tensor([[1.0, 0.0, 1.0, 0.0]]), both_ask)
+    assert c.lam == 0.4  # every response asked: nothing to price, lambda0 holds
+    # asker right, three local answers wrong: gain 0.75, spread 0.75 -> price 1
+    r, ask = torch.tensor([[1.0, 0.0, 0.0, 0.0]]), torch.tensor([[1.0, 0.0, 0.0, 0.0]])
+    c.observe(r, ask)
+    assert c.price == pytest.approx(1.0) and c.lam == pytest.approx(1.0)
+    # asking loses: asker wrong, local right: gain -0.5, spread 0.5; smoothed sums
+    # (0.75 + -0.5) / 2 and (0.75 + 0.5) / 2 -> price 0.125 / 0.625 = 0.2
+    c.observe(torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 0.0]]))
+    assert c.price == pytest.approx(0.2)
+    c.observe(torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 0.0]]))  # -> negative price
+    c.observe(torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 0.0]]))
+    assert c.price < 0 and c.lam == 0.0  # projected onto lambda >= 0
+
+
+def test_price_feedback_anti_windup_and_errors():
+    c = PriceController(lambda0=0.5, tau=0.3, kp=1.0, ki=1.0, smoothing=1.0, lambda_max=2.0)
+    for _ in range(50):
+        c.update(1.0)
+    assert c.lam == 2.0 and c.integral == pytest.approx(2.0)  # integral bounded by lambda_max/ki
+    c.update(0.3)  # e = 0: the integral unwinds from its bound, not from 35
+    assert c.lam == pytest.approx(2.0) and c.integral == pytest.approx(2.0)
+    c.update(0.0)
+    assert c.integral == pytest.approx(1.7) and c.lam == pytest.approx(0.5 - 0.3 + 1.7)
+    with pytest.raises(ValueError, match="usage"):
+        c.update(math.nan)
+    with pytest.raises(ValueError, match=r"\(P, G\)"):
+        c.observe(torch.ones(4), torch.ones(4))
+    with pytest.raises(ValueError, match="finite"):
+        c.observe(torch.tensor([[math.nan, 0.0]]), torch.tensor([[1.0, 0.0]]))
+    with pytest.raises(ValueError, match="kp"):
+        PriceController(lambda0=0.5, tau=0.3, kp=-1.0, ki=0.0)
+    assert isinstance(make_controller(GRPOConfig(dual="price")), PriceController)
+
+
+def test_price_controller_tracks_a_learning_policy():
+    """A simulated policy (asking logits per task kind, moved by the dual advantage's policy
+    gradient: a plant that answers lambda with a lag), 12 task kinds whose cloud gain spans
+    0.05-0.9: over the second half of 24 steps the price controller holds mean usage near tau
+    across seeds, and the ascent of the paper (eta 0.01) does not."""
+
+    def run(dual, seed):
+        rng = np.random.default_rng(seed)
+        gain, theta = np.linspace(0.05, 0.9, 12), np.full(12, 1.0)  # asks 73% at the start
+        c = make_controller(GRPOConfig(dual=dual, tau=0.3))
+        usage = []
+        for _ in range(24):
+            kinds = rng.integers(12, size=4)
+            p = 1 / (1 + np.exp(-theta[kinds]))
+            ask = (rng.random((4, 8)) < p[:, None]).astype(float)
+            right = rng.random((4, 8)) < np.where(ask > 0, 0.95, 0.95 - gain[kinds][:, None])
+            r, a = torch.tensor(right.astype(float)), torch.tensor(ask)
+            c.observe(r, a)
+            adv = F.dual_advantage(r, a, c.lam).numpy()
+            for i, k in enumerate(kinds):
+                theta[k] += 4.0 * np.mean(adv[i] * (ask[i] - p[i]))
+            usage.append(ask.mean())
+            c.update(ask.mean())
+        return abs(np.mean(usage[12:]) - 0.3)
+
+    price = np.mean([run("price", s) for s in range(20)])
+    ascent = np.mean([run("ascent", s) for s in range(20)])
+    assert price < 0.08 and ascent > 2 * price

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from offload_agents.grpo import functional as F
 from offload_agents.grpo.config import GRPOConfig
 from offload_agents.grpo.rollout import Rollout
 from offload_agents.grpo.trainer import GRPOTrainer
@@ -205,6 +206,25 @@ def test_pid_controller_in_the_trainer_and_checkpoint(lm, tmp_path):
     assert u.lam == pytest.approx(1.625)
     u.update(batch)
     assert u.lam == pytest.approx(after)
+    u.close()
+
+
+def test_price_controller_prices_the_batch_before_its_advantages(lm, tmp_path):
+    """With no feedback gain, the lambda a batch is trained with is that batch's own price of
+    a call: in group 1 the asker is right and the local answer wrong (gain 1, spread 0.5), in
+    group 2 both ask (no price): lambda = 0.5 / 0.5 = 1.0, and the recorded advantages use it."""
+    t = make(lm, "dagrpo", dual="price", pid_kp=0.0, pid_ki=0.0, pid_smoothing=1.0, lambda0=0.2)
+    rewards, cloud = torch.tensor([[1.0, 0.0], [1.0, 1.0]]), torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    rec = t.update(hand_batch(t, rewards, cloud))
+    assert rec["lambda"] == pytest.approx(1.0)
+    expected = F.dual_advantage(rewards, cloud, 1.0)
+    assert torch.allclose(t.advantages(hand_batch(t, rewards, cloud)), expected)
+    t.save_checkpoint(tmp_path / "ck.pt")
+    state = t.controller.state_dict()
+    t.close()
+    u = make(lm, "dagrpo", dual="price", pid_kp=0.0, pid_ki=0.0, pid_smoothing=1.0, lambda0=0.2)
+    u.load_checkpoint(tmp_path / "ck.pt")
+    assert u.controller.state_dict() == state
     u.close()
 
 

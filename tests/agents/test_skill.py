@@ -73,13 +73,14 @@ def test_sampler_draws_fresh_tasks_deterministically():
     assert [t.prompt for t in a] == [t.prompt for t in b]
     keys = {(t.metadata["family"], t.difficulty, t.metadata["index"]) for t in a}
     assert len(keys) == 200  # never the same task twice
-    assert {t.difficulty for t in a} == {1, 2, 3, 4}
-    share = sum(t.metadata["family"] == "linear_equations" for t in a) / 200
-    assert 0.18 < share < 0.4  # weight 2 of 7
+    assert {t.difficulty for t in a} == {1, 2, 3}
+    share = sum(t.metadata["family"] == "derivatives" for t in a) / 200
+    assert 0.2 < share < 0.45  # weight 1.5 of 4.5
 
 
 def test_help_share_and_config_errors():
-    assert help_share(1, SkillConfig()) == 0.0 and help_share(4, SkillConfig()) == 0.4
+    assert help_share(1, SkillConfig()) == 0.0 and help_share(3, SkillConfig()) == 0.4
+    assert help_share(2, SkillConfig()) == pytest.approx(0.2)
     with pytest.raises(ValueError, match="difficulty"):
         SkillConfig(min_difficulty=3, max_difficulty=2)
     with pytest.raises(ValueError, match="family_weights"):
@@ -97,7 +98,27 @@ def test_train_save_load_and_skill_table_on_unseen_prompts(tmp_path):
     rows = skill_table(model, tok, ["polynomials", "code_lists"], [1], n=3, seen=slm.seen,
                        max_new_tokens=8)  # fmt: skip
     assert [(r["family"], r["n"]) for r in rows] == [("polynomials", 3), ("code_lists", 3)]
-    assert all(0.0 <= r["accuracy"] <= 1.0 for r in rows)
+    assert all(0.0 <= r["accuracy"] <= 1.0 and 0.0 <= r["accuracy_all"] <= 1.0 for r in rows)
+
+
+def test_skill_table_reports_all_draws_beside_unseen(tmp_path):
+    """A "model" that answers one task right: the first draw counts in ``accuracy_all``; once
+    that prompt is marked seen, the unseen accuracy no longer sees it."""
+    from unittest import mock
+
+    gen = make_generator("polynomials", seed=5, min_difficulty=1, max_difficulty=1)
+    first = gen[0]
+
+    def fake(model, tok, tasks, **kw):
+        return [worked_steps(t) if t.prompt == first.prompt else "####999999" for t in tasks], []
+
+    with mock.patch("offload_agents.grpo.lm_eval.generate_responses", fake):
+        open_rows = skill_table(None, None, ["polynomials"], [1], n=4, seed=5)
+        seen_rows = skill_table(None, None, ["polynomials"], [1], n=4, seed=5,
+                                seen={prompt_digest(first.prompt)})  # fmt: skip
+    firsts = sum(gen[i].prompt == first.prompt for i in range(4))
+    assert open_rows[0]["accuracy_all"] == seen_rows[0]["accuracy_all"] == firsts / 4
+    assert open_rows[0]["accuracy"] == 0.25 and seen_rows[0]["accuracy"] == 0.0
 
 
 def test_unseen_tasks_skip_training_prompts():
