@@ -218,9 +218,7 @@ class SkillConfig:
 
     math_families: tuple[str, ...] = MATH_FAMILIES
     code_families: tuple[str, ...] = CODE_FAMILIES
-    family_weights: dict[str, float] = field(
-        default_factory=lambda: {"derivatives": 1.5}
-    )
+    family_weights: dict[str, float] = field(default_factory=lambda: {"derivatives": 1.5})
     min_difficulty: int = 1
     max_difficulty: int = 3
     steps: int = 1100
