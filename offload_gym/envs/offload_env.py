@@ -56,7 +56,7 @@ ROUTER_FEATURES = (
 class OffloadEnv(gym.Env):
     """Shared machinery of the two views (see the module docstring and `docs/environments.md`)."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -259,16 +259,25 @@ class OffloadEnv(gym.Env):
         terminated = self._t >= len(self._tasks)
         if terminated:
             self._done = True
-            info["episode"] = {
+            # Not "episode": RecordEpisodeStatistics owns that key.
+            info["episode_summary"] = {
                 "ledger": self.ledger.summary(),
                 "grading_failures": self.grading_failures,
             }
         return reward, terminated
 
     # ------------------------------------------------------------------ rendering
-    def render(self) -> str | None:
-        if self.render_mode != "ansi":
-            return None
+    def render(self) -> str | np.ndarray | None:
+        """``"ansi"``: one status line (budget, task, route, verdict, answer); ``"rgb_array"``:
+        the same line drawn on a (64, 640, 3) uint8 image, wrapped, for video recorders
+        (Stable-Baselines3's ``make_vec_env`` asks for this mode by default)."""
+        if self.render_mode == "ansi":
+            return self._status_line()
+        if self.render_mode == "rgb_array":
+            return _text_image(self._status_line())
+        return None
+
+    def _status_line(self) -> str:
         info = self._last_info
         head = f"[{self._t}/{self.num_tasks}] budget {self.ledger.calls_used}/"
         head += f"{self.ledger.calls_allowed} calls, cost {self.ledger.cost_used:.5f}"
@@ -282,6 +291,21 @@ class OffloadEnv(gym.Env):
             f"{head} | {info['task_id']} (d{info['difficulty']}, {info['task_group']}) -> {route},"
             f" {verdict}, answer {info['answer']!r}"
         )
+
+
+def _text_image(text: str, height: int = 64, width: int = 640) -> np.ndarray:
+    """``text`` in black on white, wrapped to the width (Pillow's built-in bitmap font)."""
+    import textwrap
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default()
+    lines = textwrap.wrap(text, width=width // 6 - 2) or [""]
+    for i, line in enumerate(lines[: height // 12]):
+        draw.text((4, 2 + 12 * i), line, fill="black", font=font)
+    return np.asarray(img, dtype=np.uint8).copy()
 
 
 class OffloadTextEnv(OffloadEnv):

@@ -31,9 +31,9 @@ def test_code_attack_through_the_env_is_contained():
     env.reset(seed=0)
     _, r, _, _, info = env.step("```python\nimport os\nos._exit(0)\n```")
     assert r == 0.0 and not info["correct"]
-    assert info.get("episode") is None  # the env is still mid-episode and usable
+    assert info.get("episode_summary") is None  # the env is still mid-episode and usable
     _, r, terminated, _, info = env.step(env.unwrapped.task.solution)
-    assert terminated and r == 1.0 and info["episode"]["grading_failures"] == 0
+    assert terminated and r == 1.0 and info["episode_summary"]["grading_failures"] == 0
 
 
 def test_code_router_view_counterfactuals():

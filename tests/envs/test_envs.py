@@ -109,3 +109,61 @@ def test_info_keys(env_id):
         assert {"local_correct", "cloud_correct", "local_confidence"} <= set(info)
     else:
         assert info["response_truncated"] is False
+
+
+# ---------------------------------------------------------------------------- ecosystem plumbing
+@pytest.mark.parametrize("env_id", ROUTER_IDS)
+def test_sb3_make_vec_env_with_default_arguments(env_id):
+    """SB3's make_vec_env asks for render_mode="rgb_array" by default: the status line drawn
+    on an image. (The text ids' ``Text`` observations are outside what SB3's vector envs
+    store.)"""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    venv = make_vec_env(env_id, n_envs=2, env_kwargs=SMALL)
+    assert venv.reset().shape == (2, *venv.observation_space.shape)
+    assert venv.get_attr("render_mode") == ["rgb_array", "rgb_array"]
+    frames = venv.env_method("render")
+    assert all(f.shape == (64, 640, 3) and f.dtype == np.uint8 for f in frames)
+    assert (frames[0] < 128).any()  # text was drawn
+    venv.close()
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn", "maskable-ppo"])
+def test_sb3_learns_on_make_vec_env_with_default_arguments(algo):
+    from stable_baselines3 import DQN, PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    venv = make_vec_env("OffloadMathRouter-v0", n_envs=2, seed=0, env_kwargs=SMALL)
+    if algo == "ppo":
+        model = PPO("MlpPolicy", venv, n_steps=8, batch_size=8, n_epochs=1, seed=0)
+    elif algo == "dqn":
+        model = DQN("MlpPolicy", venv, learning_starts=4, buffer_size=100, seed=0)
+    else:
+        from sb3_contrib import MaskablePPO
+
+        model = MaskablePPO("MlpPolicy", venv, n_steps=8, batch_size=8, n_epochs=1, seed=0)
+    model.learn(total_timesteps=32)
+    assert model.num_timesteps >= 32
+    venv.close()
+
+
+@pytest.mark.parametrize("env_id", OFFLOAD_IDS)
+def test_record_episode_statistics_single_and_vector(env_id):
+    """No info key a standard wrapper owns: the env's own end-of-episode summary is
+    ``episode_summary``, so RecordEpisodeStatistics can write ``episode``."""
+    from gymnasium.wrappers import RecordEpisodeStatistics
+    from gymnasium.wrappers.vector import RecordEpisodeStatistics as VectorRecord
+
+    env = RecordEpisodeStatistics(gym.make(env_id, num_tasks=3))
+    env.reset(seed=0)
+    for _ in range(3):
+        _, _, terminated, _, info = env.step(env.action_space.sample())
+    assert terminated and info["episode"]["l"] == 3 and "ledger" in info["episode_summary"]
+    env.close()
+
+    venv = VectorRecord(gym.make_vec(env_id, num_envs=2, vectorization_mode="sync", num_tasks=3))
+    venv.reset(seed=0)
+    for _ in range(3):
+        _, _, terminated, _, info = venv.step(venv.action_space.sample())
+    assert terminated.all() and list(info["episode"]["l"]) == [3, 3]
+    venv.close()

@@ -34,7 +34,7 @@ def test_router_hard_budget_is_never_exceeded(budget):
     assert used == int(budget * 40 + 1e-9)
     assert sum(i["offload_refused"] for i in infos) == 40 - used
     assert infos[-1]["budget_left"] == 0.0
-    assert infos[-1]["episode"]["ledger"]["calls_used"] == used
+    assert infos[-1]["episode_summary"]["ledger"]["calls_used"] == used
 
 
 def test_action_masks_follow_the_hard_budget():
@@ -169,7 +169,7 @@ def test_step_after_the_end_needs_reset():
     env.reset(seed=0)
     env.step(0)
     _, _, terminated, _, info = env.step(0)
-    assert terminated and "episode" in info
+    assert terminated and "episode_summary" in info and "episode" not in info
     with pytest.raises(RuntimeError, match="reset"):
         env.step(0)
     env.reset(seed=1)
