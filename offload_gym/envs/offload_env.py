@@ -53,6 +53,11 @@ ROUTER_FEATURES = (
 """
 
 
+RESET_OPTIONS = ("budget",)
+"""Keys `reset(options=...)` takes: ``budget``, tau for that episode only (a fraction in [0, 1];
+the next reset without it restores the configured one). Any other key is an error."""
+
+
 class OffloadEnv(gym.Env):
     """Shared machinery of the two views (see the module docstring and `docs/environments.md`)."""
 
@@ -105,7 +110,21 @@ class OffloadEnv(gym.Env):
         self.__dict__["_spec"] = value
 
     # ------------------------------------------------------------------ episode
-    def _start_episode(self, seed: int | None) -> None:
+    def _start_episode(self, seed: int | None, options: dict[str, Any] | None = None) -> None:
+        options = dict(options or {})
+        unknown = sorted(set(options) - set(RESET_OPTIONS))
+        if unknown:
+            raise ValueError(
+                f"unknown reset options {unknown}; this environment takes {list(RESET_OPTIONS)}"
+            )
+        rate = options.get("budget", self.config.budget)
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+            raise ValueError(f"reset option 'budget' must be a fraction in [0, 1], got {rate!r}")
+        if float(rate) != self.ledger.rate:  # this episode's tau (the next reset restores it)
+            self.ledger = BudgetLedger(float(rate), self.num_tasks,
+                                       cost_budget=self.config.cost_budget,
+                                       mode=self.config.budget_mode,
+                                       path=self.config.ledger_path)  # fmt: skip
         gym.Env.reset(self, seed=seed)
         tasks, groups = self.stream.draw(self.np_random)
         limit = self.config.max_prompt_chars
@@ -347,7 +366,7 @@ class OffloadTextEnv(OffloadEnv):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        self._start_episode(seed)
+        self._start_episode(seed, options)
         return self._obs(), self._base_info()
 
     def step(self, action: str) -> tuple[dict[str, Any], SupportsFloat, bool, bool, dict[str, Any]]:
@@ -451,7 +470,7 @@ class OffloadRouterEnv(OffloadEnv):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        self._start_episode(seed)
+        self._start_episode(seed, options)
         self._prepare()
         info = self._base_info()
         assert self._local_response is not None

@@ -167,3 +167,59 @@ def test_record_episode_statistics_single_and_vector(env_id):
         _, _, terminated, _, info = venv.step(venv.action_space.sample())
     assert terminated.all() and list(info["episode"]["l"]) == [3, 3]
     venv.close()
+
+
+def _same_obs(a, b):
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_obs(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray):
+        return np.array_equal(a, b)
+    return tuple(a) == tuple(b)
+
+
+@pytest.mark.parametrize("env_id", ["OffloadMath-v0", "OffloadMathRouter-v0"])
+def test_make_vec_sync_and_async_observe_the_same(env_id):
+    """Under one seed the async vector env (shared memory, the default) observes exactly what
+    the sync one does, after reset and after steps (it once repeated zeroed prompts). Workers
+    are spawned: forking a process whose torch thread pool has started (earlier tests) can
+    deadlock the child. One text and one router id (each spawn imports the package anew)."""
+    envs = [gym.make_vec(env_id, num_envs=2, vectorization_mode="sync", num_tasks=3),
+            gym.make_vec(env_id, num_envs=2, vectorization_mode="async", num_tasks=3,
+                         vector_kwargs={"context": "spawn"})]  # fmt: skip
+    try:
+        obs = [e.reset(seed=0)[0] for e in envs]
+        assert _same_obs(*obs)
+        if "prompt" in obs[0]:
+            assert all(len(p) > 0 and set(p) != {"0"} for p in obs[1]["prompt"])
+        for _ in range(2):
+            act = envs[0].action_space.sample()
+            steps = [e.step(act) for e in envs]
+            assert _same_obs(steps[0][0], steps[1][0])
+            assert np.array_equal(steps[0][1], steps[1][1])  # rewards
+    finally:
+        for e in envs:
+            e.close()
+
+
+@pytest.mark.parametrize("env_id", OFFLOAD_IDS)
+def test_reset_options_budget_is_honoured_and_unknown_keys_refused(env_id):
+    env = gym.make(env_id, num_tasks=10, budget=0.3)
+    env.reset(seed=0, options={"budget": 0.9})
+    assert env.unwrapped.ledger.calls_allowed == 9
+    env.reset(seed=0)  # options apply to their own episode
+    assert env.unwrapped.ledger.calls_allowed == 3
+    with pytest.raises(ValueError, match=r"unknown reset options \['foo'\].*\['budget'\]"):
+        env.reset(seed=0, options={"foo": 1})
+    with pytest.raises(ValueError, match="fraction"):
+        env.reset(seed=0, options={"budget": 1.5})
+    env.reset(seed=0, options=None)
+    env.close()
+
+
+def test_reset_budget_option_caps_the_episode():
+    """With budget 0.9 from reset options, 9 of 10 offloads are granted; the 10th is refused."""
+    env = gym.make("OffloadMathRouter-v0", num_tasks=10, budget=0.1)
+    env.reset(seed=0, options={"budget": 0.9})
+    infos = [env.step(1)[-1] for _ in range(10)]
+    assert sum(i["offloaded"] for i in infos) == 9 and infos[-1]["offload_refused"]
+    env.close()
