@@ -55,6 +55,17 @@ def _finite(name: str, value: float) -> float:
     return value
 
 
+def _check_feedback(gains: dict[str, float], smoothing: float, lambda_max: float) -> None:
+    """Gains finite and >= 0, smoothing in (0, 1], lambda_max > 0 (PID and price)."""
+    for name, v in gains.items():
+        if _finite(name, v) < 0:
+            raise ValueError(f"{name} must be >= 0, got {v}")
+    if not 0 < smoothing <= 1:
+        raise ValueError(f"smoothing must be in (0, 1], got {smoothing}")
+    if not lambda_max > 0:
+        raise ValueError(f"lambda_max must be > 0, got {lambda_max}")
+
+
 class AscentController:
     """The paper's projected dual ascent.
 
@@ -113,13 +124,7 @@ class PIDController:
         smoothing: float = 0.5,
         lambda_max: float = 10.0,
     ) -> None:
-        for name, v in (("kp", kp), ("ki", ki), ("kd", kd)):
-            if _finite(name, v) < 0:
-                raise ValueError(f"{name} must be >= 0, got {v}")
-        if not 0 < smoothing <= 1:
-            raise ValueError(f"smoothing must be in (0, 1], got {smoothing}")
-        if not lambda_max > 0:
-            raise ValueError(f"lambda_max must be > 0, got {lambda_max}")
+        _check_feedback({"kp": kp, "ki": ki, "kd": kd}, smoothing, lambda_max)
         self.lambda0 = _finite("lambda0", lambda0)
         self.tau, self.kp, self.ki, self.kd = tau, kp, ki, kd
         self.smoothing, self.lambda_max = smoothing, lambda_max
@@ -192,13 +197,7 @@ class PriceController:
         smoothing: float = 0.5,
         lambda_max: float = 10.0,
     ) -> None:
-        for name, v in (("kp", kp), ("ki", ki)):
-            if _finite(name, v) < 0:
-                raise ValueError(f"{name} must be >= 0, got {v}")
-        if not 0 < smoothing <= 1:
-            raise ValueError(f"smoothing must be in (0, 1], got {smoothing}")
-        if not lambda_max > 0:
-            raise ValueError(f"lambda_max must be > 0, got {lambda_max}")
+        _check_feedback({"kp": kp, "ki": ki}, smoothing, lambda_max)
         self.lambda0 = _finite("lambda0", lambda0)
         self.tau, self.kp, self.ki = tau, kp, ki
         self.smoothing, self.lambda_max = smoothing, lambda_max
