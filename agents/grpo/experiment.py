@@ -16,7 +16,10 @@ rate) and ``grpo+router`` (the same model behind a trained Hybrid-LLM-style rout
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from os import PathLike
@@ -119,7 +122,7 @@ class DemoConfig:
     min_difficulty: int = 1
     max_difficulty: int = 3
     slm_max_difficulty: int = 3
-    slm_steps: int = 1100
+    slm_steps: int = 1400
     slm_batch: int = 32
     slm_layers: int = 4
     slm_width: int = 128
@@ -297,9 +300,10 @@ def _train_method(
     training history and its math skill after the math group and at the end."""
     model = copy.deepcopy(base)
     train_stream = demo_stream(cfg, cfg.steps_per_group, TRAIN_SEED + seed)
+    log = out / "train" / f"{method}-seed{seed}.jsonl"
+    log.unlink(missing_ok=True)  # a fresh run (the trainer appends to resume its own log)
     trainer = GRPOTrainer(model, tokenizer, cfg.grpo(method, seed),
-                          env_kwargs={"tasks": train_stream},
-                          log_path=out / "train" / f"{method}-seed{seed}.jsonl")  # fmt: skip
+                          env_kwargs={"tasks": train_stream}, log_path=log)  # fmt: skip
     trainer.train(cfg.steps_per_group, progress=progress)
     after = _math_skill(model, tokenizer, math_only, run)
     trainer.train(cfg.steps_per_group, progress=progress)
@@ -351,49 +355,87 @@ def run_demo(
         return _run_demo(Path(out_dir), cfg, cache_dir, progress)
 
 
+PARTIAL_DIR = "partial"
+"""Folder of ``out_dir`` that holds one file per finished seed while a demo runs (removed by
+`write_demo_report`): an interrupted demo resumes from it with the same settings."""
+
+
 def _run_demo(out: Path, cfg: DemoConfig, cache_dir: Any, progress: bool) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     slm_path = cached_slm(cfg, cache_dir, progress)
     base, tokenizer = load_local_lm(slm_path)
     seen = load_seen(slm_path)
+    key = hashlib.sha256(json.dumps([asdict(cfg), slm_path.name], sort_keys=True,
+                                    default=str).encode()).hexdigest()[:12]  # fmt: skip
+    per_seed = []
+    for seed in cfg.seeds:
+        path = out / PARTIAL_DIR / f"seed{seed}-{key}.json"
+        if path.exists():
+            if progress:
+                print(f"seed {seed}: resumed from {path}", file=sys.stderr)
+            per_seed.append(json.loads(path.read_text(encoding="utf-8")))
+            continue
+        done = _run_seed(base, tokenizer, seen, cfg, seed, out, progress)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(done), encoding="utf-8")
+        tmp.replace(path)
+        per_seed.append(done)
     logs: dict[str, list[dict[str, Any]]] = {}
     after_math: dict[str, list[dict[str, float]]] = {}
     end_math: dict[str, list[dict[str, float]]] = {}
     traces: dict[str, dict[str, list[list[float]]]] = {}
-    seen_share = []
-    for seed in cfg.seeds:
-        stream = fixed_stream(demo_stream(cfg, cfg.eval_per_group, EVAL_SEED + seed), seed)
-        tasks, _ = stream.draw(np.random.default_rng(seed))
-        seen_share.append(float(np.mean([prompt_digest(t.prompt) in seen for t in tasks])))
-        math_only = TaskStream(stream.groups[:1])  # the same math tasks, alone
-        run = {"budget": cfg.tau, "max_new_tokens": cfg.max_new_tokens, "seed": seed}
-
-        def evaluate(name: str, model: Any, route: Any = None, stream: TaskStream = stream,
-                     run: dict[str, Any] = run, **over: Any) -> None:  # fmt: skip
-            logs.setdefault(name, []).extend(
-                evaluate_lm(model, tokenizer, stream, route=route, agent=name, **{**run, **over})
-            )
-
-        evaluate("local", base, never_help)
-        evaluate("cloud", base, always_help, budget=1.0)
-        for method in cfg.methods:
-            model, history, after, end = _train_method(base, tokenizer, cfg, method, seed, out,
-                                                       math_only, run, progress)  # fmt: skip
-            after_math.setdefault(method, []).append(after)
-            end_math.setdefault(method, []).append(end)
-            evaluate(method, model)
+    for done in per_seed:
+        for name, records in done["logs"].items():
+            logs.setdefault(name, []).extend(records)
+        for method in done["after"]:
+            after_math.setdefault(method, []).append(done["after"][method])
+            end_math.setdefault(method, []).append(done["end"][method])
             trace = traces.setdefault(method, {k: [] for k in TRACED})
-            for key in TRACED:
-                trace[key].append([r[key] for r in history])
-            if method == "grpo":
-                evaluate("grpo+random", model, _random_router(cfg, seed))
-                evaluate("grpo+router", model, _trained_router(model, tokenizer, cfg, seed,
-                                                               stream))  # fmt: skip
-    config = {"experiment": "math-to-code stream", **asdict(cfg),
-              "eval_seen_in_warm_start": float(np.mean(seen_share))}  # fmt: skip
+            for k in TRACED:
+                trace[k].append(done["traces"][method][k])
+    share = float(np.mean([d["seen_share"] for d in per_seed]))
+    config = {"experiment": "math-to-code stream", **asdict(cfg), "eval_seen_in_warm_start": share}
     agents = _summaries(cfg, logs, traces, after_math, end_math)
     slm = json.loads((slm_path / "skill_recipe.json").read_text(encoding="utf-8"))
     return {"config": config, "agents": agents, "traces": traces, "logs": logs, "slm": slm}
+
+
+def _run_seed(
+    base: Any,
+    tokenizer: Any,
+    seen: set[str],
+    cfg: DemoConfig,
+    seed: int,
+    out: Path,
+    progress: bool,
+) -> dict[str, Any]:
+    """Every agent of the demo on one seed: evaluation logs, math skill after the math group
+    and at the end, and the training traces of each trained method (JSON-ready)."""
+    stream = fixed_stream(demo_stream(cfg, cfg.eval_per_group, EVAL_SEED + seed), seed)
+    tasks, _ = stream.draw(np.random.default_rng(seed))
+    math_only = TaskStream(stream.groups[:1])  # the same math tasks, alone
+    run = {"budget": cfg.tau, "max_new_tokens": cfg.max_new_tokens, "seed": seed}
+    done: dict[str, Any] = {"logs": {}, "after": {}, "end": {}, "traces": {},
+                            "seen_share": float(np.mean([prompt_digest(t.prompt) in seen
+                                                         for t in tasks]))}  # fmt: skip
+
+    def evaluate(name: str, model: Any, route: Any = None, **over: Any) -> None:
+        done["logs"][name] = evaluate_lm(model, tokenizer, stream, route=route, agent=name,
+                                         **{**run, **over})  # fmt: skip
+
+    evaluate("local", base, never_help)
+    evaluate("cloud-unlimited", base, always_help, budget=1.0)
+    for method in cfg.methods:
+        model, history, after, end = _train_method(base, tokenizer, cfg, method, seed, out,
+                                                   math_only, run, progress)  # fmt: skip
+        done["after"][method], done["end"][method] = after, end
+        evaluate(method, model)
+        done["traces"][method] = {k: [r[k] for r in history] for k in TRACED}
+        if method == "grpo":
+            evaluate("grpo+random", model, _random_router(cfg, seed))
+            evaluate("grpo+router", model, _trained_router(model, tokenizer, cfg, seed, stream))
+    return done
 
 
 def write_demo_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> dict[str, Path]:
@@ -420,6 +462,7 @@ def write_demo_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> d
             fh.writelines(json.dumps(r) + "\n" for r in records)
     paths["steps"] = steps
     paths["json"].write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    shutil.rmtree(Path(out_dir) / PARTIAL_DIR, ignore_errors=True)  # the run is written
     trained = {k: m["training"] for k, m in result["agents"].items() if "training" in m}
     if trained:
         rows = ["", "## Cloud usage, both ways: training requests J_c over sampled responses "

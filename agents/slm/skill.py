@@ -23,7 +23,7 @@ import math
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from offload_gym.tasks import Task, make_generator
 PAD, EOS = "<pad>", "<|endoftext|>"
 MATH_FAMILIES = ("polynomials", "derivatives")
 CODE_FAMILIES = ("code_arithmetic", "code_lists")
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Version of the prompt template and the target format; part of the cache key of a built
 model, so a cached model never meets a format it was not trained on."""
 SEEN_FILE = "seen_prompts.txt"
@@ -207,6 +207,11 @@ class SkillConfig:
         warmup: Warm-up steps.
         help_rate: Share of targets replaced by the help request at ``max_difficulty`` (0 at
             ``min_difficulty``, linear between), so the model starts out able to ask.
+        drill_rows: Extra rows per step of operation drills (`drill_target`): single steps
+            taken from fresh math tasks' worked steps, loss on the results only. The model's
+            errors are in those steps (signed one-digit additions), and a drill costs a tenth of
+            a task's tokens. 0 turns drills off.
+        drill_ops: Steps per drill row.
         n_layer: Transformer blocks.
         n_embd: Width.
         n_head: Attention heads.
@@ -218,14 +223,19 @@ class SkillConfig:
 
     math_families: tuple[str, ...] = MATH_FAMILIES
     code_families: tuple[str, ...] = CODE_FAMILIES
-    family_weights: dict[str, float] = field(default_factory=lambda: {"derivatives": 1.5})
+    family_weights: dict[str, float] = field(
+        default_factory=lambda: {"polynomials": 1.5, "derivatives": 2.5, "code_arithmetic": 0.75,
+                                 "code_lists": 0.6}  # fmt: skip
+    )
     min_difficulty: int = 1
     max_difficulty: int = 3
-    steps: int = 1100
+    steps: int = 1400
     batch_size: int = 32
     lr: float = 3e-3
     warmup: int = 50
     help_rate: float = 0.4
+    drill_rows: int = 0
+    drill_ops: int = 8
     n_layer: int = 4
     n_embd: int = 128
     n_head: int = 4
@@ -235,7 +245,11 @@ class SkillConfig:
 
     def __post_init__(self) -> None:
         require_ints(self, ("min_difficulty", "max_difficulty", "steps", "batch_size", "warmup",
-                            "n_layer", "n_embd", "n_head", "n_positions", "threads"))  # fmt: skip
+                            "drill_ops", "n_layer", "n_embd", "n_head", "n_positions",
+                            "threads"))  # fmt: skip
+        require_ints(self, ("drill_rows",), minimum=0)
+        if self.drill_rows and not self.math_families:
+            raise ValueError("drill_rows > 0 needs math_families (drills are their steps)")
         if not 1 <= self.min_difficulty <= self.max_difficulty <= 5:
             raise ValueError(
                 "need 1 <= min_difficulty <= max_difficulty <= 5, got "
@@ -277,6 +291,11 @@ def help_share(difficulty: int, cfg: SkillConfig) -> float:
     return round(cfg.help_rate * (difficulty - cfg.min_difficulty) / span, 12)
 
 
+def _derived_seed(seed: int, stream: int) -> int:
+    """An independent integer seed for sub-stream ``stream`` of ``seed`` (generators take ints)."""
+    return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
+
+
 def prompt_digest(prompt: str) -> str:
     """The key under which a training prompt is recorded (first 16 hex digits of its SHA-1)."""
     return hashlib.sha1(prompt.encode()).hexdigest()[:16]
@@ -314,6 +333,57 @@ class TaskSampler:
         return out
 
 
+DRILL_PROMPT = "Drill:\n"
+_STEP = re.compile(r"^-?\d+[+*/]-?\d+=-?\d+$")
+
+
+def drill_target(steps: Sequence[str]) -> tuple[str, list[bool]]:
+    """A drill row's target: ``steps`` (digits reversed, as in `worked_steps`) joined by ``;``,
+    and a per-character loss mask that is true on each result and its ``;`` (the operands are
+    given, the model learns to compute).
+
+    >>> text, mask = drill_target(["-6+1=-5", "8+5=13"])
+    >>> text
+    '-6+1=-5;8+5=31'
+    >>> "".join(c if m else "." for c, m in zip(text, mask))
+    '.....-5;....31'
+    """
+    text = ";".join(reverse_digits(s) for s in steps)
+    mask, on = [], False
+    for ch in text:
+        if ch == "=":
+            on = True
+            mask.append(False)
+            continue
+        mask.append(on)
+        if ch == ";":
+            on = False
+    return text, mask
+
+
+class DrillSampler:
+    """Operation drills: single steps (`math_steps` with one binary operation each) drawn from
+    fresh math tasks, shuffled into rows. Its generators are seeded apart from the training
+    tasks' (``seed`` should differ from the `TaskSampler`'s)."""
+
+    def __init__(self, cfg: SkillConfig, *, seed: int) -> None:
+        weights = {k: v for k, v in cfg.family_weights.items() if k in cfg.math_families}
+        math_only = replace(cfg, code_families=(), family_weights=weights)
+        self.tasks = TaskSampler(math_only, seed=seed)
+        self.rng = np.random.default_rng(seed)
+        self.pool: list[str] = []
+
+    def take(self, rows: int, ops: int) -> list[tuple[str, list[bool]]]:
+        need = rows * ops
+        while len(self.pool) < need:
+            for t in self.tasks.take(16):
+                self.pool += [s for s in math_steps(t) if _STEP.match(s)]
+        order = self.rng.permutation(len(self.pool))
+        chosen = [self.pool[i] for i in order[:need]]
+        self.pool = [self.pool[i] for i in order[need:]]
+        return [drill_target(chosen[r * ops : (r + 1) * ops]) for r in range(rows)]
+
+
 def build_char_model(tokenizer: Any, cfg: SkillConfig) -> Any:
     """A freshly initialised GPT-2-style model (no dropout) for the character tokenizer."""
     from transformers import GPT2Config, GPT2LMHeadModel
@@ -329,19 +399,33 @@ def build_char_model(tokenizer: Any, cfg: SkillConfig) -> Any:
     )  # fmt: skip
 
 
-def _encode(tokenizer: Any, prompts: list[str], targets: list[str], max_len: int) -> dict:
-    """Right-padded ``prompt + target + end-of-text`` with labels on the target only."""
+def _encode(
+    tokenizer: Any,
+    prompts: list[str],
+    targets: list[str],
+    max_len: int,
+    masks: list[list[bool] | None] | None = None,
+) -> dict:
+    """Right-padded ``prompt + target + end-of-text`` with labels on the target only (and,
+    where ``masks`` gives a row one flag per target token, only on the flagged ones)."""
     p_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
     t_ids = tokenizer(targets, add_special_tokens=False)["input_ids"]
-    rows = [(p + t + [tokenizer.eos_token_id])[:max_len] for p, t in zip(p_ids, t_ids, strict=True)]
+    masks = masks or [None] * len(targets)
+    rows, keep = [], []
+    for p, t, m in zip(p_ids, t_ids, masks, strict=True):
+        if m is not None and len(m) != len(t):
+            raise ValueError(f"a target mask needs one flag per token: {len(m)} for {len(t)}")
+        flags = [False] * len(p) + (list(m) if m is not None else [True] * len(t)) + [True]
+        rows.append((p + t + [tokenizer.eos_token_id])[:max_len])
+        keep.append(flags[:max_len])
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
     labels = torch.full_like(ids, -100)
     mask = torch.zeros_like(ids)
-    for i, (row, p) in enumerate(zip(rows, p_ids, strict=True)):
+    for i, (row, flags) in enumerate(zip(rows, keep, strict=True)):
         ids[i, : len(row)] = torch.tensor(row)
         mask[i, : len(row)] = 1
-        labels[i, len(p) : len(row)] = ids[i, len(p) : len(row)]
+        labels[i, : len(row)] = torch.where(torch.tensor(flags), ids[i, : len(row)], -100)
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
@@ -352,25 +436,29 @@ def _accumulate(
     targets: list[str],
     cfg: SkillConfig,
     chunks: int = 6,
+    masks: list[list[bool] | None] | None = None,
 ) -> float:
     """Gradient of the mean target-token loss over the batch, computed in ``chunks``
     micro-batches of similar lengths (sorted), so little compute goes to padding."""
     model.zero_grad(set_to_none=True)
+    masks = masks or [None] * len(targets)
     lengths = [len(p) + len(t) for p, t in zip(prompts, targets, strict=True)]
     order = np.argsort(lengths)
-    n_target = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) + 1 for t in targets)
-    total = 0.0
+    encoded = []
     for part in np.array_split(order, chunks):
-        if not len(part):
-            continue
-        enc = _encode(tokenizer, [prompts[i] for i in part], [targets[i] for i in part],
-                      cfg.n_positions)  # fmt: skip
+        if len(part):
+            encoded.append(_encode(tokenizer, [prompts[i] for i in part],
+                                   [targets[i] for i in part], cfg.n_positions,
+                                   [masks[i] for i in part]))  # fmt: skip
+    n_target = sum(int((enc["labels"][:, 1:] != -100).sum()) for enc in encoded)
+    total = 0.0
+    for enc in encoded:
         labels = enc.pop("labels")
         logits = model(**enc).logits[:, :-1]
         loss = torch.nn.functional.cross_entropy(
             logits.reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1),
             ignore_index=-100, reduction="sum",
-        ) / n_target  # fmt: skip
+        ) / max(1, n_target)  # fmt: skip
         loss.backward()
         total += float(loss.detach())
     return total
@@ -418,6 +506,7 @@ def train_skilled_slm(cfg: SkillConfig | None = None, *, progress: bool = True) 
     tokenizer = char_tokenizer()
     model = build_char_model(tokenizer, cfg)
     sampler = TaskSampler(cfg, seed=cfg.seed)
+    drills = DrillSampler(cfg, seed=_derived_seed(cfg.seed, 2)) if cfg.drill_rows else None
     rng = np.random.default_rng([cfg.seed, 1])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.98))
 
@@ -441,7 +530,13 @@ def train_skilled_slm(cfg: SkillConfig | None = None, *, progress: bool = True) 
             seen.update(prompt_digest(t.prompt) for t in tasks)
             targets = [HELP_REQUEST if rng.random() < help_share(t.difficulty, cfg)
                        else worked_steps(t) for t in tasks]  # fmt: skip
-            loss = _accumulate(model, tokenizer, prompts, targets, cfg)
+            masks: list[list[bool] | None] = [None] * len(targets)
+            if drills is not None:
+                for text, mask in drills.take(cfg.drill_rows, cfg.drill_ops):
+                    prompts.append(DRILL_PROMPT)
+                    targets.append(text)
+                    masks.append(mask)
+            loss = _accumulate(model, tokenizer, prompts, targets, cfg, masks=masks)
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()

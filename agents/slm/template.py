@@ -14,18 +14,24 @@ _CODE_INSTRUCTIONS = re.compile(
     r"\n*Answer with the complete function in a ```python code block[^\n]*"
 )
 _DOCSTRING = re.compile(r'\n    """.*?"""', re.DOTALL)
+_LEAD = re.compile(r"^Write a Python function `\w+`\. ")
+_FENCE = re.compile(r"```python\n(.*?)\n```", re.DOTALL)
 
 
 def compact_prompt(prompt: str) -> str:
-    """``prompt`` without the code tasks' boilerplate: the closing instruction and the stub's
+    """``prompt`` without the code tasks' boilerplate: the opening "Write a Python function
+    `name`." (the signature names it), the code fence, the closing instruction and the stub's
     docstring, which repeats the description (a tiny model pays one token per character).
 
     >>> stub = "```python\\ndef f(x: int) -> int:\\n    " + '"' * 3 + "Add 1." + '"' * 3 + "\\n```"
     >>> end = "Answer with the complete function in a ```python code block."
-    >>> compact_prompt("Write f. Add 1.\\n\\n" + stub + "\\n\\n" + end)
-    'Write f. Add 1.\\n\\n```python\\ndef f(x: int) -> int:\\n```'
+    >>> compact_prompt("Write a Python function `f`. Add 1.\\n\\n" + stub + "\\n\\n" + end)
+    'Add 1.\\ndef f(x: int) -> int:'
     """
-    return _DOCSTRING.sub("", _CODE_INSTRUCTIONS.sub("", prompt)).strip()
+    text = _DOCSTRING.sub("", _CODE_INSTRUCTIONS.sub("", prompt)).strip()
+    if _LEAD.match(text) and _FENCE.search(text):
+        text = _FENCE.sub(lambda m: m.group(1), _LEAD.sub("", text)).replace("\n\n", "\n")
+    return text
 
 
 def format_prompt(prompt: str) -> str:

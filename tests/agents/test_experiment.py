@@ -14,13 +14,13 @@ TINY = DemoConfig(seeds=(0,), steps_per_group=1, group_size=2, prompts_per_step=
 def test_demo_end_to_end(tmp_path):
     result = run_demo(tmp_path / "out", TINY, cache_dir=tmp_path / "cache", progress=False)
     names = set(result["agents"])
-    assert names == {"local", "cloud", "dagrpo", "dagrpo-pid", "grpo", "collab", "gapg",
+    assert names == {"local", "cloud-unlimited", "dagrpo", "dagrpo-pid", "grpo", "collab", "gapg",
                      "grpo+random", "grpo+router"}  # fmt: skip
     for name, m in result["agents"].items():
         assert m["steps"] == 6, name  # 3 math + 3 code evaluation tasks
-    assert result["agents"]["cloud"]["cloud_usage"] == 1.0
+    assert result["agents"]["cloud-unlimited"]["cloud_usage"] == 1.0
     assert result["agents"]["local"]["cloud_usage"] == 0.0
-    assert result["agents"]["cloud"]["eval_requests"] == 1.0
+    assert result["agents"]["cloud-unlimited"]["eval_requests"] == 1.0
     assert result["agents"]["local"]["eval_requests"] == 0.0
     forgetting = result["agents"]["dagrpo"]["forgetting"]
     for view in ("with_cloud", "local"):
@@ -51,7 +51,7 @@ def test_demo_subset_of_algorithms_and_dual_step(tmp_path):
 
     cfg = dataclasses.replace(TINY, eta_lambda=0.5, methods=("dagrpo",))
     result = run_demo(tmp_path / "out", cfg, cache_dir=tmp_path / "cache", progress=False)
-    assert set(result["agents"]) == {"local", "cloud", "dagrpo"}  # no grpo: no composites
+    assert set(result["agents"]) == {"local", "cloud-unlimited", "dagrpo"}  # no grpo: no composites
     lam = result["traces"]["dagrpo"]["lambda"][0]
     usage = result["traces"]["dagrpo"]["cloud_requests"][0]
     assert lam[1] == pytest.approx(max(0.0, lam[0] + 0.5 * (usage[0] - cfg.tau)))
@@ -60,3 +60,40 @@ def test_demo_subset_of_algorithms_and_dual_step(tmp_path):
 def test_demo_config_refuses_unknown_methods():
     with pytest.raises(ValueError, match="unknown methods"):
         DemoConfig(methods=("dagrpo", "ppo"))
+
+
+def test_interrupted_demo_keeps_finished_seeds_and_resumes_them(tmp_path, monkeypatch):
+    import dataclasses
+
+    from offload_agents.grpo import experiment
+
+    cfg = dataclasses.replace(TINY, seeds=(0, 1), methods=("dagrpo",))
+    real = experiment._run_seed
+    calls, armed = [], [True]
+
+    def interrupt_on_seed_1(*args, **kwargs):
+        calls.append(args[4])
+        if args[4] == 1 and armed[0]:
+            armed[0] = False
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(experiment, "_run_seed", interrupt_on_seed_1)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run_demo(out, cfg, cache_dir=tmp_path / "cache", progress=False)
+    assert len(list((out / experiment.PARTIAL_DIR).glob("seed0-*.json"))) == 1
+    resumed = run_demo(out, cfg, cache_dir=tmp_path / "cache", progress=False)
+    assert calls == [0, 1, 1]  # seed 0 was not run again
+    monkeypatch.setattr(experiment, "_run_seed", real)
+    fresh = run_demo(tmp_path / "fresh", cfg, cache_dir=tmp_path / "cache", progress=False)
+    assert resumed["agents"] == fresh["agents"] and resumed["traces"] == fresh["traces"]
+    other = dataclasses.replace(cfg, eta_lambda=0.5)  # other settings never reuse a partial
+    monkeypatch.setattr(experiment, "_run_seed", interrupt_on_seed_1)
+    calls.clear()
+    run_demo(out, other, cache_dir=tmp_path / "cache", progress=False)
+    assert calls == [0, 1]
+    write_demo_report(resumed, out)
+    assert not (out / experiment.PARTIAL_DIR).exists()
+    train_log = (out / "train" / "dagrpo-seed1.jsonl").read_text().splitlines()
+    assert len(train_log) == 2  # one line per step of the last run, not appended to earlier ones

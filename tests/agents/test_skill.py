@@ -1,13 +1,20 @@
 """The skilled-SLM kit: tokenizer, answer format, fresh data, training and the skill table."""
 
+import re
+from dataclasses import replace
+
 import pytest
 
 from offload_agents.slm import load_local_lm
 from offload_agents.slm.skill import (
+    DRILL_PROMPT,
     HELP_REQUEST,
+    DrillSampler,
     SkillConfig,
     TaskSampler,
+    _encode,
     char_tokenizer,
+    drill_target,
     help_share,
     load_seen,
     math_steps,
@@ -87,6 +94,40 @@ def test_help_share_and_config_errors():
         SkillConfig(family_weights={"chess": 1.0})
     with pytest.raises(ValueError, match="steps"):
         SkillConfig(steps=0)
+
+
+def test_drills_are_single_steps_of_fresh_math_tasks_with_loss_on_results():
+    rows = DrillSampler(SkillConfig(), seed=11).take(4, 6)
+    again = DrillSampler(SkillConfig(), seed=11).take(4, 6)
+    assert rows == again and len(rows) == 4
+    for text, mask in rows:
+        steps = text.split(";")
+        assert len(steps) == 6 and len(mask) == len(text)
+        for step in steps:  # each step true arithmetic (digits reversed back)
+            lhs, res = reverse_digits(step).split("=")
+            a, op, b = re.match(r"^(-?\d+)([+*/])(-?\d+)$", lhs).groups()
+            x, y = int(a), int(b)
+            assert int(res) == (x + y if op == "+" else x * y if op == "*" else x / y), step
+        # the loss sees each result (and its separator), never an operand
+        shown = "".join(c for c, m in zip(text, mask, strict=True) if m)
+        assert shown == ";".join(s.split("=")[1] for s in steps)
+    tok = char_tokenizer()
+    text, mask = drill_target(["-6+1=-5", "8+5=13"])
+    enc = _encode(tok, [DRILL_PROMPT], [text], 512, [mask])
+    labelled = tok.decode([i for i in enc["labels"][0].tolist() if i != -100])
+    assert labelled == "-5;31<|endoftext|>"  # results, separator and end of text only
+    with pytest.raises(ValueError, match="one flag per token"):
+        _encode(tok, [DRILL_PROMPT], [text], 512, [mask[:-1]])
+
+
+def test_drills_need_math_and_count_in_training(tmp_path):
+    with pytest.raises(ValueError, match="drill_rows"):
+        SkillConfig(math_families=(), drill_rows=2)
+    with pytest.raises(ValueError, match="drill_rows"):
+        SkillConfig(drill_rows=-1)
+    off = train_skilled_slm(replace(TINY, drill_rows=0), progress=False)
+    on = train_skilled_slm(replace(TINY, drill_rows=2, drill_ops=3), progress=False)
+    assert off.losses != on.losses and len(on.seen) == len(off.seen) == 12
 
 
 def test_train_save_load_and_skill_table_on_unseen_prompts(tmp_path):
