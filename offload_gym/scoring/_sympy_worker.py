@@ -18,6 +18,9 @@ def _equivalent(pred: str, gold: str) -> bool | str:
     try:
         a = parse_expr(pred, local_dict=local, evaluate=True)
         b = parse_expr(gold, local_dict=local, evaluate=True)
+        undefined = (sympy.zoo, sympy.nan)
+        if any(getattr(x, "has", lambda *_: False)(*undefined) for x in (a, b)):
+            return False  # 1/0 and 0/0 have no value: never equivalent, not even to themselves
         diff = sympy.simplify(a - b)
         if diff == 0:
             return True

@@ -28,8 +28,9 @@ class Verdict(NamedTuple):
     Attributes:
         equivalent: Whether the prediction matches the reference.
         method: Which stage decided: ``"exact"``, ``"numeric"``, ``"list"``, ``"expression"``,
-            ``"symbolic"``, or, for a negative verdict nothing could decide, ``"empty"`` (no
-            prediction), ``"unparsed"``, ``"error"`` or ``"timeout"``.
+            ``"symbolic"``, ``"invalid"`` (a side that is not a number, such as ``nan``), or,
+            for a negative verdict nothing could decide, ``"empty"`` (no prediction),
+            ``"unparsed"``, ``"error"`` or ``"timeout"``.
     """
 
     equivalent: bool
@@ -133,17 +134,18 @@ def _to_fraction(raw: str) -> Fraction:
 
 
 def _numbers_match(pred: _Number, gold_value: float | Fraction) -> bool:
-    """Exact equality, or ``pred`` is ``gold`` correctly rounded to the >= 3 decimals shown."""
-    if isinstance(gold_value, Fraction) and pred.value == gold_value:
-        return True
-    gold_f = float(gold_value)
-    if not math.isfinite(gold_f):
+    r"""Exact equality with an exact reference; with a reference known only as a float (an
+    irrational value such as ``\sqrt{4}`` evaluated), an integer prediction within 1e-9. A
+    decimal is never taken for an exact value it rounds (``0.333`` is not ``1/3``, nor
+    ``3.14159265358979`` pi): a reward that accepts roundings rewards wrong answers."""
+    if isinstance(gold_value, Fraction):
+        return pred.value == gold_value
+    if not math.isfinite(gold_value) or pred.decimals or pred.value.denominator != 1:
         return False
-    if isinstance(gold_value, float) and pred.decimals == 0:
-        return math.isclose(float(pred.value), gold_f, rel_tol=1e-9, abs_tol=1e-12)
-    if pred.decimals >= 3:
-        return abs(float(pred.value) - gold_f) <= 0.5 * 10.0 ** (-pred.decimals) * (1 + 1e-9)
-    return False
+    try:
+        return math.isclose(float(pred.value), gold_value, rel_tol=1e-9, abs_tol=1e-12)
+    except OverflowError:
+        return False
 
 
 # --------------------------------------------------------------------------- lists
@@ -271,6 +273,56 @@ def _evaluate(node: ast.AST, env: dict[str, float]) -> float:
     raise _Undecided(type(node).__name__)
 
 
+_MAX_EXACT_DIGITS = 4000
+"""Exact (rational) evaluation gives up past numbers of this many digits."""
+
+
+def _exact(node: ast.AST) -> Fraction | None:
+    """The exact rational value of a constant expression of numbers, + - * / and integer
+    powers, or None when it has anything else (names, functions, irrational powers) or grows
+    past `_MAX_EXACT_DIGITS`. Division by zero raises `_Invalid`."""
+    if isinstance(node, ast.Expression):
+        return _exact(node.body)
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return Fraction(node.value)
+    if isinstance(node, ast.Constant) and type(node.value) is float:
+        return Fraction(repr(node.value)) if math.isfinite(node.value) else None
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        v = _exact(node.operand)
+        return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
+    if not isinstance(node, ast.BinOp):
+        return None
+    a, b = _exact(node.left), _exact(node.right)
+    if a is None or b is None:
+        return None
+    if isinstance(node.op, ast.Add):
+        out = a + b
+    elif isinstance(node.op, ast.Sub):
+        out = a - b
+    elif isinstance(node.op, ast.Mult):
+        out = a * b
+    elif isinstance(node.op, ast.Div):
+        if b == 0:
+            raise _Invalid("division by zero")
+        out = a / b
+    elif isinstance(node.op, ast.Pow) and b.denominator == 1 and abs(b) <= _MAX_POW:
+        size = max(len(str(abs(a.numerator))), len(str(a.denominator)))
+        if size * abs(int(b)) > _MAX_EXACT_DIGITS:
+            return None
+        if a == 0 and b < 0:
+            raise _Invalid("division by zero")
+        out = a ** int(b)
+    else:
+        return None
+    if max(len(str(abs(out.numerator))), len(str(out.denominator))) > _MAX_EXACT_DIGITS:
+        return None
+    return out
+
+
+class _Invalid(Exception):
+    """The expression has no value (a division by zero): never equivalent to anything."""
+
+
 def _free_names(tree: ast.AST) -> set[str]:
     return {
         n.id
@@ -289,6 +341,17 @@ def _expression_verdict(pred_expr: str, gold_expr: str, pred_num: _Number | None
     names = sorted(_free_names(pt) | _free_names(gt))
     if len(names) > len(_POINTS[0]) or "oo" in pred_expr or "oo" in gold_expr:
         return None
+    if not names:  # constants: exact rational arithmetic where both sides allow it
+        try:
+            pe, ge = _exact(pt), _exact(gt)
+        except _Invalid:
+            return False
+        except (RecursionError, OverflowError, ValueError):
+            return None
+        if ge is not None and pred_num is not None:
+            return pred_num.value == ge
+        if pe is not None and ge is not None:
+            return pe == ge
     try:
         for point in _POINTS if names else _POINTS[:1]:
             env = dict(zip(names, point, strict=False))
@@ -322,10 +385,20 @@ def compare(pred: str | None, gold: str, *, timeout: float = DEFAULT_TIMEOUT_S) 
         raise TypeError(f"gold must be a string, got {type(gold).__name__}")
     if pred is None or not isinstance(pred, str) or not pred.strip():
         return Verdict(False, "empty")
-    if pred.strip() == gold.strip():
-        return Verdict(True, "exact")
+    try:
+        return _compare(pred, gold, timeout)
+    except (ArithmeticError, ValueError, RecursionError, MemoryError):  # a grader never raises
+        return Verdict(False, "error")
+
+
+_NOT_A_NUMBER = re.compile(r"^[-+]?\\?(?:nan|NaN|NAN|Nan)$")
+
+
+def _compare(pred: str, gold: str, timeout: float) -> Verdict:
     p, g = normalize(pred), normalize(gold)
-    if p == g:
+    if _NOT_A_NUMBER.match(p) or _NOT_A_NUMBER.match(g):
+        return Verdict(False, "invalid")  # "not a number" is no answer, even to itself
+    if pred.strip() == gold.strip() or p == g:
         return Verdict(True, "exact")
     if len(p) > MAX_ANSWER_CHARS or len(g) > MAX_ANSWER_CHARS:
         return Verdict(False, "unparsed")
@@ -334,8 +407,15 @@ def compare(pred: str | None, gold: str, *, timeout: float = DEFAULT_TIMEOUT_S) 
         return Verdict(_numbers_match(pn, gn.value), "numeric")
     pl, gl = split_candidates(p), split_candidates(g)
     if pl is not None or gl is not None:
+        if pl is not None and gl is not None and pl[1] and gl[1] and _ends(p) != _ends(g):
+            return Verdict(False, "list")  # (1, 2) is not [1, 2], nor [1, 2) [1, 2]
         return _compare_lists(pl, gl, timeout)
     return _compare_expressions(p, g, pn, gn, timeout)
+
+
+def _ends(s: str) -> str:
+    """The brackets around a bracketed list: open or closed at each end."""
+    return s[0] + s[-1]
 
 
 def _compare_lists(
