@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -105,6 +106,13 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
     return 0
 
 
+def default_cloud_cache() -> Path:
+    """Where a network cloud's answers are cached by default: ``offload-gym/cloud-cache.sqlite``
+    in the user cache directory (``$XDG_CACHE_HOME``, else ``~/.cache``)."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser()
+    return root / "offload-gym" / "cloud-cache.sqlite"
+
+
 def _backend_kwargs(args: argparse.Namespace, *, router: bool) -> dict[str, Any]:
     """Env arguments for the models chosen by --local/--cloud/... (nothing for the defaults)."""
     from offload_gym.models.backends import make_cloud, make_local
@@ -118,15 +126,27 @@ def _backend_kwargs(args: argparse.Namespace, *, router: bool) -> dict[str, Any]
         if not router:
             raise ValueError("--local applies to the router view (in the text view the agent "
                              "is the local model)")  # fmt: skip
-        kwargs["local_model"] = make_local(args.local)
-    if args.cloud != "simulated" or args.cloud_cache is not None:
+        local_extra = {} if args.max_new_tokens is None else {"max_new_tokens": args.max_new_tokens}
+        kwargs["local_model"] = make_local(args.local, **local_extra)
+    cache = args.cloud_cache
+    if args.cloud == "openai" and cache is None and not args.no_cloud_cache:
+        cache = str(default_cloud_cache())  # a network cloud: a rerun pays nothing twice
+    if args.cloud != "simulated" or cache is not None:
         extra: dict[str, Any] = {}
         if args.cloud == "openai":
-            extra = {"send_task": args.cloud_send_task, "timeout": args.cloud_timeout,
+            extra = {"send_task": True if args.cloud_send_task else "auto",
+                     "timeout": args.cloud_timeout,
                      "max_retries": args.cloud_retries}  # fmt: skip
+            if args.max_new_tokens is not None:
+                extra["max_tokens"] = args.max_new_tokens
+        elif args.cloud != "simulated" and args.max_new_tokens is not None:
+            extra["max_new_tokens"] = args.max_new_tokens
         kwargs["cloud_model"] = make_cloud(args.cloud, url=args.cloud_url,
-                                           model=args.cloud_model, cache=args.cloud_cache,
+                                           model=args.cloud_model, cache=cache,
                                            **extra)  # fmt: skip
+        if cache is not None and args.cloud_cache is None and not getattr(args, "quiet", False):
+            print(f"caching cloud answers in {cache} (--no-cloud-cache turns this off)",
+                  file=sys.stderr)  # fmt: skip
     return kwargs
 
 
@@ -153,8 +173,15 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--cloud-cache",
         default=None,
-        help="SQLite file caching cloud answers (a rerun pays nothing twice)",
+        help="SQLite file caching cloud answers (a rerun pays nothing twice; default for "
+        "--cloud openai: offload-gym/cloud-cache.sqlite in the user cache directory)",
     )
+    g.add_argument("--no-cloud-cache", action="store_true",
+                   help="do not cache a network cloud's answers on disk")  # fmt: skip
+    g.add_argument("--max-new-tokens", type=_positive, default=None,
+                   help="longest answer of a Hugging Face or OpenAI-compatible model (default: "
+                   "256 local, 512 cloud; always capped to what fits the model's context "
+                   "window)")  # fmt: skip
     g.add_argument("--cloud-timeout", type=float, default=60.0, help="seconds per call")
     g.add_argument("--cloud-retries", type=int, default=3, help="retries per call")
     g.add_argument(
@@ -166,7 +193,8 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--cloud-send-task",
         action="store_true",
-        help="send the task with each request (for `offload-gym serve --model simulated`)",
+        help="always send the task with each request (default: only to a server that asks for "
+        "it in /v1/models, as `offload-gym serve --model simulated` does)",
     )
     g.add_argument("--ledger", default=None, help="JSONL file of every budget-ledger entry")
     g.add_argument("--no-counterfactuals", action="store_true",
@@ -198,7 +226,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _agent_kwargs(name: str, args: argparse.Namespace) -> dict[str, Any]:
     if name in ("ppo", "dqn", "maskable-ppo"):
-        return {"total_timesteps": args.timesteps, "progress_bar": False}
+        return {"total_timesteps": args.timesteps, "progress_bar": not args.quiet}
     return {}
 
 
@@ -231,21 +259,6 @@ def _run_agents(args: argparse.Namespace, names: list[str]) -> int:
     switch_points = probe.unwrapped.stream.switch_points
     out = Path(args.out)
     results = {}
-    for name in names:
-        agent = make_agent(name, **_agent_kwargs(name, args))
-        results[name] = evaluate(
-            agent,
-            args.env,
-            episodes=args.episodes,
-            seeds=list(range(args.seeds)),
-            env_kwargs=env_kwargs,
-            log_path=out / "logs" / f"{name}.jsonl",
-            progress=not args.quiet,
-        )
-        if not args.quiet:
-            m = results[name].metrics
-            print(f"{name}: accuracy {m['accuracy']:.3f}, cloud usage {m['cloud_usage']:.3f}",
-                  file=sys.stderr)  # fmt: skip
     config = {
         "env": args.env,
         "budget": args.budget,
@@ -254,6 +267,30 @@ def _run_agents(args: argparse.Namespace, names: list[str]) -> int:
         "seeds": args.seeds,
         "agents": names,
     }
+    try:
+        for name in names:
+            agent = make_agent(name, **_agent_kwargs(name, args))
+            results[name] = evaluate(
+                agent,
+                args.env,
+                episodes=args.episodes,
+                seeds=list(range(args.seeds)),
+                env_kwargs=env_kwargs,
+                log_path=out / "logs" / f"{name}.jsonl",
+                progress=not args.quiet,
+            )
+            if not args.quiet:
+                m = results[name].metrics
+                print(f"{name}: accuracy {m['accuracy']:.3f}, cloud usage {m['cloud_usage']:.3f}",
+                      file=sys.stderr)  # fmt: skip
+    except KeyboardInterrupt:
+        if results:  # keep what finished
+            config["interrupted"] = True
+            config["finished_agents"] = list(results)
+            paths = write_report(results, out, config, switch_points=switch_points)
+            print(f"interrupted; kept the results of {list(results)} in {paths['json']}",
+                  file=sys.stderr)  # fmt: skip
+        raise
     paths = write_report(results, out, config, switch_points=switch_points)
     print(results_table(results))
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
@@ -314,37 +351,75 @@ def _add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-tasks", type=_positive, default=100, help="tasks per episode")
     p.add_argument("--timesteps", type=_positive, default=30_000,
                    help="training steps of the SB3 agents")  # fmt: skip
-    p.add_argument("--out", required=True, help="output directory")
+    _add_out_args(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_backend_args(p)
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
-    return value
+def _number_in(kind: type, low: float, high: float, expected: str) -> Any:
+    """An argparse type: ``kind(text)`` within ``[low, high]``, else "expected ..., got ..."."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
+        return value
+
+    return parse
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+_fraction = _number_in(float, 0.0, 1.0, "a number in [0, 1]")
+_positive = _number_in(int, 1, float("inf"), "a positive integer")
+_port = _number_in(int, 0, 65535, "a port number 0-65535")
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each flag's default, except where there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
+def _add_out_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into an --out that already holds results")  # fmt: skip
+
+
+RESULT_FILES = ("results.json", "results.md")
+
+
+def check_out_dir(out: str | Path, *, overwrite: bool) -> Path:
+    """``out`` as a Path if results may be written there, else a ValueError that says why: a file
+    in its place, or a directory that already holds results (unless ``overwrite``)."""
+    path = Path(out).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {out} is a file; expected a directory (new or empty)")
+    if not overwrite and any((path / name).exists() for name in RESULT_FILES):
+        raise ValueError(
+            f"--out {out} already holds results; pass --overwrite to replace them or choose "
+            "another directory"
+        )
+    return path
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from offload_gym import __version__
+
     parser = argparse.ArgumentParser(
         prog="offload-gym",
         description="Environments for cloud-edge language models: offloading under a budget.",
+        formatter_class=_Formatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_SubParser)  # fmt: skip
     p_list = sub.add_parser("list", help="list the environments, task families and agents")
     p_list.add_argument("--json", action="store_true", help="print JSON")
     p_list.set_defaults(func=_cmd_list)
@@ -380,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the few-minute CPU version (its own defaults for every field)",
     )
-    p_demo.add_argument("--out", required=True, help="output directory")
+    _add_out_args(p_demo)
     p_demo.add_argument("--cache-dir", default="~/.cache/offload-gym",
                         help="where the warm-started SLM is cached")  # fmt: skip
     from offload_agents.grpo.experiment import DemoConfig
@@ -392,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
         "coplms", help="Co-PLMs: co-tune a server LLM and heterogeneous device SLMs via DPMs"
     )
     p_cop.add_argument("--quick", action="store_true", help="the 10-minute CPU version")
-    p_cop.add_argument("--out", required=True, help="output directory")
+    _add_out_args(p_cop)
     p_cop.add_argument("--seeds", type=_positive, default=None,
                        help="number of seeds (default 3; 1 with --quick)")  # fmt: skip
     p_cop.add_argument("--methods", default="coplms,standalone,fedavg,oneway",
@@ -405,7 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_serve.add_argument("--model", default="simulated",
                          help="'simulated' or a Hugging Face model path")  # fmt: skip
     p_serve.add_argument("--host", default="127.0.0.1", help="interface to bind")
-    p_serve.add_argument("--port", type=int, default=8000, help="port (0: any free one)")
+    p_serve.add_argument("--port", type=_port, default=8000, help="port (0: any free one)")
     p_serve.add_argument("--model-name", default="offload-gym", help="the served model's name")
     p_serve.add_argument("--seed", type=int, default=0, help="seed of the simulated cloud")
     p_serve.add_argument("--device", default="auto", help="device of a Hugging Face model")
@@ -414,9 +489,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _SubParser(argparse.ArgumentParser):
+    """A subcommand's parser: its own usage on a mistake (a typo in a subcommand's flag
+    otherwise shows the top-level usage), and every flag's default in ``--help``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def]
+        ns, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return ns, extras
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Mistakes end in one ``error:`` line and exit code 2, Ctrl-C in exit
+    code 130 after what had finished was written (each command keeps its own results).
+    ``OFFLOAD_GYM_TRACEBACK=1`` re-raises errors with their traceback."""
+    from offload_gym.models.base import CloudError
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        if getattr(args, "out", None) is not None:
+            check_out_dir(args.out, overwrite=args.overwrite)
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, CloudError) as exc:
+        if os.environ.get("OFFLOAD_GYM_TRACEBACK"):
+            raise
+        print(f"error: {exc} (OFFLOAD_GYM_TRACEBACK=1 shows where)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,14 +6,17 @@ A lab can put its cloud (the simulated one, or a Hugging Face model) behind HTTP
 - ``POST /v1/chat/completions``: the last user message is the task's prompt (text after
   `PARTIAL_PREFIX` is the local model's partial response). A simulated cloud needs the task
   itself (it simulates from the reference answer): clients send it as ``offload_task`` in the
-  body (`OpenAICloud(send_task=True)`).
-- ``GET /v1/models``: the served model.
+  body (`OpenAICloud(send_task=True)`, or ``"auto"``, which reads ``/v1/models``); a request
+  without it (a plain OpenAI client) gets a 200 answer that says so.
+- ``GET /v1/models``: the served model, with ``offload_needs_task``.
 - ``GET /stats``: the server's own counts (requests, completions, errors, faults injected).
 
 ``faults`` makes the server misbehave on purpose, one fault per request in order, to test
 clients: ``"slow:S"`` (answer after S seconds), ``"429:S"`` (rate limited, ``Retry-After: S``),
-``"500"``, ``"malformed"`` (a body that is not JSON), ``"close"`` (drop the connection without a
-response), ``"empty"`` (an answer with no content).
+``"400"`` (a bad request, which clients must not retry), ``"500"``, ``"malformed"`` (a body
+that is not JSON), ``"close"`` (drop the connection without a response), ``"empty"`` (an
+answer with no content), ``"usage:N"`` (an answer that reports N prompt and N completion
+tokens, e.g. -5 or 1e12).
 """
 
 from __future__ import annotations
@@ -28,11 +31,11 @@ from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from offload_gym.models.base import CloudError, CloudModel
+from offload_gym.models.base import CloudError, CloudModel, CloudResponse
 from offload_gym.models.openai_cloud import PARTIAL_PREFIX
 from offload_gym.tasks.base import Task
 
-FAULTS = ("slow", "429", "500", "malformed", "close", "empty")
+FAULTS = ("slow", "429", "400", "500", "malformed", "close", "empty", "usage")
 
 
 class _BadRequest(ValueError):
@@ -131,8 +134,11 @@ class CloudServer:
             raise _BadRequest("a user message with string content is required")
         content = users[-1]["content"]
         prompt, sep, partial = content.partition("\n\n" + PARTIAL_PREFIX)
-        task = self._task(body, prompt)
-        response = self.cloud.answer(task, partial if sep else None)
+        if self.needs_task and body.get("offload_task") is None:
+            text = self._plain(prompt)
+            response = CloudResponse(text, len(content.encode()), len(text.encode()), 0.0, 0.0)
+        else:
+            response = self.cloud.answer(self._task(body, prompt), partial if sep else None)
         return {
             "id": f"chatcmpl-{self.stats['requests']}",
             "object": "chat.completion",
@@ -152,13 +158,22 @@ class CloudServer:
                 return Task(**payload)
             except (TypeError, ValueError) as exc:
                 raise _BadRequest(f"'offload_task' is not a task: {exc}") from None
-        if getattr(self.cloud, "needs_task", False):
-            raise _BadRequest(
-                f"{type(self.cloud).__name__} simulates answers from the task's reference and "
-                "needs the task in the request body as 'offload_task' (OpenAICloud(send_task=True))"
-            )
         digest = hashlib.sha256(prompt.encode()).hexdigest()[:16]
         return Task(id=f"prompt/{digest}", domain="text", prompt=prompt, answer="")
+
+    @property
+    def needs_task(self) -> bool:
+        """Whether the served cloud simulates from a task's reference (advertised in
+        ``/v1/models`` as ``offload_needs_task``, which `OpenAICloud(send_task="auto")` reads)."""
+        return bool(getattr(self.cloud, "needs_task", False))
+
+    def _plain(self, prompt: str) -> str:
+        """The answer to a prompt that came without its task, from a cloud that needs one."""
+        return (
+            f"(offload-gym serve: {type(self.cloud).__name__} simulates answers from a task's "
+            "reference, and this request carried none. Send the task as 'offload_task' in the "
+            "body, as OpenAICloud(send_task=True or 'auto') does, to have it answered.)"
+        )
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -189,7 +204,8 @@ class CloudServer:
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/") in ("/v1/models", "/models"):
-                    model = {"id": server.model_name, "object": "model", "owned_by": "offload-gym"}
+                    model = {"id": server.model_name, "object": "model", "owned_by": "offload-gym",
+                             "offload_needs_task": server.needs_task}  # fmt: skip
                     self._send(200, {"object": "list", "data": [model]})
                 elif self.path.rstrip("/") == "/stats":
                     with server._lock:
@@ -198,13 +214,22 @@ class CloudServer:
                     self._error(404, f"no route {self.path}", "not_found")
 
             def do_POST(self) -> None:
+                try:
+                    length = int(self.headers.get("Content-Length", "0"))
+                except ValueError:
+                    length = -1
+                # The body is read before any answer, so a refused request leaves the
+                # connection usable for the next one.
+                raw = self.rfile.read(length) if length > 0 else b""
                 if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
-                    self._error(404, f"no route {self.path}", "not_found")
+                    self._error(404, f"no route {self.path} (this server answers "
+                                "/v1/chat/completions)", "not_found")  # fmt: skip
                     return
                 server._count("requests")
                 try:
-                    length = int(self.headers.get("Content-Length", "0"))
-                    body = json.loads(self.rfile.read(length) or b"null")
+                    if length < 0:
+                        raise _BadRequest("Content-Length is not a number")
+                    body = json.loads(raw or b"null")
                     if not isinstance(body, dict):
                         raise _BadRequest("the body must be a JSON object")
                 except (ValueError, json.JSONDecodeError) as exc:
@@ -218,6 +243,9 @@ class CloudServer:
                         self._error(429, "rate limited (injected)", "rate_limit_error",
                                     {"Retry-After": f"{fault[1]:g}"})  # fmt: skip
                         return
+                    elif fault is not None and fault[0] == "400":
+                        self._error(400, "bad request (injected)", "invalid_request_error")
+                        return
                     elif fault is not None and fault[0] == "500":
                         self._error(500, "internal error (injected)", "server_error")
                         return
@@ -230,6 +258,10 @@ class CloudServer:
                     result = server.complete(body)
                     if fault is not None and fault[0] == "empty":
                         result["choices"][0]["message"]["content"] = ""
+                    if fault is not None and fault[0] == "usage":
+                        n = int(fault[1])
+                        result["usage"] = {"prompt_tokens": n, "completion_tokens": n,
+                                           "total_tokens": 2 * n}  # fmt: skip
                     server._count("completions")
                     self._send(200, result)
                 except _BadRequest as exc:

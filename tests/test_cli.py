@@ -150,3 +150,98 @@ def test_demo_flag_errors_are_clear(capsys, tmp_path):
     assert exc.value.code == 2 and "--seeds" in capsys.readouterr().err
     assert main(["demo", "--out", str(tmp_path), "--methods", "ppo"]) == 2
     assert "unknown methods" in capsys.readouterr().err
+
+
+def test_version_module_entry_and_defaults_in_help(capsys):
+    import sys
+
+    from offload_gym import __version__
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"offload-gym {__version__}"
+    run = subprocess.run([sys.executable, "-m", "offload_gym", "--version"], capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    assert run.stdout.strip() == f"offload-gym {__version__}"
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "tasks per episode (default: 100)" in text and "(default: 0.3)" in text
+
+
+def test_a_typo_in_a_subcommand_flag_shows_that_subcommand(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["rollout", "--num-taks", "5"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "usage: offload-gym rollout" in err
+    assert "unrecognized arguments: --num-taks 5" in err
+
+
+def test_mistakes_end_in_one_line_and_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--port", "99999"])
+    assert exc.value.code == 2 and "0-65535" in capsys.readouterr().err
+    a_file = tmp_path / "f.txt"
+    a_file.write_text("x")
+    assert main(["evaluate", "--agent", "local", "--out", str(a_file), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a file" in err and "Traceback" not in err
+    assert main(["rollout", "--cloud", "openai", "--cloud-url", "http://127.0.0.1:1/v1"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_a_used_out_needs_overwrite(tmp_path, capsys):
+    args = ["evaluate", "--agent", "local", "--episodes", "1", "--seeds", "1", "--num-tasks", "5",
+            "--out", str(tmp_path), "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0
+
+
+def test_interrupted_compare_keeps_the_agents_that_finished(tmp_path, capsys, monkeypatch):
+    import offload_agents
+
+    real = offload_agents.evaluate
+    done = []
+
+    def stop_at_second(agent, *args, **kwargs):
+        if done:
+            raise KeyboardInterrupt
+        done.append(agent)
+        return real(agent, *args, **kwargs)
+
+    monkeypatch.setattr(offload_agents, "evaluate", stop_at_second)
+    args = ["compare", "--agents", "local,random", "--episodes", "1", "--seeds", "1",
+            "--num-tasks", "5", "--out", str(tmp_path), "--quiet"]  # fmt: skip
+    assert main(args) == 130
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert list(data["agents"]) == ["local"] and data["config"]["interrupted"] is True
+    assert "kept the results of ['local']" in capsys.readouterr().err
+
+
+def test_a_network_cloud_is_cached_in_the_user_cache_dir_by_default(tmp_path, capsys):
+    from offload_gym.cli import default_cloud_cache
+
+    exe = shutil.which("offload-gym")
+    proc = subprocess.Popen([exe, "serve", "--port", "0", "--quiet"], stdout=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    try:
+        url = proc.stdout.readline().split(" on ")[1].split(" ")[0]
+        # No --cloud-send-task: the server asks for the task in /v1/models.
+        args = ["rollout", "--policy", "cloud", "--num-tasks", "5", "--cloud", "openai",
+                "--cloud-url", url, "--cloud-model", "offload-gym", "--budget", "1.0",
+                "--no-counterfactuals"]  # fmt: skip
+        assert main(args) == 0
+        first = capsys.readouterr()
+        assert str(default_cloud_cache()) in first.err and default_cloud_cache().exists()
+        # every task went to the cloud; right answers mean it was sent the tasks
+        assert json.loads(first.out)["accuracy"] >= 0.6
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert main(args) == 0  # the server is down: every answer comes from the cache
+    assert json.loads(capsys.readouterr().out) == json.loads(first.out)
+    assert main([*args, "--no-cloud-cache", "--cloud-retries", "0", "--cloud-timeout", "2"]) == 2
+    assert "error:" in capsys.readouterr().err

@@ -12,6 +12,7 @@ models, grading and reward parts; they differ in who writes the local answer:
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import deque
 from typing import Any, ClassVar, SupportsFloat
 
@@ -236,8 +237,14 @@ class OffloadEnv(gym.Env):
                         raise
                     cloud_error = str(exc)
                 else:
-                    self.ledger.charge(entry, min(response.cost, entry.cost))
-                    offloaded, cost, cloud_text = True, response.cost, response.text
+                    # What the ledger charges is what the reward sees: the reported cost, capped
+                    # by the quote the call was granted on; a reported cost that is not a
+                    # finite non-negative number (a faulty server's usage) bills the quote.
+                    reported = response.cost
+                    valid = isinstance(reported, int | float) and math.isfinite(reported)
+                    charged = min(reported, entry.cost) if valid and reported >= 0 else entry.cost
+                    self.ledger.charge(entry, charged)
+                    offloaded, cost, cloud_text = True, charged, response.text
                     latency += response.latency_s
             else:
                 refused = True

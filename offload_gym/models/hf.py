@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
@@ -53,6 +54,38 @@ def _dtype_kwarg() -> str:
     return "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
 
 
+def context_window(model: Any) -> int | None:
+    """The model's context window (``n_positions`` / ``max_position_embeddings`` of its config),
+    or None where it declares none."""
+    cfg = getattr(model, "config", None)
+    window = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
+    return window if isinstance(window, int) else None
+
+
+def fit_prompts(
+    model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int
+) -> list[list[int]]:
+    """Token ids of ``prompts``; a prompt that alone fills the model's context window is cut
+    from the left (its end, where the question is, kept) to leave ``min(max_new_tokens,
+    window // 2)`` positions for the answer, with a warning. Prompts that fit are never cut
+    (`context_room` caps the new tokens instead)."""
+    ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+    window = context_window(model)
+    if window is None:
+        return ids
+    keep = window - max(1, min(max_new_tokens, window // 2))
+    cut = [i for i, row in enumerate(ids) if len(row) >= window]
+    if cut:
+        warnings.warn(
+            f"{len(cut)} prompt(s) of up to {max(len(ids[i]) for i in cut)} tokens fill the "
+            f"model's context window of {window}; cut from the left to their last {keep} tokens",
+            stacklevel=3,
+        )
+        for i in cut:
+            ids[i] = ids[i][-keep:]
+    return ids
+
+
 def context_room(model: Any, prompt_tokens: int, max_new_tokens: int) -> int:
     """``max_new_tokens``, cut so that prompt + response fit the model's context window
     (``n_positions`` / ``max_position_embeddings`` of its config, where it has one).
@@ -60,9 +93,8 @@ def context_room(model: Any, prompt_tokens: int, max_new_tokens: int) -> int:
     Raises:
         ValueError: The prompt alone fills the window.
     """
-    cfg = getattr(model, "config", None)
-    window = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
-    if not isinstance(window, int):
+    window = context_window(model)
+    if window is None:
         return max_new_tokens
     room = window - prompt_tokens
     if room < 1:
@@ -87,7 +119,9 @@ def generate_batch(
 ) -> list[tuple[str, float, int]]:
     """Generate for every prompt, ``batch_size`` at a time (left padding): greedy at
     temperature 0, else sampling seeded from ``seed`` (torch's global RNG is forked, not
-    touched); inputs go to ``device`` (default: the model's). Returns ``(text, mean token
+    touched); inputs go to ``device`` (default: the model's). New tokens are capped to what
+    fits the model's context window; a prompt that alone fills it is cut from the left with a
+    warning (`fit_prompts`). Returns ``(text, mean token
     log-prob, tokens)`` per prompt, the response counted
     up to and including its first end-of-text. With ``keep_special_tokens`` the text keeps
     special tokens such as the offload marker (end-of-text removed)."""
@@ -108,8 +142,8 @@ def generate_batch(
         kwargs.update(temperature=temperature, top_k=0)
     out: list[tuple[str, float, int]] = []
     for k, start in enumerate(range(0, len(prompts), batch_size)):
-        chunk = list(prompts[start : start + batch_size])
-        enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
+        ids = fit_prompts(model, tokenizer, prompts[start : start + batch_size], max_new_tokens)
+        enc = tokenizer.pad({"input_ids": ids}, return_tensors="pt", padding=True)
         enc = {key: v.to(device) for key, v in enc.items()}
         kwargs["max_new_tokens"] = context_room(model, enc["input_ids"].shape[1], max_new_tokens)
         with torch.no_grad(), torch.random.fork_rng(devices=[]):

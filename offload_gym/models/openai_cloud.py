@@ -87,6 +87,9 @@ class OpenAICloud:
         system_prompts: System prompt by task domain (None: no system message).
         send_task: Also send the task itself (``offload_task`` in the request body), which a
             simulated cloud behind ``offload-gym serve`` needs; real servers reject or ignore it.
+            ``"auto"``: send it only to a server whose ``/v1/models`` lists the model with
+            ``offload_needs_task`` (``offload-gym serve --model simulated``), asked once, before
+            the first call; never to the default OpenAI endpoint.
     """
 
     deterministic = False  # a network service: the environments flag their spec accordingly
@@ -107,7 +110,7 @@ class OpenAICloud:
         max_tokens: int = 512,
         temperature: float = 0.0,
         system_prompts: Mapping[str, str] | None = SYSTEM_PROMPTS,
-        send_task: bool = False,
+        send_task: bool | str = False,
     ) -> None:
         import openai
 
@@ -122,6 +125,8 @@ class OpenAICloud:
             raise ValueError("backoff_s and max_backoff_s must be >= 0")
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if send_task not in (True, False, "auto"):
+            raise ValueError(f"send_task must be True, False or 'auto', got {send_task!r}")
         key = api_key if api_key is not None else os.environ.get(api_key_env)
         if not key:
             if base_url is None:
@@ -141,6 +146,7 @@ class OpenAICloud:
         self.temperature = float(temperature)
         self.system_prompts = dict(system_prompts) if system_prompts else {}
         self.send_task = send_task
+        self._auto_task: bool | None = None
         self.api_key_env = api_key_env
         self.requests = 0
         self.failures = 0
@@ -227,7 +233,7 @@ class OpenAICloud:
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
         }
-        if self.send_task:
+        if self._sends_task():
             kwargs["extra_body"] = {"offload_task": task_payload(task)}
         cause = "no attempt"
         for attempt in range(self.max_retries + 1):
@@ -243,11 +249,16 @@ class OpenAICloud:
                     cause = "empty answer"
                 else:
                     usage = resp.usage
-                    if usage is None:  # some servers omit usage: bill the quote's bound
-                        prompt_t = sum(len(m["content"].encode()) + 8 for m in kwargs["messages"])
-                        completion_t = self.max_tokens
-                    else:
-                        prompt_t, completion_t = usage.prompt_tokens, usage.completion_tokens
+                    bound_p = sum(len(m["content"].encode()) + 8 for m in kwargs["messages"])
+                    counts = (None if usage is None
+                              else (usage.prompt_tokens, usage.completion_tokens))  # fmt: skip
+                    if counts is None or not all(
+                        isinstance(n, int) and n >= 0 for n in counts
+                    ):  # usage omitted or impossible (negative, not a count): bill the bound
+                        prompt_t, completion_t = bound_p, self.max_tokens
+                    else:  # never more than the quote's bound (a server cannot bill 1e12)
+                        prompt_t = min(counts[0], bound_p)
+                        completion_t = min(counts[1], self.max_tokens)
                     cost = self.prices.cost(prompt_t, completion_t)
                     return CloudResponse(text, prompt_t, completion_t, cost, latency)
             except openai.RateLimitError as exc:
@@ -273,6 +284,24 @@ class OpenAICloud:
         raise CloudError(
             self.endpoint, self._scrub(f"{cause} (after {self.max_retries + 1} attempts)")
         )
+
+    def _sends_task(self) -> bool:
+        """``send_task``, with ``"auto"`` resolved once from the server's model list (a server
+        that cannot be asked, or does not say, gets no task)."""
+        if self.send_task != "auto":
+            return bool(self.send_task)
+        with self._lock:
+            if self._auto_task is None and self.base_url is None:
+                self._auto_task = False
+            if self._auto_task is None:
+                try:
+                    models = self._client.models.list().data
+                except Exception:  # the server could not be asked: no task now, ask again later
+                    return False
+                self._auto_task = any(
+                    m.id == self.model and (getattr(m, "model_extra", None) or {}).get(
+                        "offload_needs_task") for m in models)  # fmt: skip
+            return self._auto_task
 
     def _fail(self) -> None:
         with self._lock:

@@ -284,3 +284,27 @@ def test_prompt_text_space():
     assert space.contains("a b\n$\\frac{1}{2}$ ÷ π\tdef f():")
     assert not space.contains("x" * 41) and not space.contains(3)
     assert space.contains(space.sample())
+
+
+@pytest.mark.parametrize("reported", [-1.0, float("nan"), float("inf"), 1e303])
+def test_a_cloud_reporting_an_impossible_cost_cannot_crash_or_skew_the_step(reported):
+    """Negative or non-finite costs bill the quote; absurd ones are capped by it. The reward's
+    cost is what the ledger charged, and the ledger entry is always settled."""
+    from offload_gym.models import CloudResponse
+
+    class Faulty(SimulatedCloud):
+        def answer(self, task, partial=None):
+            r = super().answer(task, partial)
+            return CloudResponse(r.text, r.prompt_tokens, r.completion_tokens, reported,
+                                 r.latency_s)  # fmt: skip
+
+    cloud = Faulty()
+    env = gym.make("OffloadMathRouter-v0", budget=1.0, num_tasks=3, cloud_model=cloud,
+                   reward_weights={"correct": 1.0, "cost": -1.0})  # fmt: skip
+    infos, rewards = _run(env, lambda e, o: 1)
+    ledger = infos[-1]["episode_summary"]["ledger"]
+    assert ledger["calls_used"] == 3 and all(np.isfinite(rewards))
+    costs = [i["reward_components"]["cost"] for i in infos]
+    quotes = [cloud.quote(t) for t in env.unwrapped._tasks]
+    assert all(0.0 <= c <= q + 1e-12 for c, q in zip(costs, quotes, strict=True))
+    assert ledger["cost_used"] == pytest.approx(sum(costs))

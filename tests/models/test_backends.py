@@ -88,8 +88,44 @@ def test_client_against_the_server_answers_like_the_cloud(tasks):
         assert got.cost == pytest.approx(want.cost) and got.latency_s > 0
         assert got.cost <= cloud.quote(tasks[0])
         assert stats(server)["requests"] == 1
-        with pytest.raises(CloudError, match="offload_task"):  # a simulated cloud needs the task
-            client(server, send_task=False).answer(tasks[0])
+        # No task sent: a plain 200 answer that says the task is needed (graded wrong).
+        plain = client(server, send_task=False).answer(tasks[0])
+        assert "offload_task" in plain.text
+        auto = client(server, send_task="auto").answer(tasks[0])  # asks /v1/models once
+        assert auto.text == want.text
+    with pytest.raises(ValueError, match="send_task"):
+        OpenAICloud("m", base_url="http://127.0.0.1:1/v1", send_task="yes")
+
+
+def test_a_plain_openai_client_gets_answers_and_a_clean_404(tasks):
+    import http.client
+
+    import openai
+
+    with CloudServer(SimulatedCloud()) as server:
+        plain = openai.OpenAI(base_url=server.url, api_key="none", max_retries=0)
+        models = plain.models.list().data
+        assert models[0].model_extra["offload_needs_task"] is True
+        out = plain.chat.completions.create(
+            model="offload-gym", messages=[{"role": "user", "content": tasks[0].prompt}]
+        )
+        assert out.choices[0].message.content and out.usage.total_tokens > 0
+        other = plain.chat.completions.create(
+            model="offload-gym", messages=[{"role": "user", "content": "Say hi."}]
+        )
+        assert other.choices[0].message.content
+        host, port = server.url.removeprefix("http://").removesuffix("/v1").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=5)  # one kept-alive socket
+        body = json.dumps({"model": "offload-gym", "prompt": "1 + 1 ="})
+        conn.request("POST", "/v1/completions", body, {"Content-Type": "application/json"})
+        first = conn.getresponse()
+        assert first.status == 404 and "chat/completions" in first.read().decode()
+        chat = json.dumps({"model": "offload-gym",
+                           "messages": [{"role": "user", "content": "Say hi."}]})  # fmt: skip
+        conn.request("POST", "/v1/chat/completions", chat, {"Content-Type": "application/json"})
+        second = conn.getresponse()
+        assert second.status == 200 and json.loads(second.read())["choices"]
+        conn.close()
 
 
 def test_answer_many_runs_requests_in_parallel(tasks):
@@ -129,6 +165,15 @@ def test_each_fault_is_retried_then_reported(fault, cause, tasks):
         assert stats(server)["requests"] == 3 and cloud.failures == 1
 
 
+@pytest.mark.parametrize("tokens", ["-5", "1e12"])
+def test_impossible_usage_is_billed_at_most_the_quote(tokens, tasks):
+    with CloudServer(SimulatedCloud(), faults=[f"usage:{tokens}"]) as server:
+        cloud = client(server, prices={"input_per_1k": 1.0, "output_per_1k": 1.0})
+        r = cloud.answer(tasks[0])
+        assert r.prompt_tokens >= 0 and 0 <= r.completion_tokens <= cloud.max_tokens
+        assert 0.0 <= r.cost <= cloud.quote(tasks[0])
+
+
 def test_retry_after_is_honoured(tasks):
     with CloudServer(SimulatedCloud(), faults=["429:0.6"]) as server:
         cloud = client(server, backoff_s=0.0, max_retries=1)
@@ -138,8 +183,8 @@ def test_retry_after_is_honoured(tasks):
 
 
 def test_client_errors_are_not_retried(tasks):
-    with CloudServer(SimulatedCloud()) as server:
-        cloud = client(server, send_task=False, max_retries=3)
+    with CloudServer(SimulatedCloud(), faults=["400"] * 4) as server:
+        cloud = client(server, max_retries=3)
         with pytest.raises(CloudError, match="HTTP 400"):
             cloud.answer(tasks[0])
         assert stats(server)["requests"] == 1

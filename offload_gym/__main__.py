@@ -1,0 +1,5 @@
+"""``python -m offload_gym``: the ``offload-gym`` command line."""
+
+from offload_gym.cli import main
+
+raise SystemExit(main())
