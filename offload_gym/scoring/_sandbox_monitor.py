@@ -1,10 +1,13 @@
 """The sandbox's test monitor: ``python -m offload_gym.scoring._sandbox_monitor``.
 
 Reads one JSON request a line on stdin and answers one JSON verdict a line on stdout. For each
-request it forks a *candidate process* that runs the untrusted program and nothing else, and runs
-the trusted tests itself, here, against a proxy of the candidate's function: every call crosses a
-socket as plain data (`offload_gym.scoring._wire`). The verdict is decided in this process, so
-nothing the candidate prints, returns, redefines or exits with can forge it.
+request it forks a *judge process*, which forks a *candidate process* that runs the untrusted
+program and nothing else, and then (only then) receives the trusted tests and runs them against
+a proxy of the candidate's function: every call crosses a socket as plain data
+(`offload_gym.scoring._wire`). The verdict is decided in the judge, so nothing the candidate
+prints, returns, redefines or exits with can forge it, and the tests never enter this monitor's
+memory, so no later candidate (forked from it, through a fresh judge) can find an earlier
+check's tests.
 
 The candidate process runs in its own session and working directory, with an empty environment,
 stdio on /dev/null, resource limits, and, when this monitor runs as root, an unprivileged uid of
@@ -221,6 +224,46 @@ def _run_request(
     }
 
 
+def _judge(req: dict[str, Any], uid: int | None, tmp_root: str, read_tests: Any) -> dict[str, Any]:
+    """`_run_request` in a fresh child process (the judge), whose verdict comes back over a
+    pipe. The tests only ever enter a judge's memory, never this long-lived monitor's: every
+    candidate is forked from a process no test has been in (an earlier check's namespace, its
+    ``check`` function and expected values cannot linger as garbage for the next candidate to
+    find with ``gc.get_objects()``)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the judge
+        os.close(r)
+        try:
+            reply = _run_request(req, uid, tmp_root, read_tests)
+        except BaseException as exc:
+            reply = _sandbox_error(exc)
+        with contextlib.suppress(BaseException), os.fdopen(w, "wb") as fh:
+            fh.write(json.dumps(reply).encode())
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as fh:
+        data = fh.read()
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+    try:
+        return dict(json.loads(data))
+    except (ValueError, TypeError):
+        return {"status": "error", "passed": False, "detail": "the judge process died",
+                "seconds": 0.0, "calls": 0}  # fmt: skip
+
+
+def _sandbox_error(exc: BaseException) -> dict[str, Any]:
+    return {
+        "status": "sandbox_error",
+        "passed": False,
+        "detail": f"{type(exc).__name__}: {exc}"[:300],
+        "seconds": 0.0,
+        "calls": 0,
+        "trace": traceback.format_exc()[-800:],
+    }
+
+
 def _private_tmp() -> str:
     """Inside a mount namespace, mount fresh tmpfs over the world-writable directories so that
     nothing a candidate writes there is seen outside; return the directory for work dirs."""
@@ -263,16 +306,9 @@ def main() -> None:
             break
         try:
             req = json.loads(line)
-            reply = _run_request(req, uid, tmp_root, read_tests)
+            reply = _judge(req, uid, tmp_root, read_tests)
         except Exception as exc:
-            reply = {
-                "status": "sandbox_error",
-                "passed": False,
-                "detail": f"{type(exc).__name__}: {exc}"[:300],
-                "seconds": 0.0,
-                "calls": 0,
-                "trace": traceback.format_exc()[-800:],
-            }
+            reply = _sandbox_error(exc)
         out.write(json.dumps(reply) + "\n")
         out.flush()
     shutil.rmtree(tmp_root, ignore_errors=True)

@@ -255,3 +255,32 @@ def test_an_unreadable_monitor_reply_is_a_counted_sandbox_error(monkeypatch):
         result = fresh.run(CodeCheck("def add(a, b):\n    return a + b\n", "add", TESTS))
         assert result.status == "sandbox_error" and not result.passed
         assert fresh.stats["sandbox_errors"] == 1
+
+
+def test_an_earlier_checks_tests_cannot_be_found_by_the_next_candidate():
+    """The attack of the grading-trust issue: after one check, walk gc.get_objects() for its
+    namespace and ``check`` function. Every check runs in a fresh judge process, so the next
+    candidate (on the same worker) finds nothing."""
+    earlier = ("SECRET_ANSWER = 'hidden-expected-41'\n"
+               "def check(candidate):\n    assert candidate(1, 2) == 3\n")  # fmt: skip
+    spy = """
+    import gc
+    def _leak():
+        marker = ''.join(['hidden-', 'expected-41'])
+        for o in gc.get_objects():
+            if callable(o) and getattr(o, '__name__', '') == 'check':
+                return 1
+            if isinstance(o, dict) and (o.get('SECRET_ANSWER') == marker
+                                        or o.get('__name__') == '__tests__'):
+                return 1
+        return 0
+    FOUND = _leak()
+    def add(a, b):
+        return FOUND
+    """
+    with Sandbox(workers=1, limits=LIMITS) as one:
+        assert run(one, "def add(a, b):\n    return a + b\n", earlier).status == "passed"
+        probe = run(one, spy, "assert add(0, 0) == 0\n")  # passes only if nothing leaked
+        assert probe.status == "passed", probe
+        found = run(one, spy, "assert add(0, 0) == 1\n")
+        assert found.status == "failed"
