@@ -81,6 +81,7 @@ class DemoConfig:
         prompts_per_step: P.
         max_new_tokens: Longest response (characters, for the character-level SLM).
         lr: Learning rate of the RL phase.
+        beta: KL coefficient to the warm-started model (k3 estimator; 0: no reference model).
         num_iterations: Optimisation passes over each batch.
         eta_lambda: DA-GRPO's dual ascent step size.
         lambda0: Initial lambda (the PID controller's bias term).
@@ -111,6 +112,7 @@ class DemoConfig:
     prompts_per_step: int = 4
     max_new_tokens: int = 128
     lr: float = 5e-5
+    beta: float = 0.0
     num_iterations: int = 2
     eta_lambda: float = 0.01
     lambda0: float = 0.5
@@ -158,7 +160,8 @@ class DemoConfig:
         """The trainer's config for ``method``."""
         return GRPOConfig(num_tasks=2 * self.steps_per_group, tau=self.tau,
                           group_size=self.group_size, prompts_per_step=self.prompts_per_step,
-                          max_new_tokens=self.max_new_tokens, lr=self.lr, seed=seed,
+                          max_new_tokens=self.max_new_tokens, lr=self.lr, beta=self.beta,
+                          seed=seed,
                           num_iterations=self.num_iterations, eta_lambda=self.eta_lambda,
                           lambda0=self.lambda0, pid_kp=self.pid_kp, pid_ki=self.pid_ki,
                           threads=self.threads, **METHODS[method])  # fmt: skip
