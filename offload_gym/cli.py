@@ -226,7 +226,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _agent_kwargs(name: str, args: argparse.Namespace) -> dict[str, Any]:
     if name in ("ppo", "dqn", "maskable-ppo"):
-        return {"total_timesteps": args.timesteps, "progress_bar": not args.quiet}
+        kwargs: dict[str, Any] = {"total_timesteps": args.timesteps,
+                                  "progress_bar": not args.quiet}  # fmt: skip
+        if args.tensorboard is not None:
+            kwargs["algo_kwargs"] = {"tensorboard_log": args.tensorboard}
+        return kwargs
     return {}
 
 
@@ -319,7 +323,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     cache = Path(args.cache_dir).expanduser()
-    result = run_demo(args.out, cfg, cache_dir=cache, progress=not args.quiet)
+    result = run_demo(args.out, cfg, cache_dir=cache, progress=not args.quiet,
+                      tensorboard_dir=args.tensorboard)  # fmt: skip
     paths = write_demo_report(result, args.out)
     print(Path(paths["md"]).read_text())
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
@@ -386,10 +391,16 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def _add_out_args(p: argparse.ArgumentParser) -> None:
+def _add_out_args(p: argparse.ArgumentParser, *, tensorboard: bool = True) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--overwrite", action="store_true",
                    help="write into an --out that already holds results")  # fmt: skip
+    if not tensorboard:
+        return
+    p.add_argument("--tensorboard", default=None, metavar="DIR",
+                   help="TensorBoard log directory for training (the trainer's lambda, "
+                   "requests, reward and accuracy per step; SB3's own logs); needs "
+                   "tensorboard")  # fmt: skip
 
 
 RESULT_FILES = ("results.json", "results.md")
@@ -467,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
         "coplms", help="Co-PLMs: co-tune a server LLM and heterogeneous device SLMs via DPMs"
     )
     p_cop.add_argument("--quick", action="store_true", help="the 10-minute CPU version")
-    _add_out_args(p_cop)
+    _add_out_args(p_cop, tensorboard=False)
     p_cop.add_argument("--seeds", type=_positive, default=None,
                        help="number of seeds (default 3; 1 with --quick)")  # fmt: skip
     p_cop.add_argument("--methods", default="coplms,standalone,fedavg,oneway",

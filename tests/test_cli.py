@@ -245,3 +245,12 @@ def test_a_network_cloud_is_cached_in_the_user_cache_dir_by_default(tmp_path, ca
     assert json.loads(capsys.readouterr().out) == json.loads(first.out)
     assert main([*args, "--no-cloud-cache", "--cloud-retries", "0", "--cloud-timeout", "2"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_tensorboard_logs_for_sb3_training(tmp_path, capsys):
+    pytest.importorskip("tensorboard")
+    args = ["compare", "--agents", "ppo", "--timesteps", "64", "--episodes", "1", "--seeds", "1",
+            "--num-tasks", "5", "--out", str(tmp_path / "out"), "--quiet",
+            "--tensorboard", str(tmp_path / "tb")]  # fmt: skip
+    assert main(args) == 0
+    assert list((tmp_path / "tb").glob("PPO_*/events.out.tfevents.*"))

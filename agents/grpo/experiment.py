@@ -298,6 +298,7 @@ def _train_method(
     math_only: TaskStream,
     run: dict[str, Any],
     progress: bool,
+    tensorboard_dir: Any = None,
 ) -> tuple[Any, list[dict[str, Any]], dict[str, float], dict[str, float]]:
     """Train a copy of ``base`` with ``method`` along the stream; return the model, its
     training history and its math skill after the math group and at the end."""
@@ -306,7 +307,8 @@ def _train_method(
     log = out / "train" / f"{method}-seed{seed}.jsonl"
     log.unlink(missing_ok=True)  # a fresh run (the trainer appends to resume its own log)
     trainer = GRPOTrainer(model, tokenizer, cfg.grpo(method, seed),
-                          env_kwargs={"tasks": train_stream}, log_path=log)  # fmt: skip
+                          env_kwargs={"tasks": train_stream}, log_path=log,
+                          tensorboard_dir=tensorboard_dir)  # fmt: skip
     trainer.train(cfg.steps_per_group, progress=progress)
     after = _math_skill(model, tokenizer, math_only, run)
     trainer.train(cfg.steps_per_group, progress=progress)
@@ -351,11 +353,13 @@ def run_demo(
     *,
     cache_dir: str | PathLike[str],
     progress: bool = True,
+    tensorboard_dir: str | PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Run the experiment; return ``{"config", "agents", "traces", "logs", "slm"}`` (written
-    to ``out_dir/results.json`` with ``results.md`` and plots by `write_demo_report`)."""
+    to ``out_dir/results.json`` with ``results.md`` and plots by `write_demo_report`). With
+    ``tensorboard_dir``, each trained method's steps go to ``<dir>/<method>-seed<seed>``."""
     with torch_threads(cfg.threads):
-        return _run_demo(Path(out_dir), cfg, cache_dir, progress)
+        return _run_demo(Path(out_dir), cfg, cache_dir, progress, tensorboard_dir)
 
 
 PARTIAL_DIR = "partial"
@@ -363,7 +367,9 @@ PARTIAL_DIR = "partial"
 `write_demo_report`): an interrupted demo resumes from it with the same settings."""
 
 
-def _run_demo(out: Path, cfg: DemoConfig, cache_dir: Any, progress: bool) -> dict[str, Any]:
+def _run_demo(
+    out: Path, cfg: DemoConfig, cache_dir: Any, progress: bool, tensorboard_dir: Any = None
+) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     slm_path = cached_slm(cfg, cache_dir, progress)
     base, tokenizer = load_local_lm(slm_path)
@@ -378,7 +384,7 @@ def _run_demo(out: Path, cfg: DemoConfig, cache_dir: Any, progress: bool) -> dic
                 print(f"seed {seed}: resumed from {path}", file=sys.stderr)
             per_seed.append(json.loads(path.read_text(encoding="utf-8")))
             continue
-        done = _run_seed(base, tokenizer, seen, cfg, seed, out, progress)
+        done = _run_seed(base, tokenizer, seen, cfg, seed, out, progress, tensorboard_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(done), encoding="utf-8")
@@ -412,6 +418,7 @@ def _run_seed(
     seed: int,
     out: Path,
     progress: bool,
+    tensorboard_dir: Any = None,
 ) -> dict[str, Any]:
     """Every agent of the demo on one seed: evaluation logs, math skill after the math group
     and at the end, and the training traces of each trained method (JSON-ready)."""
@@ -430,8 +437,9 @@ def _run_seed(
     evaluate("local", base, never_help)
     evaluate("cloud-unlimited", base, always_help, budget=1.0)
     for method in cfg.methods:
+        tb = None if tensorboard_dir is None else Path(tensorboard_dir) / f"{method}-seed{seed}"
         model, history, after, end = _train_method(base, tokenizer, cfg, method, seed, out,
-                                                   math_only, run, progress)  # fmt: skip
+                                                   math_only, run, progress, tb)  # fmt: skip
         done["after"][method], done["end"][method] = after, end
         evaluate(method, model)
         done["traces"][method] = {k: [r[k] for r in history] for k in TRACED}

@@ -34,6 +34,9 @@ class GRPOTrainer:
         config: The algorithm and its hyper-parameters.
         env_kwargs: Extra arguments of the environment (e.g. ``switch_point``).
         log_path: Optional JSONL file; one line per training step, flushed as it goes.
+        tensorboard_dir: Optional TensorBoard log directory: every step's lambda, training
+            requests and granted usage, reward, accuracy, loss, gradient norm, clip fraction and
+            kept prompts as ``offload/...`` scalars, flushed each step (needs ``tensorboard``).
         accelerator: An ``accelerate.Accelerator`` for data-parallel training under
             ``accelerate launch``: each process collects its own prompts (its own seeds), the
             gradients are averaged across processes, and the dual update uses the usage averaged
@@ -49,6 +52,7 @@ class GRPOTrainer:
         env_kwargs: dict[str, Any] | None = None,
         log_path: str | PathLike[str] | None = None,
         accelerator: Any | None = None,
+        tensorboard_dir: str | PathLike[str] | None = None,
     ) -> None:
         self.model, self.tokenizer, self.config = model, tokenizer, config
         self.raw_model = model
@@ -98,6 +102,7 @@ class GRPOTrainer:
         self.log_path = Path(log_path) if log_path is not None else None
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._tb = _tensorboard_writer(tensorboard_dir) if self.rank == 0 else None
 
     @property
     def lam(self) -> float:
@@ -217,6 +222,10 @@ class GRPOTrainer:
             with self.log_path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
                 fh.flush()
+        if self._tb is not None:
+            for key in TENSORBOARD_SCALARS:
+                self._tb.add_scalar(f"offload/{key}", record[key], self.step_count)
+            self._tb.flush()
         return record
 
     def train(self, steps: int, *, progress: bool = True) -> list[dict[str, Any]]:
@@ -283,6 +292,29 @@ class GRPOTrainer:
 
     def close(self) -> None:
         self.collector.close()
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
+
+
+TENSORBOARD_SCALARS = ("lambda", "cloud_requests", "cloud_usage", "reward", "accuracy", "loss",
+                       "grad_norm", "clip_fraction", "kept_prompts")  # fmt: skip
+"""The training record's values written to TensorBoard (as ``offload/<key>``)."""
+
+
+def _tensorboard_writer(log_dir: str | PathLike[str] | None) -> Any:
+    """A ``SummaryWriter`` for ``log_dir`` (None: no TensorBoard), or a clear error when the
+    ``tensorboard`` package is missing."""
+    if log_dir is None:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as exc:
+        raise ImportError(
+            "TensorBoard logging needs the tensorboard package: pip install tensorboard "
+            "(or pip install 'offload-gym[tensorboard]')"
+        ) from exc
+    return SummaryWriter(log_dir=str(log_dir))
 
 
 def _accepts_logits_to_keep(model: Any) -> bool:

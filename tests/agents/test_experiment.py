@@ -57,6 +57,16 @@ def test_demo_subset_of_algorithms_and_dual_step(tmp_path):
     assert lam[1] == pytest.approx(max(0.0, lam[0] + 0.5 * (usage[0] - cfg.tau)))
 
 
+def test_demo_writes_tensorboard_logs_per_method_and_seed(tmp_path):
+    import dataclasses
+
+    pytest.importorskip("tensorboard")
+    cfg = dataclasses.replace(TINY, methods=("dagrpo-pid",))
+    run_demo(tmp_path / "out", cfg, cache_dir=tmp_path / "cache", progress=False,
+             tensorboard_dir=tmp_path / "tb")  # fmt: skip
+    assert list((tmp_path / "tb" / "dagrpo-pid-seed0").glob("events.out.tfevents.*"))
+
+
 def test_demo_config_refuses_unknown_methods():
     with pytest.raises(ValueError, match="unknown methods"):
         DemoConfig(methods=("dagrpo", "ppo"))

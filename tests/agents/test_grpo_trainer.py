@@ -315,3 +315,39 @@ def test_update_scores_the_sampled_conditional_on_left_padded_prompts(lm):
         ours = t._token_logp(model, batch, n)
     assert torch.allclose(ours, sampled, atol=1e-4)
     t.close()
+
+
+def test_tensorboard_gets_every_step_of_the_training_record(lm, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from offload_agents.grpo.trainer import TENSORBOARD_SCALARS
+
+    model, tok = lm
+    cfg = GRPOConfig(algorithm="dagrpo", dual="pid", num_tasks=6, group_size=2,
+                     prompts_per_step=2, max_new_tokens=8)  # fmt: skip
+    trainer = GRPOTrainer(model, tok, cfg, tensorboard_dir=tmp_path / "tb")
+    records = trainer.train(3, progress=False)
+    events = EventAccumulator(str(tmp_path / "tb")).Reload()  # readable before close: flushed
+    for key in TENSORBOARD_SCALARS:
+        got = events.Scalars(f"offload/{key}")
+        assert [e.step for e in got] == [1, 2, 3], key
+        assert [e.value for e in got] == pytest.approx([r[key] for r in records], abs=1e-6), key
+    trainer.close()
+
+
+def test_tensorboard_without_the_package_is_a_clear_error(lm, tmp_path, monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_tensorboard(name, *args, **kwargs):
+        if name.startswith("torch.utils.tensorboard"):
+            raise ImportError("No module named 'tensorboard'")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    model, tok = lm
+    with pytest.raises(ImportError, match="pip install tensorboard"):
+        GRPOTrainer(model, tok, GRPOConfig(num_tasks=6, group_size=2, prompts_per_step=2),
+                    tensorboard_dir=tmp_path)  # fmt: skip
