@@ -10,13 +10,15 @@ import ast
 import functools
 import math
 import re
+import time
 from fractions import Fraction
 from typing import NamedTuple
 
 from offload_gym.scoring.latex import CONSTANTS, FUNCTIONS, to_expression
 
 DEFAULT_TIMEOUT_S = 2.0
-"""Wall-clock limit of the sympy step of one comparison."""
+"""Wall-clock limit of the sympy steps of one comparison, all of them together (a list's items
+share it)."""
 
 MAX_ANSWER_CHARS = 1000
 """Longer answers are compared as strings only."""
@@ -383,10 +385,16 @@ def compare(pred: str | None, gold: str, *, timeout: float = DEFAULT_TIMEOUT_S) 
     """
     if not isinstance(gold, str):
         raise TypeError(f"gold must be a string, got {type(gold).__name__}")
+    return _verdict(pred, gold, time.monotonic() + timeout)
+
+
+def _verdict(pred: str | None, gold: str, deadline: float) -> Verdict:
+    """`compare` against a deadline shared by the whole comparison (a list's items and every
+    sympy call of it draw on the same time: the limit bounds the comparison, not each call)."""
     if pred is None or not isinstance(pred, str) or not pred.strip():
         return Verdict(False, "empty")
     try:
-        return _compare(pred, gold, timeout)
+        return _compare(pred, gold, deadline)
     except (ArithmeticError, ValueError, RecursionError, MemoryError):  # a grader never raises
         return Verdict(False, "error")
 
@@ -394,7 +402,7 @@ def compare(pred: str | None, gold: str, *, timeout: float = DEFAULT_TIMEOUT_S) 
 _NOT_A_NUMBER = re.compile(r"^[-+]?\\?(?:nan|NaN|NAN|Nan)$")
 
 
-def _compare(pred: str, gold: str, timeout: float) -> Verdict:
+def _compare(pred: str, gold: str, deadline: float) -> Verdict:
     p, g = normalize(pred), normalize(gold)
     if _NOT_A_NUMBER.match(p) or _NOT_A_NUMBER.match(g):
         return Verdict(False, "invalid")  # "not a number" is no answer, even to itself
@@ -409,8 +417,8 @@ def _compare(pred: str, gold: str, timeout: float) -> Verdict:
     if pl is not None or gl is not None:
         if pl is not None and gl is not None and pl[1] and gl[1] and _ends(p) != _ends(g):
             return Verdict(False, "list")  # (1, 2) is not [1, 2], nor [1, 2) [1, 2]
-        return _compare_lists(pl, gl, timeout)
-    return _compare_expressions(p, g, pn, gn, timeout)
+        return _compare_lists(pl, gl, deadline)
+    return _compare_expressions(p, g, pn, gn, deadline)
 
 
 def _ends(s: str) -> str:
@@ -419,21 +427,19 @@ def _ends(s: str) -> str:
 
 
 def _compare_lists(
-    pl: tuple[list[str], bool] | None, gl: tuple[list[str], bool] | None, timeout: float
+    pl: tuple[list[str], bool] | None, gl: tuple[list[str], bool] | None, deadline: float
 ) -> Verdict:
     if pl is None or gl is None or len(pl[0]) != len(gl[0]):
         return Verdict(False, "list")
     p_items, ordered = pl[0], pl[1] and gl[1]
     g_items = gl[0]
     if ordered:
-        ok = all(
-            compare(a, b, timeout=timeout).equivalent for a, b in zip(p_items, g_items, strict=True)
-        )
+        ok = all(_verdict(a, b, deadline).equivalent for a, b in zip(p_items, g_items, strict=True))
         return Verdict(ok, "list")
     remaining = list(g_items)
     for a in p_items:
         for k, b in enumerate(remaining):
-            if compare(a, b, timeout=timeout).equivalent:
+            if _verdict(a, b, deadline).equivalent:
                 del remaining[k]
                 break
         else:
@@ -442,7 +448,7 @@ def _compare_lists(
 
 
 def _compare_expressions(
-    p: str, g: str, pn: _Number | None, gn: _Number | None, timeout: float
+    p: str, g: str, pn: _Number | None, gn: _Number | None, deadline: float
 ) -> Verdict:
     pe = f"({pn.value})" if pn is not None else to_expression(p)
     ge = f"({gn.value})" if gn is not None else to_expression(g)
@@ -453,7 +459,10 @@ def _compare_expressions(
         return Verdict(decided, "expression")
     from offload_gym.scoring.symbolic import sympy_equivalent
 
-    result = sympy_equivalent(pe, ge, timeout=timeout)
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return Verdict(False, "timeout")
+    result = sympy_equivalent(pe, ge, timeout=remaining)
     if result is None:
         return Verdict(False, "timeout")
     if isinstance(result, str):

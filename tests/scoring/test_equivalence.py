@@ -1,3 +1,4 @@
+import itertools
 import time
 
 import pytest
@@ -88,3 +89,26 @@ def test_gold_must_be_a_string():
     with pytest.raises(TypeError, match="gold"):
         compare("1", 1)  # type: ignore[arg-type]
     assert compare(None, "1").method == "empty"
+
+
+def test_the_time_limit_bounds_the_whole_comparison_not_each_sympy_call(monkeypatch):
+    """A list answer whose items each need sympy: every call draws on one deadline, so a
+    6-item set (up to 36 calls) cannot take 36 times the limit."""
+    from offload_gym.scoring import symbolic
+
+    calls, seen_limits = [], []
+
+    def slow(pred, gold, *, timeout):
+        seen_limits.append(timeout)
+        time.sleep(min(0.3, timeout))
+        calls.append(1)
+        return None if timeout < 0.3 else False  # a call cut by its limit reports a time-out
+
+    monkeypatch.setattr(symbolic, "sympy_equivalent", slow)
+    items = [f"x^{{{100_000 + k}}}" for k in range(6)]  # powers beyond the fast evaluator
+    start = time.monotonic()
+    verdict = compare(", ".join(items), ", ".join(reversed([*items[:-1], "y"])), timeout=1.0)
+    elapsed = time.monotonic() - start
+    assert not verdict.equivalent and elapsed < 1.6, elapsed
+    assert len(calls) <= 5 and all(t <= 1.0 for t in seen_limits)
+    assert all(b < a for a, b in itertools.pairwise(seen_limits))
