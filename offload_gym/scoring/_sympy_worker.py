@@ -32,7 +32,40 @@ def _equivalent(pred: str, gold: str) -> bool | str:
         return f"{type(exc).__name__}: {exc}"[:200]
 
 
+def _exit_with_parent(poll_s: float = 0.5) -> None:
+    """Exit as soon as the host process is gone: a kill -9 of the host leaves no EOF to read
+    while a long sympy computation runs, and the helper must not keep a core busy for nobody.
+    On Linux the kernel kills the helper when its parent dies (``PR_SET_PDEATHSIG``: a
+    computation in C that holds the GIL, such as a huge power, cannot stop a thread-based
+    watch); elsewhere a thread polls the parent pid between computations."""
+    import os
+    import signal
+    import threading
+    import time
+
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0:  # 1 = PR_SET_PDEATHSIG
+            if os.getppid() != parent:  # the parent died before the call: nobody to serve
+                os._exit(0)
+            return
+    except (OSError, AttributeError, ImportError):
+        pass
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main() -> None:
+    _exit_with_parent()
     import sympy  # noqa: F401  (import once, before the first request)
 
     sys.stdout.write('"ready"\n')

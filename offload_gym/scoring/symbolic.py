@@ -18,9 +18,11 @@ import select
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 _lock = threading.Lock()
 _proc: subprocess.Popen[str] | None = None
+_spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="offload-sympy-spawner")
 STARTUP_TIMEOUT_S = 60.0
 stats = {"calls": 0, "timeouts": 0, "errors": 0, "restarts": 0}
 """Counters of the helper's use in this process: calls, timeouts, errors, restarts."""
@@ -33,7 +35,11 @@ def _start() -> subprocess.Popen[str]:
     if _proc is not None:
         stats["restarts"] += 1
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH", "HOME", "LANG")}
-    _proc = subprocess.Popen(
+    # Started from one long-lived thread: the helper asks the kernel to kill it when the thread
+    # that started it dies (so a kill -9 of this process leaves no helper behind), and a
+    # short-lived caller thread must not take the helper down with it.
+    _proc = _spawner.submit(
+        subprocess.Popen,
         [sys.executable, "-m", "offload_gym.scoring._sympy_worker"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -41,7 +47,7 @@ def _start() -> subprocess.Popen[str]:
         text=True,
         bufsize=1,
         env=env,
-    )
+    ).result()
     # The helper says "ready" once sympy is imported; that start-up is not part of any timeout.
     assert _proc.stdout is not None
     ready, _, _ = select.select([_proc.stdout], [], [], STARTUP_TIMEOUT_S)

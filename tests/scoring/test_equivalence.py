@@ -1,4 +1,5 @@
 import itertools
+import os
 import time
 
 import pytest
@@ -112,3 +113,51 @@ def test_the_time_limit_bounds_the_whole_comparison_not_each_sympy_call(monkeypa
     assert not verdict.equivalent and elapsed < 1.6, elapsed
     assert len(calls) <= 5 and all(t <= 1.0 for t in seen_limits)
     assert all(b < a for a, b in itertools.pairwise(seen_limits))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_the_sympy_helper_dies_with_its_host():
+    """kill -9 of the host during a long sympy computation: the helper exits within seconds
+    instead of keeping a core busy for nobody."""
+    import signal
+    import subprocess
+    import sys
+
+    host = subprocess.Popen(
+        [sys.executable, "-c",
+         "from offload_gym.scoring import symbolic\n"
+         "print(symbolic._start().pid, flush=True)\n"
+         "symbolic.sympy_equivalent('9**(9**(9**9))', '9**(9**(9**9))+1', timeout=600)\n"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    helper = int(host.stdout.readline())
+    time.sleep(1.0)  # the slow request is in the helper now
+    os.kill(host.pid, signal.SIGKILL)
+    host.wait(timeout=10)
+
+    def alive(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                return fh.read().split(") ", 1)[1][0] not in "ZX"  # a zombie has exited
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while alive(helper) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive(helper)
+
+
+def test_a_short_lived_caller_thread_does_not_take_the_helper_down():
+    import threading
+
+    from offload_gym.scoring import symbolic
+
+    symbolic._kill()
+    t = threading.Thread(target=lambda: compare("x^{100000}", "x^{100001}/x", timeout=30.0))
+    t.start()
+    t.join()  # the thread that first needed the helper is gone
+    time.sleep(0.5)
+    restarts = symbolic.stats["restarts"]
+    assert compare("x^{100000}", "x^{100001}/x", timeout=30.0).equivalent
+    assert symbolic.stats["restarts"] == restarts  # the same helper answered
