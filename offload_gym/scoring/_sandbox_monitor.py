@@ -264,16 +264,39 @@ def _sandbox_error(exc: BaseException) -> dict[str, Any]:
     }
 
 
+PRIVATE_MOUNTS: list[str] = []
+"""The world-writable directories this monitor mounted a private tmpfs over (inside its own
+mount namespace); only these are ever wiped."""
+
+
 def _private_tmp() -> str:
     """Inside a mount namespace, mount fresh tmpfs over the world-writable directories so that
     nothing a candidate writes there is seen outside; return the directory for work dirs."""
     if os.environ.get("OFFLOAD_SANDBOX_PRIVATE_TMP") == "1":
         for path in ("/tmp", "/var/tmp", "/dev/shm"):
             if os.path.isdir(path):
-                os.system(f"mount -t tmpfs -o size=512m,mode=1777 tmpfs {path} 2>/dev/null")
+                cmd = f"mount -t tmpfs -o size=512m,mode=1777 tmpfs {path} 2>/dev/null"
+                if os.system(cmd) == 0:
+                    PRIVATE_MOUNTS.append(path)
     root = tempfile.mkdtemp(prefix="offload-sandbox-")
     os.chmod(root, 0o711)
     return root
+
+
+def _wipe_private_tmp(keep: str) -> None:
+    """Empty the private tmpfs mounts after a check (all but the work-dir root ``keep``): what
+    one candidate leaves in /tmp, /var/tmp or /dev/shm is neither a channel to the next nor
+    memory pinned until the worker closes."""
+    for path in PRIVATE_MOUNTS:
+        with contextlib.suppress(OSError), os.scandir(path) as entries:
+            for entry in entries:
+                if entry.path == keep:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
 
 
 def _preload() -> None:
@@ -309,6 +332,7 @@ def main() -> None:
             reply = _judge(req, uid, tmp_root, read_tests)
         except Exception as exc:
             reply = _sandbox_error(exc)
+        _wipe_private_tmp(tmp_root)
         out.write(json.dumps(reply) + "\n")
         out.flush()
     shutil.rmtree(tmp_root, ignore_errors=True)

@@ -284,3 +284,29 @@ def test_an_earlier_checks_tests_cannot_be_found_by_the_next_candidate():
         assert probe.status == "passed", probe
         found = run(one, spy, "assert add(0, 0) == 1\n")
         assert found.status == "failed"
+
+
+@pytest.mark.skipif(not ISOLATED, reason="needs mount namespaces (private tmpfs)")
+def test_nothing_left_in_tmp_reaches_the_next_candidate():
+    writer = """
+    import os
+    for d in ('/tmp', '/var/tmp', '/dev/shm'):
+        try:
+            with open(os.path.join(d, 'offload-leak.txt'), 'w') as fh:
+                fh.write('x' * 1000)
+        except OSError:
+            pass
+    def add(a, b):
+        return a + b
+    """
+    reader = """
+    import os
+    FOUND = sum(os.path.exists(os.path.join(d, 'offload-leak.txt'))
+                for d in ('/tmp', '/var/tmp', '/dev/shm'))
+    def add(a, b):
+        return FOUND
+    """
+    with Sandbox(workers=1, limits=LIMITS) as one:
+        assert run(one, writer).status == "passed"
+        assert run(one, reader, "assert add(0, 0) == 0\n").status == "passed"
+    assert not os.path.exists("/tmp/offload-leak.txt")  # and nothing reached the host's /tmp
