@@ -83,6 +83,12 @@ def _candidate_main(
         _limit(resource.RLIMIT_FSIZE, int(limits["file_size_mb"]) << 20)
         _limit(resource.RLIMIT_NOFILE, int(limits["open_files"]))
         if uid is not None:
+            # The work dir becomes the candidate's whole filesystem: no host file (the
+            # project's, an installed package's data such as a benchmark's tests) and no
+            # filesystem socket is reachable. Only modules already imported (PRELOAD) work.
+            os.chroot(workdir)
+            os.chdir("/")
+            workdir = "/"
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)

@@ -310,3 +310,26 @@ def test_nothing_left_in_tmp_reaches_the_next_candidate():
         assert run(one, writer).status == "passed"
         assert run(one, reader, "assert add(0, 0) == 0\n").status == "passed"
     assert not os.path.exists("/tmp/offload-leak.txt")  # and nothing reached the host's /tmp
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the uid drop (and the chroot with it) needs root")
+def test_host_files_are_out_of_reach():
+    """World-readable host files (this project's own, an installed package's data, /etc) cannot
+    be read: the candidate's filesystem is its work dir."""
+    here = os.path.abspath(__file__)
+    reader = f"""
+    import os
+    FOUND = 0
+    for path in ({here!r}, '/etc/passwd', '/etc/hostname', '/proc/1/cmdline'):
+        try:
+            with open(path, 'rb') as fh:
+                FOUND += bool(fh.read(1))
+        except OSError:
+            pass
+    FOUND += len(os.listdir('/')) > 0 and os.path.exists('/usr')
+    def add(a, b):
+        return FOUND
+    """
+    with Sandbox(workers=1, limits=LIMITS) as one:
+        result = run(one, reader, "assert add(0, 0) == 0\n")
+    assert result.status == "passed", result
