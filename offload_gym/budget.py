@@ -98,6 +98,9 @@ class BudgetLedger:
         self.refused = 0
         self.overruns = 0
         self.log: list[LedgerEntry] = []
+        # Granted, not yet charged or cancelled (a list, by identity: it pickles and copies with
+        # the log, so an open entry stays open in a restored ledger).
+        self._open: list[LedgerEntry] = []
 
     # ------------------------------------------------------------------ state
     @property
@@ -150,9 +153,23 @@ class BudgetLedger:
             step, granted, over, quote if granted else 0.0, self.calls_used, self.cost_used
         )
         self.log.append(entry)
-        if not granted:
+        if granted:
+            self._open.append(entry)
+        else:
             self._write(entry)
         return entry
+
+    def _settle(self, entry: LedgerEntry, action: str) -> None:
+        """Close ``entry`` for good: each granted request is charged or cancelled once."""
+        if not entry.granted:
+            raise ValueError(f"cannot {action} a refused request")
+        k = next((k for k, e in enumerate(self._open) if e is entry), None)
+        if k is None:
+            raise ValueError(
+                f"cannot {action} this entry: it was already charged or cancelled, or it is not "
+                "an open request of this ledger's episode (each granted request is settled once)"
+            )
+        del self._open[k]
 
     def _replace(self, entry: LedgerEntry, fixed: LedgerEntry) -> LedgerEntry:
         for k in range(len(self.log) - 1, -1, -1):
@@ -172,8 +189,7 @@ class BudgetLedger:
 
     def cancel(self, entry: LedgerEntry) -> LedgerEntry:
         """Undo a granted request whose call failed: the call and its quote are released."""
-        if not entry.granted:
-            raise ValueError("cannot cancel a refused request")
+        self._settle(entry, "cancel")
         self.calls_used -= 1
         self.cost_used -= entry.cost
         self.overruns -= int(entry.over_budget)
@@ -192,6 +208,7 @@ class BudgetLedger:
                 f"actual cost {actual} exceeds the quote {entry.cost}; a cloud model's quote must "
                 "bound its cost"
             )
+        self._settle(entry, "charge")
         self.cost_used += actual - entry.cost
         fixed = LedgerEntry(
             entry.step, True, entry.over_budget, actual, entry.calls_used, self.cost_used

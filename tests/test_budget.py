@@ -90,3 +90,56 @@ def test_bad_arguments(kwargs, match):
 def test_bad_quote():
     with pytest.raises(ValueError, match="quote"):
         BudgetLedger(0.5, 4).request(0, quote=float("nan"))
+
+
+def test_each_granted_request_is_settled_once():
+    ledger = BudgetLedger(rate=0.5, num_tasks=4, cost_budget=10.0)
+    a, b = ledger.request(0, quote=1.0), ledger.request(1, quote=1.0)
+    charged = ledger.charge(a, 0.5)
+    for settle in (lambda: ledger.charge(a, 0.5), lambda: ledger.cancel(a),
+                   lambda: ledger.charge(charged, 0.1), lambda: ledger.cancel(charged)):
+        with pytest.raises(ValueError, match="already charged or cancelled"):
+            settle()
+    ledger.cancel(b)
+    with pytest.raises(ValueError, match="already charged or cancelled"):
+        ledger.cancel(b)
+    with pytest.raises(ValueError, match="already charged or cancelled"):
+        ledger.charge(b, 0.0)
+    assert (ledger.calls_used, ledger.cost_used) == (1, 0.5)
+    other = BudgetLedger(rate=0.5, num_tasks=4).request(0, quote=1.0)
+    with pytest.raises(ValueError, match="not an open request of this ledger"):
+        ledger.charge(other, 0.1)
+
+
+def test_an_open_request_survives_a_pickle_round_trip():
+    import pickle
+
+    ledger = BudgetLedger(rate=1.0, num_tasks=2)
+    ledger.request(0, quote=1.0)
+    restored = pickle.loads(pickle.dumps(ledger))
+    restored.charge(restored.log[0], 0.5)
+    assert restored.cost_used == 0.5
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["request", "charge", "cancel"]),
+                          st.integers(0, 20), st.floats(0, 1)), max_size=40))  # fmt: skip
+def test_no_sequence_of_settlements_overdraws_or_goes_negative(ops):
+    ledger = BudgetLedger(rate=0.5, num_tasks=10, cost_budget=3.0)
+    entries = []
+    for op, k, x in ops:
+        if op == "request":
+            entries.append(ledger.request(len(entries), quote=x))
+            continue
+        if not entries:
+            continue
+        entry = entries[k % len(entries)]
+        try:
+            if op == "charge":
+                entries[k % len(entries)] = ledger.charge(entry, entry.cost * x)
+            else:
+                entries[k % len(entries)] = ledger.cancel(entry)
+        except ValueError:
+            pass
+        assert 0 <= ledger.calls_used <= ledger.calls_allowed
+        assert -1e-9 <= ledger.cost_used <= 3.0 + 1e-9
