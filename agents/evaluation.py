@@ -125,6 +125,27 @@ def run_episode(
     return records
 
 
+def _finished_seeds(path: Path, episodes: int, num_tasks: int) -> dict[int, list[dict[str, Any]]]:
+    """The records of each seed whose ``episodes`` episodes are all complete in the log at
+    ``path`` (a torn last line, as a kill leaves it, is ignored)."""
+    if not path.exists():
+        return {}
+    by_seed: dict[int, list[dict[str, Any]]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "seed" in record:
+            by_seed.setdefault(int(record["seed"]), []).append(record)
+    out = {}
+    for seed, records in by_seed.items():
+        counts = [sum(r.get("episode") == ep for r in records) for ep in range(episodes)]
+        if counts == [num_tasks] * episodes and len(records) == num_tasks * episodes:
+            out[seed] = records
+    return out
+
+
 def evaluate(
     agent: Agent | str | Callable[[Any], Any],
     env_id: str,
@@ -136,6 +157,7 @@ def evaluate(
     progress: bool = True,
     fit: bool = True,
     window: int = 20,
+    resume: bool = False,
 ) -> EvalResult:
     """Evaluate ``agent`` (an `Agent`, a registered name, or a ``policy(obs)`` callable) on
     ``env_id`` for ``episodes`` episodes under each seed.
@@ -143,7 +165,10 @@ def evaluate(
     For each seed, a named agent is created afresh and `Agent.fit` is called with that seed (pass
     ``fit=False`` to skip training); episodes then run on evaluation seeds. With ``log_path``,
     every step is appended to a JSONL file as it happens (flushed), so nothing is lost if the run
-    is interrupted.
+    is interrupted. With ``resume``, a seed whose episodes are all complete in an existing log
+    (an interrupted run with the same settings) is taken from it instead of being run again;
+    the records of any incomplete seed are dropped and that seed is run afresh (a named agent is
+    fitted per seed, so a seed is the unit that can be redone exactly).
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
@@ -160,14 +185,26 @@ def evaluate(
     bar = tqdm(total=n_steps, desc=f"{agent if isinstance(agent, str) else 'agent'} on {env_id}",
                disable=not progress, leave=False)  # fmt: skip
     sink = None
+    done_seeds: dict[int, list[dict[str, Any]]] = {}
     if log_path is not None:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        if resume:
+            done_seeds = _finished_seeds(Path(log_path), episodes, env.unwrapped.num_tasks)
         sink = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+        for seed_records in done_seeds.values():  # the log keeps what is reused, nothing else
+            sink.writelines(json.dumps(r) + "\n" for r in seed_records)
+        sink.flush()
     logs: list[dict[str, Any]] = []
     per_seed = []
     name = agent if isinstance(agent, str) else getattr(agent, "name", type(agent).__name__)
     try:
         for seed in seeds:
+            if int(seed) in done_seeds:  # finished in the interrupted run: not redone
+                seed_logs = done_seeds[int(seed)]
+                bar.update(len(seed_logs))
+                logs += seed_logs
+                per_seed.append(metrics.summarize(seed_logs, budget, window=window))
+                continue
             current = _as_agent(agent)
             if fit and hasattr(current, "fit"):
                 current.fit(env_id, kwargs, int(seed))

@@ -271,6 +271,14 @@ def _run_agents(args: argparse.Namespace, names: list[str]) -> int:
         "seeds": args.seeds,
         "agents": names,
     }
+    resume = not (args.fresh or args.overwrite)
+    earlier = _interrupted_config(out) if resume else None
+    if earlier is not None:
+        differ = {k: (earlier.get(k), v) for k, v in config.items()
+                  if k != "agents" and earlier.get(k) != v}  # fmt: skip
+        if differ:
+            raise ValueError(f"the interrupted run in --out {args.out} used other settings "
+                             f"{differ}; pass --fresh to start over")  # fmt: skip
     try:
         for name in names:
             agent = make_agent(name, **_agent_kwargs(name, args))
@@ -282,6 +290,7 @@ def _run_agents(args: argparse.Namespace, names: list[str]) -> int:
                 env_kwargs=env_kwargs,
                 log_path=out / "logs" / f"{name}.jsonl",
                 progress=not args.quiet,
+                resume=resume,
             )
             if not args.quiet:
                 m = results[name].metrics
@@ -357,6 +366,9 @@ def _add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timesteps", type=_positive, default=30_000,
                    help="training steps of the SB3 agents")  # fmt: skip
     _add_out_args(p)
+    p.add_argument("--fresh", action="store_true",
+                   help="ignore the logs of an interrupted run in --out and start over (by "
+                   "default its finished seeds are reused)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_backend_args(p)
 
@@ -412,12 +424,23 @@ def check_out_dir(out: str | Path, *, overwrite: bool) -> Path:
     path = Path(out).expanduser()
     if path.exists() and not path.is_dir():
         raise ValueError(f"--out {out} is a file; expected a directory (new or empty)")
+    if not overwrite and _interrupted_config(path) is not None:
+        return path  # results of an interrupted run: the command resumes it
     if not overwrite and any((path / name).exists() for name in RESULT_FILES):
         raise ValueError(
             f"--out {out} already holds results; pass --overwrite to replace them or choose "
             "another directory"
         )
     return path
+
+
+def _interrupted_config(path: Path) -> dict[str, Any] | None:
+    """The config of an interrupted run's results in ``path`` (None when there is none)."""
+    try:
+        config = json.loads((path / "results.json").read_text(encoding="utf-8"))["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return config if isinstance(config, dict) and config.get("interrupted") else None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -254,3 +254,28 @@ def test_tensorboard_logs_for_sb3_training(tmp_path, capsys):
             "--tensorboard", str(tmp_path / "tb")]  # fmt: skip
     assert main(args) == 0
     assert list((tmp_path / "tb").glob("PPO_*/events.out.tfevents.*"))
+
+
+def test_an_interrupted_compare_resumes_and_refuses_other_settings(tmp_path, capsys, monkeypatch):
+    import offload_agents
+
+    real = offload_agents.evaluate
+    calls = []
+
+    def stop_at_second(agent, *args, **kwargs):
+        calls.append(agent.name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(agent, *args, **kwargs)
+
+    monkeypatch.setattr(offload_agents, "evaluate", stop_at_second)
+    args = ["compare", "--agents", "local,random", "--episodes", "1", "--seeds", "2",
+            "--num-tasks", "5", "--out", str(tmp_path), "--quiet"]  # fmt: skip
+    assert main(args) == 130
+    assert main([*args[:-3], "--num-tasks", "6", "--out", str(tmp_path), "--quiet"]) == 2
+    assert "other settings" in capsys.readouterr().err
+    assert main(args) == 0  # resumed: no --overwrite needed
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert list(data["agents"]) == ["local", "random"] and "interrupted" not in data["config"]
+    assert main(args) == 2  # finished results now need --overwrite
+    assert main([*args, "--fresh"]) == 2 and main([*args, "--overwrite"]) == 0
