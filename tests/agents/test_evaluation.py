@@ -62,11 +62,11 @@ def test_any_env_id_including_the_text_view(tmp_path):
 def test_a_killed_run_resumes_from_its_log_without_redoing_finished_seeds(tmp_path):
     from offload_agents.baselines import ConfidenceThreshold
 
-    class Counting(ConfidenceThreshold):
-        fits = []
+    fits = []
 
+    class Counting(ConfidenceThreshold):
         def fit(self, env_id, env_kwargs, seed):
-            Counting.fits.append(seed)
+            fits.append(seed)
             super().fit(env_id, env_kwargs, seed)
 
     kw = {"episodes": 2, "seeds": (0, 1, 2), "env_kwargs": {"num_tasks": 10}, "progress": False}
@@ -76,11 +76,11 @@ def test_a_killed_run_resumes_from_its_log_without_redoing_finished_seeds(tmp_pa
     lines = path.read_text().splitlines()
     # As a kill -9 leaves it: seed 0 complete, seed 1 half done, a torn last line.
     path.write_text("\n".join(lines[:20] + lines[20:31]) + "\n" + lines[31][:17])
-    Counting.fits.clear()
+    fits.clear()
     resumed = evaluate(Counting(), "OffloadMathRouter-v0", log_path=path, resume=True, **kw)
-    assert Counting.fits == [1, 2]  # seed 0 came from the log
+    assert fits == [1, 2]  # seed 0 came from the log
     assert resumed.logs == fresh.logs and resumed.metrics == fresh.metrics
     assert [json.loads(x) for x in path.read_text().splitlines()] == fresh.logs  # no duplicates
-    Counting.fits.clear()
+    fits.clear()
     evaluate(Counting(), "OffloadMathRouter-v0", log_path=path, **kw)  # resume off: all redone
-    assert Counting.fits == [0, 1, 2]
+    assert fits == [0, 1, 2]
