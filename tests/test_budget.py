@@ -96,8 +96,12 @@ def test_each_granted_request_is_settled_once():
     ledger = BudgetLedger(rate=0.5, num_tasks=4, cost_budget=10.0)
     a, b = ledger.request(0, quote=1.0), ledger.request(1, quote=1.0)
     charged = ledger.charge(a, 0.5)
-    for settle in (lambda: ledger.charge(a, 0.5), lambda: ledger.cancel(a),
-                   lambda: ledger.charge(charged, 0.1), lambda: ledger.cancel(charged)):
+    for settle in (
+        lambda: ledger.charge(a, 0.5),
+        lambda: ledger.cancel(a),
+        lambda: ledger.charge(charged, 0.1),
+        lambda: ledger.cancel(charged),
+    ):
         with pytest.raises(ValueError, match="already charged or cancelled"):
             settle()
     ledger.cancel(b)
