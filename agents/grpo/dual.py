@@ -55,6 +55,14 @@ def _finite(name: str, value: float) -> float:
     return value
 
 
+def _lambda(value: float) -> float:
+    """A saved lambda, checked: a finite number >= 0 (a multiplier of a constraint)."""
+    lam = _finite("lambda", value)
+    if lam < 0:
+        raise ValueError(f"lambda must be >= 0, got {lam!r}")
+    return lam
+
+
 def _check_feedback(gains: dict[str, float], smoothing: float, lambda_max: float) -> None:
     """Gains finite and >= 0, smoothing in (0, 1], lambda_max > 0 (PID and price)."""
     for name, v in gains.items():
@@ -91,7 +99,7 @@ class AscentController:
         return {"lam": self.lam}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.lam = _finite("lambda", state["lam"])
+        self.lam = _lambda(state["lam"])
 
 
 class PIDController:
@@ -156,7 +164,7 @@ class PIDController:
                 "prev_error": self.prev_error}  # fmt: skip
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.lam = _finite("lambda", state["lam"])
+        self.lam = _lambda(state["lam"])
         self.integral = _finite("integral", state["integral"])
         self.smoothed, self.prev_error = state["smoothed"], state["prev_error"]
 
@@ -254,7 +262,7 @@ class PriceController:
                 "smoothed": self.smoothed, "integral": self.integral}  # fmt: skip
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.lam = _finite("lambda", state["lam"])
+        self.lam = _lambda(state["lam"])
         self.integral = _finite("integral", state["integral"])
         self.gain, self.spread, self.smoothed = state["gain"], state["spread"], state["smoothed"]
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
+import io
 import json
 import math
 import pickle
@@ -261,15 +263,18 @@ class GRPOTrainer:
             "history": self.history,
             "collector": pickle.dumps(self.collector.state()),
         }
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        payload = buffer.getvalue()
         tmp = out.with_suffix(out.suffix + ".tmp")
-        torch.save(state, tmp)
+        tmp.write_bytes(CHECKPOINT_MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n"
+                        + payload)  # fmt: skip
         tmp.replace(out)
         return out
 
     def load_checkpoint(self, path: str | PathLike[str]) -> None:
         """Restore a checkpoint written by `save_checkpoint` for the same configuration."""
-        # Our own checkpoint: it holds pickled environment state, so it is loaded in full.
-        state = torch.load(self._rank_path(path), map_location="cpu", weights_only=False)
+        state = read_checkpoint(self._rank_path(path))
         saved = state["config"]
         if saved != dataclasses.asdict(self.config):
             diff = {k: (saved.get(k), v) for k, v in dataclasses.asdict(self.config).items()
@@ -279,6 +284,8 @@ class GRPOTrainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.controller is not None:
             self.controller.load_state_dict(state["dual"])
+        if not isinstance(state["step"], int) or state["step"] < 0:
+            raise ValueError(f"checkpoint {path}: step must be an int >= 0, got {state['step']!r}")
         self.step_count = state["step"]
         self.history = list(state["history"])
         self.collector.restore(pickle.loads(state["collector"]))
@@ -295,6 +302,34 @@ class GRPOTrainer:
         if self._tb is not None:
             self._tb.close()
             self._tb = None
+
+
+CHECKPOINT_MAGIC = b"offload-gym checkpoint v1 sha256="
+"""First bytes of a checkpoint file, followed by the SHA-256 of the payload and a newline."""
+
+
+def read_checkpoint(path: str | PathLike[str]) -> dict[str, Any]:
+    """The state saved by `GRPOTrainer.save_checkpoint`, after checking that the file is one
+    and that its payload is intact (a clear ValueError naming the file otherwise: missing,
+    empty, truncated, corrupted). The payload holds pickled environment state, so it is loaded
+    in full: load only checkpoints you wrote; the hash detects corruption, not tampering."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read checkpoint {p}: {exc.strerror or exc}") from None
+    if not data:
+        raise ValueError(f"checkpoint {p} is empty")
+    header, sep, payload = data.partition(b"\n")
+    if not header.startswith(CHECKPOINT_MAGIC) or not sep:
+        raise ValueError(f"{p} is not an offload-gym checkpoint (or one from before v1)")
+    digest = header[len(CHECKPOINT_MAGIC) :].decode(errors="replace")
+    if hashlib.sha256(payload).hexdigest() != digest:
+        raise ValueError(f"checkpoint {p} is corrupted or truncated: its content hash differs")
+    state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or "config" not in state:
+        raise ValueError(f"checkpoint {p} does not hold a trainer state")
+    return state
 
 
 TENSORBOARD_SCALARS = ("lambda", "cloud_requests", "cloud_usage", "reward", "accuracy", "loss",

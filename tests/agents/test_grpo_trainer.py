@@ -351,3 +351,46 @@ def test_tensorboard_without_the_package_is_a_clear_error(lm, tmp_path, monkeypa
     with pytest.raises(ImportError, match="pip install tensorboard"):
         GRPOTrainer(model, tok, GRPOConfig(num_tasks=6, group_size=2, prompts_per_step=2),
                     tensorboard_dir=tmp_path)  # fmt: skip
+
+
+def test_checkpoints_refuse_corruption_truncation_and_bad_values(lm, tmp_path):
+    import hashlib
+    import io
+
+    from offload_agents.grpo.trainer import CHECKPOINT_MAGIC
+
+    t = make(lm, "dagrpo", dual="pid")
+    t.train(1, progress=False)
+    path = t.save_checkpoint(tmp_path / "ck.pt")
+    data = path.read_bytes()
+    u = make(lm, "dagrpo", dual="pid")
+    cases = {
+        "empty": (b"", "is empty"),
+        "truncated": (data[: len(data) // 2], "corrupted or truncated"),
+        "flipped": (data[:-100] + bytes(b ^ 0xFF for b in data[-100:-36]) + data[-36:],
+                    "corrupted or truncated"),
+        "foreign": (b"PK\x03\x04 not ours", "not an offload-gym checkpoint"),
+    }  # fmt: skip
+    for name, (content, match) in cases.items():
+        bad = tmp_path / f"{name}.pt"
+        bad.write_bytes(content)
+        with pytest.raises(ValueError, match=match) as err:
+            u.load_checkpoint(bad)
+        assert str(bad) in str(err.value)
+    with pytest.raises(ValueError, match="cannot read checkpoint"):
+        u.load_checkpoint(tmp_path / "missing.pt")
+    # An intact file with an impossible lambda (re-hashed, so only the value check can stop it).
+    state = torch.load(io.BytesIO(data.partition(b"\n")[2]), weights_only=False)
+    for lam, match in ((float("nan"), "finite"), (-1.0, ">= 0")):
+        state["dual"] = {**state["dual"], "lam": lam}
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        payload = buf.getvalue()
+        bad = tmp_path / "lam.pt"
+        bad.write_bytes(CHECKPOINT_MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n"
+                        + payload)  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            u.load_checkpoint(bad)
+    u.load_checkpoint(path)  # the intact one still loads
+    t.close()
+    u.close()
