@@ -108,7 +108,9 @@ class PIDController:
     Args:
         lambda0: lambda when usage sits at tau with no accumulated error (the bias term).
         tau: The budget.
-        kp, ki, kd: Proportional, integral and derivative gains (``kd = 0``: a PI controller).
+        kp: Proportional gain.
+        ki: Integral gain.
+        kd: Derivative gain (``kd = 0``: a PI controller).
         smoothing: Weight of the newest usage in the moving average (1: no smoothing).
         lambda_max: Upper bound of lambda (and of the integral term).
 
@@ -116,9 +118,10 @@ class PIDController:
     e = 0.2, I = 0.2, lambda = 0.5 + 0.4 + 0.1 = 1.0; usage 0.3 gives e = 0, I = 0.2,
     lambda = 0.6; usage 0.0 gives e = -0.3, I = -0.1, lambda = 0.5 - 0.6 - 0.05 < 0, so 0.
 
-    >>> c = PIDController(lambda0=0.5, tau=0.3, kp=2.0, ki=0.5, smoothing=1.0)
-    >>> [round(c.update(u), 6) for u in (0.5, 0.3, 0.0)]
-    [1.0, 0.6, 0.0]
+    Examples:
+        >>> c = PIDController(lambda0=0.5, tau=0.3, kp=2.0, ki=0.5, smoothing=1.0)
+        >>> [round(c.update(u), 6) for u in (0.5, 0.3, 0.0)]
+        [1.0, 0.6, 0.0]
     """
 
     def __init__(
@@ -175,7 +178,8 @@ class PriceController:
     Args:
         lambda0: lambda before any batch has both asking and local answers to price.
         tau: The budget.
-        kp, ki: Proportional and integral gains of the feedback.
+        kp: Proportional gain of the feedback.
+        ki: Integral gain of the feedback.
         smoothing: Weight of the newest batch in the smoothed J_c and price sums.
         lambda_max: Upper bound of lambda.
 
@@ -184,15 +188,16 @@ class PriceController:
     lambda = 1 before any feedback. Its usage 0.5 gives e = 0.2, I = 0.2, so the next batch,
     priced at 1 again, gets lambda = 1 + 0.2 + 0.1 = 1.3.
 
-    >>> import torch
-    >>> c = PriceController(lambda0=0.5, tau=0.3, kp=1.0, ki=0.5, smoothing=1.0)
-    >>> r, ask = torch.tensor([[1.0, 1.0, 0.0, 0.0]]), torch.tensor([[1.0, 1.0, 0.0, 0.0]])
-    >>> c.observe(r, ask); c.lam
-    1.0
-    >>> round(c.update(0.5), 6)
-    1.3
-    >>> c.observe(r, ask); round(c.lam, 6)
-    1.3
+    Examples:
+        >>> import torch
+        >>> c = PriceController(lambda0=0.5, tau=0.3, kp=1.0, ki=0.5, smoothing=1.0)
+        >>> r, ask = torch.tensor([[1.0, 1.0, 0.0, 0.0]]), torch.tensor([[1.0, 1.0, 0.0, 0.0]])
+        >>> c.observe(r, ask); c.lam
+        1.0
+        >>> round(c.update(0.5), 6)
+        1.3
+        >>> c.observe(r, ask); round(c.lam, 6)
+        1.3
     """
 
     def __init__(
