@@ -40,6 +40,7 @@ from offload_agents.grpo.dual import DualController, make_controller
 from offload_agents.slm.template import format_prompt
 from offload_gym.envs.config import DEFAULT_OFFLOAD_MARKER
 from offload_gym.models import CachedCloud, SimulatedCloud
+from offload_gym.models.hf import decode_keeping_specials
 from offload_gym.tasks import Task
 
 try:
@@ -135,19 +136,11 @@ class OffloadScorer:
         self.cloud = CachedCloud(self.cloud_model or SimulatedCloud(seed=self.config.seed))
         self.marker = self.env_kwargs.get("offload_marker", DEFAULT_OFFLOAD_MARKER)
 
-    def text(self, ids: Sequence[int]) -> str:
-        """A completion's text with its special tokens (the offload marker is one); TRL's own
-        decoding drops them."""
-        tok = self.tokenizer
-        out = tok.decode(list(ids), skip_special_tokens=False)
-        for special in {tok.eos_token, tok.pad_token} - {None}:
-            out = out.replace(special, "")
-        return out
-
     def __call__(self, prompts: list[Any], completions: list[Any], completion_ids: list[Any],
                  task_index: list[int], **kwargs: Any) -> list[float]:  # fmt: skip
         budget, mode = self.spec.env_budget(self.config.tau)
-        texts = [self.text(ids) for ids in completion_ids]
+        # With their special tokens (the offload marker is one): TRL's own decoding drops them.
+        texts = [decode_keeping_specials(self.tokenizer, list(ids)) for ids in completion_ids]
         allowed = math.floor(self.config.tau * len(texts) + 1e-9)
         granted = 0
         parts: dict[str, list[float]] = {}

@@ -135,7 +135,7 @@ class CloudServer:
         content = users[-1]["content"]
         prompt, sep, partial = content.partition("\n\n" + PARTIAL_PREFIX)
         if self.needs_task and body.get("offload_task") is None:
-            text = self._plain(prompt)
+            text = self._plain()
             response = CloudResponse(text, len(content.encode()), len(text.encode()), 0.0, 0.0)
         else:
             response = self.cloud.answer(self._task(body, prompt), partial if sep else None)
@@ -167,7 +167,7 @@ class CloudServer:
         ``/v1/models`` as ``offload_needs_task``, which `OpenAICloud(send_task="auto")` reads)."""
         return bool(getattr(self.cloud, "needs_task", False))
 
-    def _plain(self, prompt: str) -> str:
+    def _plain(self) -> str:
         """The answer to a prompt that came without its task, from a cloud that needs one."""
         return (
             f"(offload-gym serve: {type(self.cloud).__name__} simulates answers from a task's "

@@ -16,7 +16,7 @@ import torch
 
 from offload_agents.slm.template import HELP_REQUEST, format_prompt
 from offload_gym.models import CachedCloud, SimulatedCloud
-from offload_gym.models.hf import context_room
+from offload_gym.models.hf import context_room, decode_keeping_specials
 
 
 class Rollout(NamedTuple):
@@ -143,12 +143,9 @@ class RolloutCollector:
         seqs, attention, prompt_len = self._generate(prompts)
         generated = time.perf_counter()
         mask = self._response_mask(seqs, prompt_len)
-        texts = []
-        for b in range(seqs.shape[0]):
-            ids = seqs[b, prompt_len:][mask[b, prompt_len:] > 0]
-            text = self.tokenizer.decode(ids, skip_special_tokens=False)
-            text = text.replace(self.tokenizer.eos_token, "")
-            texts.append(text)
+        own = mask[:, prompt_len:] > 0
+        texts = [decode_keeping_specials(self.tokenizer, seqs[b, prompt_len:][own[b]])
+                 for b in range(seqs.shape[0])]  # fmt: skip
         groups = [self.envs.envs[p * self.G].unwrapped.task_group for p in range(self.P)]
         self._obs, _, _, _, info = self.envs.step(tuple(texts))
         self._info = info

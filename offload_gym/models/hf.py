@@ -54,6 +54,12 @@ def _dtype_kwarg() -> str:
     return "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
 
 
+def decode_keeping_specials(tokenizer: Any, ids: Any) -> str:
+    """A response's text with its special tokens kept (the offload marker is one), the
+    end-of-text removed."""
+    return tokenizer.decode(ids, skip_special_tokens=False).replace(tokenizer.eos_token, "")
+
+
 def context_window(model: Any) -> int | None:
     """The model's context window (``n_positions`` / ``max_position_embeddings`` of its config),
     or None where it declares none."""
@@ -158,8 +164,7 @@ def generate_batch(
         for b in range(new.shape[0]):
             ids = new[b][alive[b]]
             if keep_special_tokens:
-                text = tokenizer.decode(ids, skip_special_tokens=False)
-                text = text.replace(tokenizer.eos_token, "")
+                text = decode_keeping_specials(tokenizer, ids)
             else:
                 text = tokenizer.decode(ids, skip_special_tokens=True)
             out.append((text, float(token_logp[b][alive[b]].mean()), int(alive[b].sum())))

@@ -275,14 +275,19 @@ def _evaluate(node: ast.AST, env: dict[str, float]) -> float:
     raise _Undecided(type(node).__name__)
 
 
-_MAX_EXACT_DIGITS = 4000
-"""Exact (rational) evaluation gives up past numbers of this many digits."""
+_MAX_EXACT_BITS = 13_300
+"""Exact (rational) evaluation gives up past numbers of this many bits (about 4,000 digits)."""
+
+
+def _bits(x: Fraction) -> int:
+    """Size of ``x``: the bit length of its larger part (cheap, unlike ``str`` of a big int)."""
+    return max(x.numerator.bit_length(), x.denominator.bit_length())
 
 
 def _exact(node: ast.AST) -> Fraction | None:
     """The exact rational value of a constant expression of numbers, + - * / and integer
     powers, or None when it has anything else (names, functions, irrational powers) or grows
-    past `_MAX_EXACT_DIGITS`. Division by zero raises `_Invalid`."""
+    past `_MAX_EXACT_BITS`. Division by zero raises `_Invalid`."""
     if isinstance(node, ast.Expression):
         return _exact(node.body)
     if isinstance(node, ast.Constant) and type(node.value) is int:
@@ -308,17 +313,14 @@ def _exact(node: ast.AST) -> Fraction | None:
             raise _Invalid("division by zero")
         out = a / b
     elif isinstance(node.op, ast.Pow) and b.denominator == 1 and abs(b) <= _MAX_POW:
-        size = max(len(str(abs(a.numerator))), len(str(a.denominator)))
-        if size * abs(int(b)) > _MAX_EXACT_DIGITS:
+        if _bits(a) * abs(int(b)) > _MAX_EXACT_BITS:
             return None
         if a == 0 and b < 0:
             raise _Invalid("division by zero")
         out = a ** int(b)
     else:
         return None
-    if max(len(str(abs(out.numerator))), len(str(out.denominator))) > _MAX_EXACT_DIGITS:
-        return None
-    return out
+    return None if _bits(out) > _MAX_EXACT_BITS else out
 
 
 class _Invalid(Exception):
