@@ -10,6 +10,7 @@ from offload_agents.grpo.dual import DUALS, DualKind
 from offload_gym._validation import require_ints
 
 LengthNorm = Literal["token", "sequence"]
+BudgetSignal = Literal["sampled", "greedy"]
 
 
 def __getattr__(name: str) -> Any:
@@ -54,6 +55,11 @@ class GRPOConfig:
             ``lambda <- max(0, lambda + eta (J_c - tau))``), ``"pid"`` (a PID Lagrangian on a
             smoothed J_c, `offload_agents.grpo.dual.PIDController`) or ``"price"`` (the batch's
             measured price of a call plus PI feedback, `offload_agents.grpo.dual.PriceController`).
+        budget_signal: What the dual controller holds at tau: ``"sampled"`` (the paper's J_c,
+            the share of the batch's sampled responses that ask) or ``"greedy"`` (the share of
+            the batch's prompts whose greedy response asks: the decision the evaluation sees;
+            one extra greedy decode of the P prompts a step). Either way the step record
+            carries ``greedy_requests`` when the probe ran.
         eta_lambda: Dual ascent step size.
         pid_kp: Proportional gain of the PID and price controllers.
         pid_ki: Integral gain (PID and price).
@@ -86,6 +92,7 @@ class GRPOConfig:
     tau: float = 0.3
     lambda0: float = 0.5
     dual: DualKind = "ascent"
+    budget_signal: BudgetSignal = "sampled"
     eta_lambda: float = 0.01
     pid_kp: float = 2.0
     pid_ki: float = 0.1
@@ -108,6 +115,10 @@ class GRPOConfig:
             raise ValueError(f"threads must be >= 0 (0: leave torch's setting), got {self.threads}")
         if self.dual not in DUALS:
             raise ValueError(f"dual must be one of {DUALS}, got {self.dual!r}")
+        if self.budget_signal not in ("sampled", "greedy"):
+            raise ValueError(
+                f"budget_signal must be 'sampled' or 'greedy', got {self.budget_signal!r}"
+            )
         if self.length_norm not in ("token", "sequence"):
             raise ValueError(f"length_norm must be 'token' or 'sequence', got {self.length_norm!r}")
         if not 0 <= self.min_new_tokens <= self.max_new_tokens:

@@ -30,6 +30,7 @@ import numpy as np
 
 from offload_agents._torch import torch_threads
 from offload_agents.baselines.router import TrainedRouter
+from offload_agents.grpo.algorithms import get_algorithm
 from offload_agents.grpo.config import GRPOConfig
 from offload_agents.grpo.lm_eval import always_help, evaluate_lm, generate_responses, never_help
 from offload_agents.grpo.trainer import GRPOTrainer
@@ -58,7 +59,8 @@ ALGORITHMS = tuple(METHODS)
 DEFAULT_METHODS = ("dagrpo", "dagrpo-pid", "grpo", "collab", "gapg")
 """The methods a plain ``offload-gym demo`` trains (``dagrpo-price`` adds about 4 minutes, past
 the main job's 30: run it with ``--methods``)."""
-TRACED = ("lambda", "cloud_requests", "cloud_usage", "reward", "accuracy", "clip_fraction")
+TRACED = ("lambda", "cloud_requests", "greedy_requests", "cloud_usage", "reward", "accuracy",
+          "clip_fraction")  # fmt: skip
 """Per-step training quantities kept in ``results.json`` (``traces[method][key][seed]``)."""
 DEMO_WINDOW = 10
 """Steps per window of the budget tracking error in the demo's evaluation."""
@@ -87,6 +89,10 @@ class DemoConfig:
         lambda0: Initial lambda (the PID controller's bias term).
         pid_kp: PID controller's proportional gain.
         pid_ki: PID controller's integral gain.
+        budget_signal: What DA-GRPO's controller holds at tau: ``"sampled"`` (the paper's share
+            of sampled responses that ask) or ``"greedy"`` (the share of the step's prompts whose
+            greedy response asks, the decision the evaluation sees; one extra greedy decode of
+            the P prompts a step). The other methods have no controller and ignore it.
         eval_per_group: Unseen evaluation tasks per group.
         math_families: Math families of the stream's math group.
         code_families: Code families of the code group.
@@ -118,6 +124,7 @@ class DemoConfig:
     lambda0: float = 0.5
     pid_kp: float = 2.0
     pid_ki: float = 0.1
+    budget_signal: str = "sampled"
     eval_per_group: int = 40
     math_families: tuple[str, ...] = MATH_FAMILIES
     code_families: tuple[str, ...] = CODE_FAMILIES
@@ -137,6 +144,10 @@ class DemoConfig:
             raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
         if not self.seeds:
             raise ValueError("seeds must name at least one seed")
+        if self.budget_signal not in ("sampled", "greedy"):
+            raise ValueError(
+                f"budget_signal must be 'sampled' or 'greedy', got {self.budget_signal!r}"
+            )
         self.skill()  # validates the SLM fields
 
     @classmethod
@@ -158,13 +169,16 @@ class DemoConfig:
 
     def grpo(self, method: str, seed: int) -> GRPOConfig:
         """The trainer's config for ``method``."""
+        fields = dict(METHODS[method])
+        if get_algorithm(fields["algorithm"]).dual:
+            fields["budget_signal"] = self.budget_signal
         return GRPOConfig(num_tasks=2 * self.steps_per_group, tau=self.tau,
                           group_size=self.group_size, prompts_per_step=self.prompts_per_step,
                           max_new_tokens=self.max_new_tokens, lr=self.lr, beta=self.beta,
                           seed=seed,
                           num_iterations=self.num_iterations, eta_lambda=self.eta_lambda,
                           lambda0=self.lambda0, pid_kp=self.pid_kp, pid_ki=self.pid_ki,
-                          threads=self.threads, **METHODS[method])  # fmt: skip
+                          threads=self.threads, **fields)  # fmt: skip
 
 
 def demo_stream(cfg: DemoConfig, n_per_group: int, seed: int, order: str = "random") -> TaskStream:
@@ -343,6 +357,11 @@ def _summaries(
             summary["training"] = training_budget_tracking(
                 traces[name]["cloud_requests"], cfg.tau, cfg.steps_per_group
             )
+            greedy = traces[name].get("greedy_requests", [])
+            if greedy and all(v is not None for seed in greedy for v in seed):
+                summary["training_greedy"] = training_budget_tracking(
+                    greedy, cfg.tau, cfg.steps_per_group
+                )
         agents[name] = summary
     return agents
 
@@ -479,15 +498,17 @@ def write_demo_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> d
         rows = ["", "## Cloud usage, both ways: training requests J_c over sampled responses "
                 "(second half of each task group) and evaluation usage over greedy answers", "",
                 f"| method | training requests J_c | mean abs(J_c - tau), tau = {cfg['tau']} | "
-                "training granted | eval requests | eval granted |",
-                "|---|---|---|---|---|---|"]  # fmt: skip
+                "training greedy requests | training granted | eval requests | eval granted |",
+                "|---|---|---|---|---|---|---|"]  # fmt: skip
         for k, t in trained.items():
             m = result["agents"][k]
             granted = training_budget_tracking(result["traces"][k]["cloud_usage"], cfg["tau"],
                                                cfg["steps_per_group"])["requests"]  # fmt: skip
+            g = m.get("training_greedy")
+            greedy = "n/a" if g is None else f"{g['requests']:.3f} ± {g['requests_std']:.3f}"
             rows.append(f"| {k} | {t['requests']:.3f} ± {t['requests_std']:.3f} | "
                         f"{t['tracking_error']:.3f} ± {t['tracking_error_std']:.3f} | "
-                        f"{granted:.3f} | {m['eval_requests']:.3f} | "
+                        f"{greedy} | {granted:.3f} | {m['eval_requests']:.3f} | "
                         f"{m['cloud_usage']:.3f} |")  # fmt: skip
         rows += ["", "## Forgetting: accuracy on the same math tasks after the math group and "
                  "at the end", "",

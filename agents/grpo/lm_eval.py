@@ -25,14 +25,27 @@ def eval_stream(n_per_group: int, seed: int) -> TaskStream:
 
 
 def generate_responses(
-    model: Any, tokenizer: Any, tasks: Sequence[Task], *, max_new_tokens: int, batch_size: int = 32
+    model: Any,
+    tokenizer: Any,
+    tasks: Sequence[Task],
+    *,
+    max_new_tokens: int,
+    batch_size: int = 32,
+    suppress: Sequence[str] = (),
 ) -> tuple[list[str], list[float]]:
     """Greedy responses (help requests kept) and their geometric-mean token probability (the
-    model's confidence)."""
+    model's confidence). ``suppress``: strings the model may not write (the offload marker
+    forces a local answer)."""
     out = generate_batch(model, tokenizer, [format_prompt(t.prompt) for t in tasks],
                          max_new_tokens=max_new_tokens, batch_size=batch_size,
-                         keep_special_tokens=True)  # fmt: skip
+                         keep_special_tokens=True, suppress=suppress)  # fmt: skip
     return [text for text, _, _ in out], [math.exp(mean) for _, mean, _ in out]
+
+
+Route = Callable[[str, float, int], "str | None"]
+"""``route(response, confidence, index)`` -> the action: a response text (the help request
+asks the cloud), or None for the model's own local answer (its greedy response with the help
+request suppressed)."""
 
 
 def evaluate_lm(
@@ -42,25 +55,44 @@ def evaluate_lm(
     *,
     budget: float,
     max_new_tokens: int = 64,
-    route: Callable[[str, float, int], str] | None = None,
+    route: Route | None = None,
     agent: str = "lm",
     seed: int = 0,
 ) -> list[dict[str, Any]]:
     """Run the model over ``stream`` in the text view (hard budget ``budget``) and return step
     records. ``route(response, confidence, index)`` may rewrite a response (e.g. replace it by
-    the help request) to model an external router in front of the model."""
+    the help request) to model an external router in front of the model, or return None for
+    the model's local answer.
+
+    A help request the budget cannot grant is answered locally, as GAPG evaluates ("calls
+    beyond the budget are answered locally"): the model's greedy response with the offload
+    marker suppressed replaces it (generated on demand; the record keeps ``action="cloud"``,
+    ``offload_refused=True`` and ``local_fallback=True``)."""
     tasks, _ = stream.draw(np.random.default_rng(seed))
     responses, confidences = generate_responses(model, tokenizer, tasks,
                                                 max_new_tokens=max_new_tokens)  # fmt: skip
     env = gym.make("OffloadStream-v0", tasks=stream, budget=budget, budget_mode="hard")
     env.reset(seed=seed)
+    base = env.unwrapped
+    marker = base.config.offload_marker
+
+    def local_answer(i: int) -> str:
+        text, _ = generate_responses(model, tokenizer, [tasks[i]], max_new_tokens=max_new_tokens,
+                                     suppress=[marker])  # fmt: skip
+        return text[0]
+
     records = []
     for i, (text, conf) in enumerate(zip(responses, confidences, strict=True)):
         action = route(text, conf, i) if route is not None else text
-        _, reward, _, _, info = env.step(action)
-        label = "cloud" if info["offload_requested"] else "local"
+        action = local_answer(i) if action is None else action
+        k = action.find(marker)
+        fallback = k >= 0 and not base.ledger.can_offload(base.cloud.quote(base.task, action[:k]))
+        _, reward, _, _, info = env.step(local_answer(i) if fallback else action)
+        label = "cloud" if info["offload_requested"] or fallback else "local"
         rec = step_record(info, label, float(reward), None, agent=agent, seed=seed, episode=0)
         rec["confidence"] = conf
+        rec["local_fallback"] = fallback
+        rec["offload_refused"] = rec["offload_refused"] or fallback
         records.append(rec)
     env.close()
     return records
@@ -71,6 +103,7 @@ def always_help(text: str, confidence: float, index: int) -> str:
     return HELP_REQUEST
 
 
-def never_help(text: str, confidence: float, index: int) -> str:
-    """A route that strips help requests: the local model answers everything."""
-    return text.replace("<unknown>", "")
+def never_help(text: str, confidence: float, index: int) -> str | None:
+    """A route that keeps every task local: the model's own response where it answers, its
+    local answer with asking suppressed where it would ask."""
+    return None if "<unknown>" in text else text

@@ -35,6 +35,8 @@ class Rollout(NamedTuple):
         responses: The decoded responses (B,).
         prompt_len: Length of the (left-padded) prompt part; responses start there (0: not
             known, every position is scored).
+        greedy_cloud: (P,) 1 where the greedy response to the prompt asks for the cloud (the
+            decision the evaluation sees), or None when the collector does not probe it.
     """
 
     sequences: torch.Tensor
@@ -47,6 +49,7 @@ class Rollout(NamedTuple):
     groups: list[str]
     responses: list[str]
     prompt_len: int = 0
+    greedy_cloud: torch.Tensor | None = None
 
 
 class RolloutCollector:
@@ -66,11 +69,13 @@ class RolloutCollector:
         seed: int,
         rank: int = 0,
         min_new_tokens: int = 0,
+        greedy_probe: bool = False,
     ) -> None:
         self.model, self.tokenizer = model, tokenizer
         self.P, self.G = prompts, group_size
         self.max_new_tokens, self.temperature = max_new_tokens, temperature
         self.min_new_tokens = min_new_tokens
+        self.greedy_probe = greedy_probe
         self.timings: dict[str, float] = {}
         """Seconds spent in the last `collect`: ``generate`` and ``scoring`` (decoding, the
         environments' step with grading and the cloud, rewards)."""
@@ -85,6 +90,7 @@ class RolloutCollector:
         )
         if not isinstance(self.envs.single_action_space, gym.spaces.Text):
             raise ValueError(f"{env_id} is not a text-view environment")
+        self.marker = self.envs.envs[0].unwrapped.config.offload_marker
         # Each process of a distributed run draws its own prompts.
         base = seed * 10_000 + rank * 1_000
         seeds = [base + p for p in range(prompts) for _ in range(group_size)]
@@ -92,7 +98,9 @@ class RolloutCollector:
         self._calls = 0
 
     @torch.no_grad()
-    def _generate(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def _generate(
+        self, prompts: list[str], *, sample: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor, int]:
         tok = self.tokenizer
         tok.padding_side = "left"
         enc = tok([format_prompt(p) for p in prompts], return_tensors="pt", padding=True)
@@ -102,17 +110,17 @@ class RolloutCollector:
         # every call is reproducible from (seed, call index).
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed * 1_000_003 + self.rank * 7_919 + self._calls)
+            sampling = {"do_sample": True, "temperature": self.temperature, "top_k": 0}
             out = self.model.generate(
                 **enc,
-                do_sample=True,
-                temperature=self.temperature,
-                top_k=0,
+                **(sampling if sample else {"do_sample": False}),
                 max_new_tokens=room,
                 min_new_tokens=min(self.min_new_tokens, room),
                 pad_token_id=tok.pad_token_id,
                 eos_token_id=tok.eos_token_id,
             )
-        self._calls += 1
+        if sample:  # the greedy probe leaves the sampler's sequence of seeds alone
+            self._calls += 1
         n_new = out.shape[1] - enc["input_ids"].shape[1]
         ones = torch.ones(out.shape[0], n_new, dtype=enc["attention_mask"].dtype)
         attention = torch.cat([enc["attention_mask"], ones], dim=1)
@@ -135,17 +143,30 @@ class RolloutCollector:
         mask[:, prompt_len:] = keep.float()
         return mask
 
+    def _own_texts(self, seqs: torch.Tensor, prompt_len: int) -> tuple[torch.Tensor, list[str]]:
+        """The response mask and each row's own response text (help request kept)."""
+        mask = self._response_mask(seqs, prompt_len)
+        own = mask[:, prompt_len:] > 0
+        texts = [decode_keeping_specials(self.tokenizer, seqs[b, prompt_len:][own[b]])
+                 for b in range(seqs.shape[0])]  # fmt: skip
+        return mask, texts
+
+    def _greedy_requests(self, prompts: list[str]) -> torch.Tensor:
+        """(P,) 1 where the greedy response to each group's prompt contains the env's offload
+        marker: what the policy would do at evaluation."""
+        seqs, _, prompt_len = self._generate(prompts[:: self.G], sample=False)
+        _, texts = self._own_texts(seqs, prompt_len)
+        return torch.tensor([float(self.marker in t) for t in texts])
+
     def collect(self, reward_fn: Any) -> Rollout:
         """One step of every sub-env; ``reward_fn(components) -> rewards`` maps the envs'
         reward parts (dict of (B,) arrays) to the algorithm's rewards."""
         prompts = list(self._obs["prompt"])
         start = time.perf_counter()
         seqs, attention, prompt_len = self._generate(prompts)
+        greedy = self._greedy_requests(prompts) if self.greedy_probe else None
         generated = time.perf_counter()
-        mask = self._response_mask(seqs, prompt_len)
-        own = mask[:, prompt_len:] > 0
-        texts = [decode_keeping_specials(self.tokenizer, seqs[b, prompt_len:][own[b]])
-                 for b in range(seqs.shape[0])]  # fmt: skip
+        mask, texts = self._own_texts(seqs, prompt_len)
         groups = [self.envs.envs[p * self.G].unwrapped.task_group for p in range(self.P)]
         self._obs, _, _, _, info = self.envs.step(tuple(texts))
         self._info = info
@@ -161,7 +182,7 @@ class RolloutCollector:
         offloaded = torch.as_tensor(comps["offloaded"], dtype=torch.float32).reshape(shape)
         self.timings = {"generate": generated - start, "scoring": time.perf_counter() - generated}
         return Rollout(seqs, attention, mask, rewards, asked, correct, offloaded, groups, texts,
-                       prompt_len)  # fmt: skip
+                       prompt_len, greedy)  # fmt: skip
 
     def state(self) -> dict[str, Any]:
         """Picklable state: the sub-environments (with the shared cloud cache), the current

@@ -82,6 +82,7 @@ class GRPOTrainer:
             temperature=cfg.temperature,
             seed=cfg.seed,
             rank=self.rank,
+            greedy_probe=cfg.budget_signal == "greedy",
         )
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
         self.reference = None
@@ -197,12 +198,15 @@ class GRPOTrainer:
             clipped = float(F.masked_mean(((ratio - 1).abs() > clip).float(), mask))
         total = time.perf_counter() - t0
         self._update_timings = {"forward_backward": total - opt_time, "optimizer": opt_time}
+        greedy = None if batch.greedy_cloud is None else float(batch.greedy_cloud.mean())
         usage = float(batch.cloud.mean())
+        signal = greedy if cfg.budget_signal == "greedy" and greedy is not None else usage
         if self.accelerator is not None and self.accelerator.num_processes > 1:
-            usage = float(self.accelerator.reduce(torch.tensor(usage), reduction="mean"))
+            usage, signal = (float(self.accelerator.reduce(torch.tensor(v), reduction="mean"))
+                             for v in (usage, signal))  # fmt: skip
         lam_before = self.lam
         if self.controller is not None:
-            self.controller.update(usage)
+            self.controller.update(signal)
         self.step_count += 1
         record = {
             "step": self.step_count,
@@ -213,6 +217,7 @@ class GRPOTrainer:
             "accuracy": float(batch.correct.mean()),
             "cloud_requests": usage,
             "cloud_usage": float(batch.offloaded.mean()),
+            "greedy_requests": greedy,
             "lambda": lam_before,
             "grad_norm": grad_norm,
             "clip_fraction": clipped,
@@ -226,7 +231,8 @@ class GRPOTrainer:
                 fh.flush()
         if self._tb is not None:
             for key in TENSORBOARD_SCALARS:
-                self._tb.add_scalar(f"offload/{key}", record[key], self.step_count)
+                if record.get(key) is not None:  # greedy_requests only where the probe ran
+                    self._tb.add_scalar(f"offload/{key}", record[key], self.step_count)
             self._tb.flush()
         return record
 
@@ -332,7 +338,7 @@ def read_checkpoint(path: str | PathLike[str]) -> dict[str, Any]:
     return state
 
 
-TENSORBOARD_SCALARS = ("lambda", "cloud_requests", "cloud_usage", "reward", "accuracy", "loss",
+TENSORBOARD_SCALARS = ("lambda", "cloud_requests", "greedy_requests", "cloud_usage", "reward", "accuracy", "loss",
                        "grad_norm", "clip_fraction", "kept_prompts")  # fmt: skip
 """The training record's values written to TensorBoard (as ``offload/<key>``)."""
 

@@ -122,6 +122,7 @@ def generate_batch(
     temperature: float = 0.0,
     seed: int = 0,
     keep_special_tokens: bool = False,
+    suppress: Sequence[str] = (),
 ) -> list[tuple[str, float, int]]:
     """Generate for every prompt, ``batch_size`` at a time (left padding): greedy at
     temperature 0, else sampling seeded from ``seed`` (torch's global RNG is forked, not
@@ -130,7 +131,9 @@ def generate_batch(
     warning (`fit_prompts`). Returns ``(text, mean token
     log-prob, tokens)`` per prompt, the response counted
     up to and including its first end-of-text. With ``keep_special_tokens`` the text keeps
-    special tokens such as the offload marker (end-of-text removed)."""
+    special tokens such as the offload marker (end-of-text removed). ``suppress`` lists
+    strings the model may not write (their token sequences are banned in generation, e.g.
+    the offload marker to force a local answer)."""
     import torch
 
     tokenizer.padding_side = "left"
@@ -146,6 +149,11 @@ def generate_batch(
     }
     if temperature > 0:
         kwargs.update(temperature=temperature, top_k=0)
+    banned = [tokenizer(s, add_special_tokens=False)["input_ids"] for s in suppress]
+    if any(not ids for ids in banned):
+        raise ValueError(f"suppress: every string must encode to tokens, got {list(suppress)!r}")
+    if banned:
+        kwargs["bad_words_ids"] = banned
     out: list[tuple[str, float, int]] = []
     for k, start in enumerate(range(0, len(prompts), batch_size)):
         ids = fit_prompts(model, tokenizer, prompts[start : start + batch_size], max_new_tokens)

@@ -173,6 +173,40 @@ def test_dual_update_and_a_real_gradient_step(lm):
     t.close()
 
 
+def test_greedy_budget_signal_feeds_the_controller_the_greedy_requests(lm):
+    """With ``budget_signal="greedy"`` the dual update sees the share of prompts whose greedy
+    response asks (here 0.0), not the sampled share (0.75); both are recorded."""
+    t = make(lm, "dagrpo", lambda0=0.5, eta_lambda=0.1, tau=0.3, budget_signal="greedy")
+    batch = hand_batch(t, torch.tensor([[1.0, 0.0], [0.0, 1.0]]),
+                       torch.tensor([[1.0, 1.0], [1.0, 0.0]]))._replace(  # fmt: skip
+        greedy_cloud=torch.tensor([0.0, 0.0])
+    )
+    rec = t.update(batch)
+    assert rec["cloud_requests"] == 0.75 and rec["greedy_requests"] == 0.0
+    assert t.lam == pytest.approx(0.5 + 0.1 * (0.0 - 0.3))
+    t.close()
+
+
+def test_the_greedy_probe_matches_greedy_decoding_and_leaves_sampling_alone(lm):
+    from offload_agents.grpo.lm_eval import generate_responses
+    from offload_gym.tasks import Task
+
+    model, tok = lm
+    probed = make(lm, "dagrpo", budget_signal="greedy")
+    plain = make(lm, "dagrpo")
+    prompts = list(probed.collector._obs["prompt"])
+    a = probed.collector.collect(probed.rewards)
+    b = plain.collector.collect(plain.rewards)
+    assert a.responses == b.responses and torch.equal(a.sequences, b.sequences)
+    assert b.greedy_cloud is None and a.greedy_cloud.shape == (2,)
+    tasks = [Task(id=str(i), domain="math", prompt=p, answer="0")
+             for i, p in enumerate(prompts[::2])]  # fmt: skip
+    greedy, _ = generate_responses(model, tok, tasks, max_new_tokens=8)
+    assert a.greedy_cloud.tolist() == [float("<unknown>" in g) for g in greedy]
+    probed.close()
+    plain.close()
+
+
 def test_bad_configs():
     with pytest.raises(ValueError, match="algorithm"):
         GRPOConfig(algorithm="ppo")
@@ -188,6 +222,8 @@ def test_bad_configs():
         GRPOConfig(lambda0=float("nan"))
     with pytest.raises(ValueError, match="num_iterations"):
         GRPOConfig(num_iterations=0)
+    with pytest.raises(ValueError, match="budget_signal"):
+        GRPOConfig(budget_signal="argmax")  # type: ignore[arg-type]
 
 
 def test_pid_controller_in_the_trainer_and_checkpoint(lm, tmp_path):
@@ -325,7 +361,7 @@ def test_tensorboard_gets_every_step_of_the_training_record(lm, tmp_path):
 
     model, tok = lm
     cfg = GRPOConfig(algorithm="dagrpo", dual="pid", num_tasks=6, group_size=2,
-                     prompts_per_step=2, max_new_tokens=8)  # fmt: skip
+                     prompts_per_step=2, max_new_tokens=8, budget_signal="greedy")  # fmt: skip
     trainer = GRPOTrainer(model, tok, cfg, tensorboard_dir=tmp_path / "tb")
     records = trainer.train(3, progress=False)
     events = EventAccumulator(str(tmp_path / "tb")).Reload()  # readable before close: flushed

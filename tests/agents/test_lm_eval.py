@@ -31,3 +31,57 @@ def test_routes_bound_the_usage(lm):
     assert metrics.cloud_usage(capped) == 0.25  # the hard budget holds: 2 of 8
     assert [r["task_group"] for r in cloud] == ["math"] * 4 + ["code"] * 4
     assert all(0.0 < r["confidence"] <= 1.0 for r in local)
+
+
+def test_requests_beyond_the_budget_are_answered_locally(lm):
+    """GAPG's evaluation: a help request the hard budget refuses gets the model's local answer
+    (asking suppressed), graded as the local route grades it; the record keeps the request."""
+    model, tok = lm
+    stream = eval_stream(4, seed=1)
+    local = evaluate_lm(model, tok, stream, budget=1.0, route=never_help, max_new_tokens=4)
+    capped = evaluate_lm(model, tok, stream, budget=0.25, route=always_help, max_new_tokens=4)
+    assert [r["local_fallback"] for r in capped] == [False] * 2 + [True] * 6
+    assert all(r["action"] == "cloud" for r in capped)
+    assert [r["offload_refused"] for r in capped] == [False] * 2 + [True] * 6
+    assert [r["correct"] for r in capped[2:]] == [r["correct"] for r in local[2:]]
+    assert not any(r["local_fallback"] for r in local)
+
+
+def _always_asking(model, tok):
+    """A copy of ``model`` whose every next token is the offload marker: the final layer norm
+    outputs a fixed vector aligned with the marker's (tied) embedding."""
+    import copy
+
+    import torch
+
+    asker = copy.deepcopy(model)
+    marker = tok.convert_tokens_to_ids("<unknown>")
+    with torch.no_grad():
+        emb = asker.get_input_embeddings().weight
+        emb[marker] *= 20.0
+        asker.transformer.ln_f.weight.zero_()
+        asker.transformer.ln_f.bias.copy_(emb[marker])
+    return asker
+
+
+def test_suppressed_strings_are_never_generated(lm):
+    from offload_gym.models.hf import generate_batch
+
+    model, tok = lm
+    asker = _always_asking(model, tok)
+    prompts = [t.prompt for g in eval_stream(2, seed=3).groups for t in g.source]
+    free = generate_batch(asker, tok, prompts, max_new_tokens=6, keep_special_tokens=True)
+    assert all(text.startswith("<unknown>") for text, _, _ in free)
+    banned = generate_batch(asker, tok, prompts, max_new_tokens=6, keep_special_tokens=True,
+                            suppress=["<unknown>"])  # fmt: skip
+    assert all("<unknown>" not in text for text, _, _ in banned)
+    with pytest.raises(ValueError, match="suppress"):
+        generate_batch(model, tok, prompts, max_new_tokens=2, suppress=[""])
+
+
+def test_a_model_that_always_asks_falls_back_to_local_answers(lm):
+    model, tok = lm
+    asker = _always_asking(model, tok)
+    records = evaluate_lm(asker, tok, eval_stream(4, seed=1), budget=0.25, max_new_tokens=4)
+    assert [r["offloaded"] for r in records] == [True] * 2 + [False] * 6
+    assert [r["local_fallback"] for r in records] == [False] * 2 + [True] * 6
