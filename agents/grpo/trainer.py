@@ -338,8 +338,9 @@ def read_checkpoint(path: str | PathLike[str]) -> dict[str, Any]:
     return state
 
 
-TENSORBOARD_SCALARS = ("lambda", "cloud_requests", "greedy_requests", "cloud_usage", "reward", "accuracy", "loss",
-                       "grad_norm", "clip_fraction", "kept_prompts")  # fmt: skip
+TENSORBOARD_SCALARS = ("lambda", "cloud_requests", "greedy_requests", "cloud_usage", "reward",
+                       "accuracy", "loss", "grad_norm", "clip_fraction",
+                       "kept_prompts")  # fmt: skip
 """The training record's values written to TensorBoard (as ``offload/<key>``)."""
 
 

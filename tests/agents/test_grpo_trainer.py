@@ -177,10 +177,8 @@ def test_greedy_budget_signal_feeds_the_controller_the_greedy_requests(lm):
     """With ``budget_signal="greedy"`` the dual update sees the share of prompts whose greedy
     response asks (here 0.0), not the sampled share (0.75); both are recorded."""
     t = make(lm, "dagrpo", lambda0=0.5, eta_lambda=0.1, tau=0.3, budget_signal="greedy")
-    batch = hand_batch(t, torch.tensor([[1.0, 0.0], [0.0, 1.0]]),
-                       torch.tensor([[1.0, 1.0], [1.0, 0.0]]))._replace(  # fmt: skip
-        greedy_cloud=torch.tensor([0.0, 0.0])
-    )
+    rewards, cloud = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[1.0, 1.0], [1.0, 0.0]])
+    batch = hand_batch(t, rewards, cloud)._replace(greedy_cloud=torch.tensor([0.0, 0.0]))
     rec = t.update(batch)
     assert rec["cloud_requests"] == 0.75 and rec["greedy_requests"] == 0.0
     assert t.lam == pytest.approx(0.5 + 0.1 * (0.0 - 0.3))
