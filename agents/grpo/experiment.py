@@ -83,6 +83,9 @@ class DemoConfig:
         prompts_per_step: P.
         max_new_tokens: Longest response (characters, for the character-level SLM).
         lr: Learning rate of the RL phase.
+        lora_rank: 0 tunes every weight in the RL phase; r > 0 tunes rank-r LoRA adapters on
+            every linear layer instead (base weights frozen; needs ``peft``).
+        lora_alpha: LoRA scale numerator (adapter output scaled by alpha / r).
         beta: KL coefficient to the warm-started model (k3 estimator; 0: no reference model).
         num_iterations: Optimisation passes over each batch.
         eta_lambda: DA-GRPO's dual ascent step size.
@@ -118,6 +121,8 @@ class DemoConfig:
     prompts_per_step: int = 4
     max_new_tokens: int = 128
     lr: float = 5e-5
+    lora_rank: int = 0
+    lora_alpha: float = 16.0
     beta: float = 0.0
     num_iterations: int = 2
     eta_lambda: float = 0.01
@@ -175,6 +180,7 @@ class DemoConfig:
         return GRPOConfig(num_tasks=2 * self.steps_per_group, tau=self.tau,
                           group_size=self.group_size, prompts_per_step=self.prompts_per_step,
                           max_new_tokens=self.max_new_tokens, lr=self.lr, beta=self.beta,
+                          lora_rank=self.lora_rank, lora_alpha=self.lora_alpha,
                           seed=seed,
                           num_iterations=self.num_iterations, eta_lambda=self.eta_lambda,
                           lambda0=self.lambda0, pid_kp=self.pid_kp, pid_ki=self.pid_ki,

@@ -84,12 +84,15 @@ class GRPOTrainer:
             rank=self.rank,
             greedy_probe=cfg.budget_signal == "greedy",
         )
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
         self.reference = None
-        if cfg.beta > 0:
+        if cfg.beta > 0:  # the reference is the model as given (before any adapter)
             self.reference = copy.deepcopy(model).eval()
             for p in self.reference.parameters():
                 p.requires_grad_(False)
+        if cfg.lora_rank > 0:
+            add_lora(model, cfg.lora_rank, cfg.lora_alpha)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(trainable, lr=cfg.lr)
         if accelerator is not None:
             self.model, self.optimizer = accelerator.prepare(model, self.optimizer)
         self.controller: DualController | None = make_controller(cfg) if self.spec.dual else None
@@ -357,6 +360,25 @@ def _tensorboard_writer(log_dir: str | PathLike[str] | None) -> Any:
             "(or pip install 'offload-gym[tensorboard]')"
         ) from exc
     return SummaryWriter(log_dir=str(log_dir))
+
+
+def add_lora(model: Any, rank: int, alpha: float) -> Any:
+    """Put rank-``rank`` LoRA adapters (scale ``alpha / rank``, no dropout) on every linear
+    layer of ``model`` but its output head, in place, with ``peft``; only the adapters stay
+    trainable. Returns ``model``."""
+    try:
+        from peft import LoraConfig, inject_adapter_in_model
+    except ImportError as exc:
+        raise ImportError(
+            "lora_rank > 0 needs peft: pip install 'offload-gym[lora]' (or pip install peft)"
+        ) from exc
+    import warnings
+
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules="all-linear")
+    with warnings.catch_warnings():  # GPT-2's Conv1D layers: peft flips fan_in_fan_out itself
+        warnings.filterwarnings("ignore", message=".*fan_in_fan_out.*")
+        inject_adapter_in_model(config, model)
+    return model
 
 
 def _accepts_logits_to_keep(model: Any) -> bool:

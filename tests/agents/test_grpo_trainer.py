@@ -428,3 +428,51 @@ def test_checkpoints_refuse_corruption_truncation_and_bad_values(lm, tmp_path):
     u.load_checkpoint(path)  # the intact one still loads
     t.close()
     u.close()
+
+
+def test_lora_trains_only_the_adapters_and_resumes_exactly(lm, tmp_path):
+    pytest.importorskip("peft")
+    import copy
+
+    model, tok = lm
+    cfg = GRPOConfig(algorithm="dagrpo", num_tasks=6, group_size=2, prompts_per_step=2,
+                     max_new_tokens=8, lora_rank=2, lr=1e-2)  # fmt: skip
+    base = copy.deepcopy(model)
+    frozen = {n: p.detach().clone() for n, p in base.named_parameters()}
+    t = GRPOTrainer(base, tok, cfg)
+    trainable = {n for n, p in base.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    adapters = {n: p.detach().clone() for n, p in base.named_parameters() if n in trainable}
+    t.train(1, progress=False)
+    for n, p in base.named_parameters():
+        key = n.replace(".base_layer", "")
+        if n not in trainable:
+            assert torch.equal(p, frozen[key]), n
+    assert any(not torch.equal(p, adapters[n]) for n, p in base.named_parameters()
+               if n in trainable)  # fmt: skip
+    t.save_checkpoint(tmp_path / "ck.pt")
+    rest = t.train(1, progress=False)
+    t.close()
+    u = GRPOTrainer(copy.deepcopy(model), tok, cfg)
+    u.load_checkpoint(tmp_path / "ck.pt")
+    assert u.train(1, progress=False) == rest
+    u.close()
+
+
+def test_lora_settings_are_checked_and_peft_is_named_when_missing(lm, monkeypatch):
+    import builtins
+
+    with pytest.raises(ValueError, match="lora_rank"):
+        GRPOConfig(lora_rank=-1)
+    with pytest.raises(ValueError, match="lora_alpha"):
+        GRPOConfig(lora_rank=2, lora_alpha=0.0)
+    real = builtins.__import__
+
+    def no_peft(name, *args, **kwargs):
+        if name == "peft":
+            raise ImportError("No module named 'peft'")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_peft)
+    with pytest.raises(ImportError, match="peft"):
+        make(lm, "dagrpo", lora_rank=2)
