@@ -31,8 +31,7 @@ for _name, _factory in (
     ("dqn", partial(SB3Agent, "dqn")),
     ("maskable-ppo", partial(SB3Agent, "maskable-ppo")),
 ):
-    if _name not in list_agents():
-        register_agent(_name, _factory)
+    register_agent(_name, _factory)
 
 __all__ = [
     "Agent",

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from offload_gym.cli import main
+from offload_agents.cli import main
 
 
 def test_list(capsys):
@@ -127,9 +127,9 @@ def test_serve_and_rollout_against_it_twice_pay_once(tmp_path, capsys):
 def test_every_demo_config_field_is_a_flag_with_its_doc_and_default(capsys):
     import dataclasses
 
+    from offload_agents.cli import build_parser
+    from offload_agents.cli._configflags import config_from_flags
     from offload_agents.grpo.experiment import DemoConfig
-    from offload_gym._configflags import config_from_flags
-    from offload_gym.cli import build_parser
 
     with pytest.raises(SystemExit):
         main(["demo", "--help"])
@@ -160,7 +160,7 @@ def test_version_module_entry_and_defaults_in_help(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--version"])
     assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"offload-gym {__version__}"
-    run = subprocess.run([sys.executable, "-m", "offload_gym", "--version"], capture_output=True,
+    run = subprocess.run([sys.executable, "-m", "offload_agents", "--version"], capture_output=True,
                          text=True, check=True)  # fmt: skip
     assert run.stdout.strip() == f"offload-gym {__version__}"
     with pytest.raises(SystemExit):
@@ -222,7 +222,7 @@ def test_interrupted_compare_keeps_the_agents_that_finished(tmp_path, capsys, mo
 
 
 def test_a_network_cloud_is_cached_in_the_user_cache_dir_by_default(tmp_path, capsys):
-    from offload_gym.cli import default_cloud_cache
+    from offload_agents.cli import default_cloud_cache
 
     exe = shutil.which("offload-gym")
     proc = subprocess.Popen([exe, "serve", "--port", "0", "--quiet"], stdout=subprocess.PIPE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from offload_gym._validation import require_ints
+from offload_gym.validation import require_ints
 
 Arch = Literal["gpt2", "llama"]
 

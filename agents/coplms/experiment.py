@@ -14,7 +14,7 @@ import numpy as np
 
 from offload_agents.coplms.config import CoPLMsConfig
 from offload_agents.coplms.methods import METHODS, Evaluator, prepare, run_method
-from offload_agents.grpo.lm_eval import generate_responses
+from offload_agents.lm_eval import generate_responses
 from offload_gym.scoring.grade import grade_response
 from offload_gym.tasks import Task
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from offload_agents.grpo.dual import DUALS, DualKind
-from offload_gym._validation import require_ints
+from offload_gym.validation import require_ints
 
 LengthNorm = Literal["token", "sequence"]
 BudgetSignal = Literal["sampled", "greedy"]

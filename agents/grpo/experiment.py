@@ -32,8 +32,8 @@ from offload_agents._torch import torch_threads
 from offload_agents.baselines.router import TrainedRouter
 from offload_agents.grpo.algorithms import get_algorithm
 from offload_agents.grpo.config import GRPOConfig
-from offload_agents.grpo.lm_eval import always_help, evaluate_lm, generate_responses, never_help
 from offload_agents.grpo.trainer import GRPOTrainer
+from offload_agents.lm_eval import always_help, evaluate_lm, generate_responses, never_help
 from offload_agents.slm import HELP_REQUEST, load_local_lm
 from offload_agents.slm.skill import (
     CODE_FAMILIES,

@@ -33,8 +33,8 @@ import torch
 
 from offload_agents._torch import torch_threads
 from offload_agents.slm.template import HELP_REQUEST, SPECIAL_TOKENS, format_prompt
-from offload_gym._validation import require_ints
 from offload_gym.tasks import Task, make_generator
+from offload_gym.validation import require_ints
 
 PAD, EOS = "<pad>", "<|endoftext|>"
 MATH_FAMILIES = ("polynomials", "derivatives")
@@ -596,7 +596,7 @@ def skill_table(
     a task space is small the two differ in kind, not only in luck: the unseen draws are then
     the rarer kinds of question).
     """
-    from offload_agents.grpo.lm_eval import generate_responses
+    from offload_agents.lm_eval import generate_responses
     from offload_gym.scoring import grade_response
 
     def grade(tasks: list[Task]) -> tuple[float, float]:

@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from offload_gym._validation import reject_unknown, require_ints
 from offload_gym.budget import BudgetMode
 from offload_gym.envs.reward import DEFAULT_REWARD_WEIGHTS, validate_weights
 from offload_gym.models.base import CloudModel, LocalModel
@@ -15,6 +14,7 @@ from offload_gym.models.simulated import SimulatedCloud, SimulatedLocal
 from offload_gym.scoring.equivalence import DEFAULT_TIMEOUT_S
 from offload_gym.tasks.base import Task
 from offload_gym.tasks.stream import TaskStream, code_stream, math_code_stream, math_stream
+from offload_gym.validation import reject_unknown, require_ints
 
 DEFAULT_OFFLOAD_MARKER = "<unknown>"
 """A text-view response containing this asks the cloud (GAPG's template ends a help request with

@@ -23,9 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from offload_gym._validation import require_int
 from offload_gym.models.base import CloudError, CloudResponse, pair_partials
 from offload_gym.tasks.base import Task
+from offload_gym.validation import require_int
 
 SYSTEM_PROMPTS = {
     "math": "Solve the problem step by step. End with the final answer as <answer>...</answer>.",

@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
-from offload_gym._validation import require_ints
+from offload_gym.validation import require_ints
 
 _START_TIMEOUT_S = 60.0
 _REPLY_MARGIN_S = 5.0

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from offload_gym._validation import reject_unknown
+from offload_gym.validation import reject_unknown
 
 DOMAINS = ("math", "code")
 """Domains the environments know. A task's domain selects its verifier."""

@@ -186,7 +186,7 @@ def test_greedy_budget_signal_feeds_the_controller_the_greedy_requests(lm):
 
 
 def test_the_greedy_probe_matches_greedy_decoding_and_leaves_sampling_alone(lm):
-    from offload_agents.grpo.lm_eval import generate_responses
+    from offload_agents.lm_eval import generate_responses
     from offload_gym.tasks import Task
 
     model, tok = lm

@@ -2,7 +2,7 @@
 
 import pytest
 
-from offload_agents.grpo.lm_eval import always_help, eval_stream, evaluate_lm, never_help
+from offload_agents.lm_eval import always_help, eval_stream, evaluate_lm, never_help
 from offload_agents.slm import TinyLMConfig, build_slm, load_local_lm
 from offload_gym import metrics
 

@@ -153,7 +153,7 @@ def test_skill_table_reports_all_draws_beside_unseen(tmp_path):
     def fake(model, tok, tasks, **kw):
         return [worked_steps(t) if t.prompt == first.prompt else "####999999" for t in tasks], []
 
-    with mock.patch("offload_agents.grpo.lm_eval.generate_responses", fake):
+    with mock.patch("offload_agents.lm_eval.generate_responses", fake):
         open_rows = skill_table(None, None, ["polynomials"], [1], n=4, seed=5)
         seen_rows = skill_table(None, None, ["polynomials"], [1], n=4, seed=5,
                                 seen={prompt_digest(first.prompt)})  # fmt: skip

@@ -37,8 +37,8 @@ def test_own_models_of_a_small_window_run_through_the_cli_in_both_views(tmp_path
     import json
     import warnings
 
+    from offload_agents.cli import main
     from offload_agents.slm.skill import SkillConfig, build_skilled_slm
-    from offload_gym.cli import main
 
     cfg = SkillConfig(steps=1, batch_size=2, n_layer=1, n_embd=16, n_head=2, n_positions=384,
                       threads=1)  # fmt: skip

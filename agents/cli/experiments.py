@@ -1,0 +1,77 @@
+"""``offload-gym demo`` (the main job: DA-GRPO and baselines on a tiny local LM) and
+``offload-gym coplms``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from offload_agents.cli._common import _positive, add_out_args
+from offload_agents.cli._configflags import add_config_flags, config_from_flags
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from offload_agents.grpo.experiment import DemoConfig, run_demo, write_demo_report
+
+    base = DemoConfig.quick() if args.quick else DemoConfig()
+    try:
+        cfg = config_from_flags(base, args, args.config_fields)
+    except (TypeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    cache = Path(args.cache_dir).expanduser()
+    result = run_demo(args.out, cfg, cache_dir=cache, progress=not args.quiet,
+                      tensorboard_dir=args.tensorboard)  # fmt: skip
+    paths = write_demo_report(result, args.out)
+    print(Path(paths["md"]).read_text())
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def _cmd_coplms(args: argparse.Namespace) -> int:
+    from offload_agents.coplms import METHODS, CoPLMsConfig, run_experiment, write_report
+
+    methods = tuple(m for m in args.methods.split(",") if m)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        print(f"error: unknown method(s) {unknown}; valid: {list(METHODS)}", file=sys.stderr)
+        return 2
+    cfg = CoPLMsConfig.quick() if args.quick else CoPLMsConfig()
+    seeds = tuple(range(args.seeds if args.seeds is not None else (1 if args.quick else 3)))
+    result = run_experiment(cfg, seeds, methods=methods, progress=not args.quiet)
+    paths = write_report(result, args.out)
+    print(paths["md"].read_text())
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    p_demo = sub.add_parser(
+        "demo", help="the math-to-code experiment: DA-GRPO and baselines on a tiny local LM"
+    )
+    p_demo.add_argument(
+        "--quick",
+        action="store_true",
+        help="the few-minute CPU version (its own defaults for every field)",
+    )
+    add_out_args(p_demo)
+    p_demo.add_argument("--cache-dir", default="~/.cache/offload-gym",
+                        help="where the warm-started SLM is cached")  # fmt: skip
+    from offload_agents.grpo.experiment import DemoConfig
+
+    p_demo.set_defaults(config_fields=add_config_flags(p_demo, DemoConfig))
+    p_demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    p_demo.set_defaults(func=_cmd_demo)
+    p_cop = sub.add_parser(
+        "coplms", help="Co-PLMs: co-tune a server LLM and heterogeneous device SLMs via DPMs"
+    )
+    p_cop.add_argument("--quick", action="store_true", help="the 10-minute CPU version")
+    add_out_args(p_cop, tensorboard=False)
+    p_cop.add_argument("--seeds", type=_positive, default=None,
+                       help="number of seeds (default 3; 1 with --quick)")  # fmt: skip
+    p_cop.add_argument("--methods", default="coplms,standalone,fedavg,oneway",
+                       help="comma-separated methods")  # fmt: skip
+    p_cop.add_argument("--quiet", action="store_true", help="no progress bars")
+    p_cop.set_defaults(func=_cmd_coplms)

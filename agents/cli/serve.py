@@ -1,0 +1,47 @@
+"""``offload-gym serve``: a cloud model behind an OpenAI-compatible API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from offload_agents.cli._common import _port
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from offload_gym.models.backends import make_cloud
+    from offload_gym.serve import CloudServer
+
+    try:
+        cloud = (make_cloud("simulated", seed=args.seed) if args.model == "simulated"
+                 else make_cloud(args.model, device=args.device))  # fmt: skip
+        server = CloudServer(cloud, host=args.host, port=args.port, model_name=args.model_name,
+                             verbose=not args.quiet)  # fmt: skip
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"serving {args.model} as {args.model_name!r} on {server.url} (Ctrl-C stops)",
+          flush=True)  # fmt: skip
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+def register(sub: Any) -> None:
+    p_serve = sub.add_parser(
+        "serve", help="serve a cloud model over an OpenAI-compatible chat-completions API"
+    )
+    p_serve.add_argument("--model", default="simulated",
+                         help="'simulated' or a Hugging Face model path")  # fmt: skip
+    p_serve.add_argument("--host", default="127.0.0.1", help="interface to bind")
+    p_serve.add_argument("--port", type=_port, default=8000, help="port (0: any free one)")
+    p_serve.add_argument("--model-name", default="offload-gym", help="the served model's name")
+    p_serve.add_argument("--seed", type=int, default=0, help="seed of the simulated cloud")
+    p_serve.add_argument("--device", default="auto", help="device of a Hugging Face model")
+    p_serve.add_argument("--quiet", action="store_true", help="do not log requests")
+    p_serve.set_defaults(func=_cmd_serve)

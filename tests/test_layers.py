@@ -1,0 +1,76 @@
+"""The import direction of the two packages: offload_gym (environments and everything they need)
+never imports offload_agents; the command line sits above both; GRPO and Co-PLMs share code
+through modules of their own, never through each other."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module name ``path`` imports (absolute imports, at any depth of the file)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _offenders(folder: str, forbidden: str) -> dict[str, list[str]]:
+    out = {}
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        bad = sorted(n for n in _imports(path) if n == forbidden or n.startswith(forbidden + "."))
+        if bad:
+            out[str(path.relative_to(ROOT))] = bad
+    return out
+
+
+def test_offload_gym_never_imports_offload_agents():
+    assert _offenders("offload_gym", "offload_agents") == {}
+
+
+@pytest.mark.parametrize(
+    ("folder", "forbidden"),
+    [("agents/grpo", "offload_agents.coplms"), ("agents/coplms", "offload_agents.grpo")],
+)
+def test_grpo_and_coplms_do_not_import_each_other(folder, forbidden):
+    assert _offenders(folder, forbidden) == {}
+
+
+def test_only_the_command_line_imports_the_command_line():
+    users = {p for folder in ("offload_gym", "agents")
+             for p in _offenders(folder, "offload_agents.cli")}  # fmt: skip
+    assert all(p.startswith(("agents/cli/", "agents/__main__.py")) for p in users), users
+
+
+def test_the_scan_sees_imports_inside_functions(tmp_path):
+    """The check above can fail: a lazy import inside a function is found."""
+    f = tmp_path / "m.py"
+    f.write_text(
+        "def f():\n    from offload_agents.grpo import trainer\n    import offload_agents\n"
+    )
+    assert {"offload_agents.grpo", "offload_agents"} <= _imports(f)
+
+
+def test_making_and_stepping_every_env_loads_no_agent_code():
+    code = (
+        "import sys, gymnasium as gym, offload_gym\n"
+        "from offload_gym.envs.registration import list_envs\n"
+        "for env_id in list_envs():\n"
+        "    env = gym.make(env_id, num_tasks=2)\n"
+        "    env.reset(seed=0)\n"
+        "    env.step(env.action_space.sample())\n"
+        "    env.close()\n"
+        "print(sorted(m for m in sys.modules if m.startswith('offload_agents')))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=300)  # fmt: skip
+    assert run.stdout.strip().splitlines()[-1] == "[]"
