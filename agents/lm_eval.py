@@ -13,6 +13,7 @@ import numpy as np
 from offload_agents.evaluation import step_record
 from offload_agents.slm.template import HELP_REQUEST, format_prompt
 from offload_gym.models.hf import generate_batch
+from offload_gym.protocol import check_marker
 from offload_gym.tasks import Task, TaskGroup, TaskStream, code_stream, math_stream
 
 
@@ -75,6 +76,7 @@ def evaluate_lm(
     env.reset(seed=seed)
     base = env.unwrapped
     marker = base.config.offload_marker
+    check_marker(tokenizer, marker)
 
     def local_answer(i: int) -> str:
         text, _ = generate_responses(model, tokenizer, [tasks[i]], max_new_tokens=max_new_tokens,
@@ -84,7 +86,8 @@ def evaluate_lm(
     records = []
     for i, (text, conf) in enumerate(zip(responses, confidences, strict=True)):
         action = route(text, conf, i) if route is not None else text
-        action = local_answer(i) if action is None else action
+        if action is None:  # the model's own answer, asking suppressed
+            action = local_answer(i) if marker in text else text
         k = action.find(marker)
         fallback = k >= 0 and not base.ledger.can_offload(base.cloud.quote(base.task, action[:k]))
         _, reward, _, _, info = env.step(local_answer(i) if fallback else action)
@@ -105,5 +108,5 @@ def always_help(text: str, confidence: float, index: int) -> str:
 
 def never_help(text: str, confidence: float, index: int) -> str | None:
     """A route that keeps every task local: the model's own response where it answers, its
-    local answer with asking suppressed where it would ask."""
-    return None if "<unknown>" in text else text
+    local answer with asking suppressed where it would ask (None: `evaluate_lm` resolves it)."""
+    return None

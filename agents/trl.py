@@ -41,6 +41,7 @@ from offload_agents.slm.template import format_prompt
 from offload_gym.envs.config import DEFAULT_OFFLOAD_MARKER
 from offload_gym.models import CachedCloud, SimulatedCloud
 from offload_gym.models.hf import decode_keeping_specials
+from offload_gym.protocol import check_marker
 from offload_gym.tasks import Task
 
 try:
@@ -135,6 +136,7 @@ class OffloadScorer:
     def __post_init__(self) -> None:
         self.cloud = CachedCloud(self.cloud_model or SimulatedCloud(seed=self.config.seed))
         self.marker = self.env_kwargs.get("offload_marker", DEFAULT_OFFLOAD_MARKER)
+        check_marker(self.tokenizer, self.marker)
 
     def __call__(self, prompts: list[Any], completions: list[Any], completion_ids: list[Any],
                  task_index: list[int], **kwargs: Any) -> list[float]:  # fmt: skip

@@ -74,3 +74,18 @@ def test_making_and_stepping_every_env_loads_no_agent_code():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=300)  # fmt: skip
     assert run.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_help_protocol_is_defined_once():
+    """Its tags appear in code (not docstrings) only in offload_gym/protocol.py."""
+    found = {}
+    for folder in ("offload_gym", "agents"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            docs = {id(n.value) for n in ast.walk(tree)
+                    if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)}  # fmt: skip
+            for node in ast.walk(tree):
+                if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                        and id(node) not in docs and "unknown>" in node.value):  # fmt: skip
+                    found.setdefault(str(path.relative_to(ROOT)), []).append(node.lineno)
+    assert set(found) == {"offload_gym/protocol.py"}, found

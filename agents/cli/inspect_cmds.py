@@ -12,8 +12,8 @@ import gymnasium as gym
 import numpy as np
 
 from offload_agents.cli._common import _fraction, _positive, add_backend_args, backend_kwargs
-from offload_gym.envs.config import DEFAULT_OFFLOAD_MARKER
 from offload_gym.envs.registration import list_envs
+from offload_gym.protocol import HELP_REQUEST
 from offload_gym.tasks.registry import get_generator_class, list_generators
 
 POLICIES = ("random", "local", "cloud")
@@ -44,7 +44,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _text_action(policy: str, rng: np.random.Generator) -> str:
     if policy == "cloud" or (policy == "random" and rng.random() < 0.5):
-        return f"I am not sure. {DEFAULT_OFFLOAD_MARKER} I need external assistance </unknown>"
+        return f"I am not sure. {HELP_REQUEST}"
     return f"My guess: the answer is <answer>{int(rng.integers(-20, 100))}</answer>."
 
 

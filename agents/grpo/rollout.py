@@ -17,6 +17,7 @@ import torch
 from offload_agents.slm.template import HELP_REQUEST, format_prompt
 from offload_gym.models import CachedCloud, SimulatedCloud
 from offload_gym.models.hf import context_room, decode_keeping_specials
+from offload_gym.protocol import OFFLOAD_CLOSE, check_marker
 
 
 class Rollout(NamedTuple):
@@ -91,6 +92,7 @@ class RolloutCollector:
         if not isinstance(self.envs.single_action_space, gym.spaces.Text):
             raise ValueError(f"{env_id} is not a text-view environment")
         self.marker = self.envs.envs[0].unwrapped.config.offload_marker
+        check_marker(tokenizer, self.marker)
         # Each process of a distributed run draws its own prompts.
         base = seed * 10_000 + rank * 1_000
         seeds = [base + p for p in range(prompts) for _ in range(group_size)]
@@ -130,7 +132,7 @@ class RolloutCollector:
         """1 on the response tokens up to and including the first end-of-text or end of the help
         request; padding (when it is not end-of-text) and everything after are 0."""
         tok = self.tokenizer
-        close = tok.convert_tokens_to_ids("</unknown>")
+        close = tok.convert_tokens_to_ids(OFFLOAD_CLOSE)
         resp = seqs[:, prompt_len:]  # (B, n)
         own_end = (resp == tok.eos_token_id) | (resp == close)
         stop = own_end | (resp == tok.pad_token_id)

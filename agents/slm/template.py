@@ -1,14 +1,11 @@
-"""The prompt template of the local language model and its offload marker."""
+"""The prompt template of the local language model (the help request and its marker come from
+`offload_gym.protocol`)."""
 
 from __future__ import annotations
 
 import re
 
-HELP_REQUEST = "<unknown> I need external assistance </unknown>"
-"""What the local model writes to ask the cloud (GAPG's template); the environments detect its
-first tag, ``<unknown>``."""
-
-SPECIAL_TOKENS = ("<unknown>", "</unknown>")
+from offload_gym.protocol import HELP_REQUEST, SPECIAL_TOKENS
 
 _CODE_INSTRUCTIONS = re.compile(
     r"\n*Answer with the complete function in a ```python code block[^\n]*"
@@ -45,3 +42,6 @@ def format_prompt(prompt: str) -> str:
     'Question: Compute 1 + 1.\\nAnswer:\\n'
     """
     return f"Question: {compact_prompt(prompt)}\nAnswer:\n"
+
+
+__all__ = ["HELP_REQUEST", "SPECIAL_TOKENS", "compact_prompt", "format_prompt"]

@@ -11,14 +11,14 @@ from offload_gym.budget import BudgetMode
 from offload_gym.envs.reward import DEFAULT_REWARD_WEIGHTS, validate_weights
 from offload_gym.models.base import CloudModel, LocalModel
 from offload_gym.models.simulated import SimulatedCloud, SimulatedLocal
+from offload_gym.protocol import OFFLOAD_MARKER
 from offload_gym.scoring.equivalence import DEFAULT_TIMEOUT_S
 from offload_gym.tasks.base import Task
 from offload_gym.tasks.stream import TaskStream, code_stream, math_code_stream, math_stream
 from offload_gym.validation import reject_unknown, require_ints
 
-DEFAULT_OFFLOAD_MARKER = "<unknown>"
-"""A text-view response containing this asks the cloud (GAPG's template ends a help request with
-``<unknown> I need external assistance </unknown>``)."""
+DEFAULT_OFFLOAD_MARKER = OFFLOAD_MARKER
+"""A text-view response containing this asks the cloud (`offload_gym.protocol`)."""
 
 
 @dataclass

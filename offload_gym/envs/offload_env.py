@@ -25,6 +25,7 @@ from offload_gym.envs.config import EnvConfig
 from offload_gym.envs.reward import combine_reward
 from offload_gym.envs.spaces import PromptText
 from offload_gym.models.base import CloudError, LocalResponse
+from offload_gym.protocol import asks_cloud
 from offload_gym.scoring.grade import Grade, grade_response
 from offload_gym.tasks.base import Task
 
@@ -387,9 +388,7 @@ class OffloadTextEnv(OffloadEnv):
         truncated_response = len(action) > limit
         response = action[:limit]
         task = self._tasks[self._t]
-        k = response.find(self.config.offload_marker)
-        wants_cloud = k >= 0
-        partial = response[:k] if wants_cloud else None
+        wants_cloud, partial = asks_cloud(response, self.config.offload_marker)
         info = self._resolve(task, response, wants_cloud, partial, 0.0)
         info["response_truncated"] = truncated_response
         reward, terminated = self._advance(info)

@@ -476,3 +476,34 @@ def test_lora_settings_are_checked_and_peft_is_named_when_missing(lm, monkeypatc
     monkeypatch.setattr(builtins, "__import__", no_peft)
     with pytest.raises(ImportError, match="peft"):
         make(lm, "dagrpo", lora_rank=2)
+
+
+def test_a_model_built_for_another_marker_is_refused_clearly(lm):
+    from offload_agents.lm_eval import eval_stream, evaluate_lm
+    from offload_gym.protocol import check_marker
+
+    model, tok = lm
+    cfg = GRPOConfig(algorithm="dagrpo", num_tasks=6, group_size=2, prompts_per_step=2,
+                     max_new_tokens=8)  # fmt: skip
+    with pytest.raises(ValueError, match="offload_marker is '\\[HELP\\]'"):
+        GRPOTrainer(model, tok, cfg, env_kwargs={"offload_marker": "[HELP]"})
+    check_marker(tok, "<unknown>")  # the kit's own marker passes
+
+    class Plain:  # a pretrained tokenizer without the tags: the marker is plain text
+        def get_vocab(self):
+            return {"a": 0}
+
+    check_marker(Plain(), "[HELP]")
+    with pytest.raises(ValueError, match="offload_marker"):
+        import gymnasium as gym
+
+        real = gym.make
+
+        def make_with_marker(env_id, **kw):
+            return real(env_id, offload_marker="[HELP]", **kw)
+
+        gym.make = make_with_marker
+        try:
+            evaluate_lm(model, tok, eval_stream(1, seed=0), budget=0.5, max_new_tokens=2)
+        finally:
+            gym.make = real
