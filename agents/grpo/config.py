@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from offload_agents.grpo.dual import DUALS, DualKind
-from offload_gym.validation import require_ints
+from offload_gym.validation import require_int, require_ints
 
 LengthNorm = Literal["token", "sequence"]
 BudgetSignal = Literal["sampled", "greedy"]
@@ -117,10 +117,7 @@ class GRPOConfig:
         get_algorithm(self.algorithm)  # raises with the registered names
         require_ints(self, ("num_tasks", "group_size", "prompts_per_step", "max_new_tokens",
                             "num_iterations"))  # fmt: skip
-        if isinstance(self.lora_rank, bool) or not isinstance(self.lora_rank, int) \
-                or self.lora_rank < 0:  # fmt: skip
-            raise ValueError(f"lora_rank must be an int >= 0 (0: full fine-tuning), "
-                             f"got {self.lora_rank!r}")  # fmt: skip
+        require_int("lora_rank", self.lora_rank, minimum=0)  # 0: full fine-tuning
         if not (math.isfinite(self.lora_alpha) and self.lora_alpha > 0):
             raise ValueError(f"lora_alpha must be a finite number > 0, got {self.lora_alpha!r}")
         if self.threads < 0:
