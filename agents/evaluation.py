@@ -16,6 +16,7 @@ import numpy as np
 import offload_gym
 from offload_agents.base import Agent, FunctionAgent, make_agent
 from offload_gym import metrics
+from offload_gym.metrics import step_record
 
 EVAL_SEED_BASE = 1_000_000
 """Evaluation episodes use seeds ``EVAL_SEED_BASE + 1000 * seed + episode``; agents fit on
@@ -30,7 +31,7 @@ class EvalResult:
         agent: The agent's name.
         env_id: The environment id.
         budget: tau.
-        logs: One record per step (see `step_record`).
+        logs: One record per step (`offload_gym.metrics.step_record`).
         metrics: `offload_gym.metrics.summarize` over all seeds, plus ``n_seeds`` and the
             across-seed spread (``accuracy_std``, ``cloud_usage_std``).
         per_seed: The same metrics for each seed.
@@ -56,31 +57,6 @@ class EvalResult:
         }
         out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
         return out
-
-
-def step_record(
-    info: Mapping[str, Any], action: Any, reward: float, score: float | None, **ids: Any
-) -> dict[str, Any]:
-    """The JSON-able record of one step."""
-    return {
-        **ids,
-        "step": info.get("step"),
-        "task_id": info.get("task_id"),
-        "domain": info.get("domain"),
-        "difficulty": info.get("difficulty"),
-        "task_group": info.get("task_group"),
-        "action": action if isinstance(action, int | str) else int(action),
-        "offloaded": bool(info["offloaded"]),
-        "offload_refused": bool(info.get("offload_refused", False)),
-        "correct": bool(info["correct"]),
-        "local_correct": info.get("local_correct"),
-        "cloud_correct": info.get("cloud_correct"),
-        "local_confidence": info.get("local_confidence"),
-        "cost": float(info.get("cost", 0.0)),
-        "reward": float(reward),
-        "budget_left": float(info.get("budget_left", 0.0)),
-        "score": score,
-    }
 
 
 def _as_agent(agent: Agent | str | Callable[[Any], Any]) -> Agent:

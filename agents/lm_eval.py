@@ -10,8 +10,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from offload_agents.evaluation import step_record
 from offload_agents.slm.template import HELP_REQUEST, format_prompt
+from offload_gym.metrics import step_record
 from offload_gym.models.hf import generate_batch
 from offload_gym.protocol import check_marker
 from offload_gym.tasks import Task, TaskGroup, TaskStream, code_stream, math_stream

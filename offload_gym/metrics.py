@@ -1,6 +1,6 @@
 """The metrics of cloud offloading, as pure functions over per-step logs.
 
-A log is a sequence of step records (dicts), as written by `offload_agents.evaluation`, with at
+A log is a sequence of step records (dicts, `step_record`), with at
 least ``correct`` and ``offloaded``; some metrics also read ``local_correct``, ``cloud_correct``,
 ``task_group``, ``episode``, ``seed``, ``cost`` and ``score``. Definitions (docs/metrics.md):
 
@@ -31,6 +31,38 @@ import numpy as np
 
 Log = Sequence[Mapping[str, Any]]
 _trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
+
+
+def step_record(
+    info: Mapping[str, Any], action: Any, reward: float, score: float | None, **ids: Any
+) -> dict[str, Any]:
+    """The JSON-able record of one step, from the env's step ``info``: the log entry every
+    metric here reads. ``action`` is the agent's (0/1 in the router view, a label in the text
+    view); ``score`` its routing score, if any; ``ids`` (agent, seed, episode...) go first.
+
+    >>> rec = step_record({"offloaded": True, "correct": True, "cost": 0.5}, 1, 1.0, None, seed=0)
+    >>> rec["seed"], rec["offloaded"], rec["correct"], rec["cost"], rec["task_id"]
+    (0, True, True, 0.5, None)
+    """
+    return {
+        **ids,
+        "step": info.get("step"),
+        "task_id": info.get("task_id"),
+        "domain": info.get("domain"),
+        "difficulty": info.get("difficulty"),
+        "task_group": info.get("task_group"),
+        "action": action if isinstance(action, int | str) else int(action),
+        "offloaded": bool(info["offloaded"]),
+        "offload_refused": bool(info.get("offload_refused", False)),
+        "correct": bool(info["correct"]),
+        "local_correct": info.get("local_correct"),
+        "cloud_correct": info.get("cloud_correct"),
+        "local_confidence": info.get("local_confidence"),
+        "cost": float(info.get("cost", 0.0)),
+        "reward": float(reward),
+        "budget_left": float(info.get("budget_left", 0.0)),
+        "score": score,
+    }
 
 
 def _mean(values: Sequence[float]) -> float | None:
