@@ -78,16 +78,27 @@ def evaluate_lm(
     marker = base.config.offload_marker
     check_marker(tokenizer, marker)
 
+    asking = [i for i, text in enumerate(responses) if marker in text]
+    forced: dict[int, str] = {}
+
     def local_answer(i: int) -> str:
-        text, _ = generate_responses(model, tokenizer, [tasks[i]], max_new_tokens=max_new_tokens,
-                                     suppress=[marker])  # fmt: skip
-        return text[0]
+        """The model's answer without asking: its greedy response where that does not ask;
+        else, generated with the marker suppressed for every asking task at once, on the first
+        need (one batched call, not one per task)."""
+        if marker not in responses[i]:
+            return responses[i]
+        if not forced:
+            texts, _ = generate_responses(model, tokenizer, [tasks[k] for k in asking],
+                                          max_new_tokens=max_new_tokens,
+                                          suppress=[marker])  # fmt: skip
+            forced.update(zip(asking, texts, strict=True))
+        return forced[i]
 
     records = []
     for i, (text, conf) in enumerate(zip(responses, confidences, strict=True)):
         action = route(text, conf, i) if route is not None else text
         if action is None:  # the model's own answer, asking suppressed
-            action = local_answer(i) if marker in text else text
+            action = local_answer(i)
         k = action.find(marker)
         fallback = k >= 0 and not base.ledger.can_offload(base.cloud.quote(base.task, action[:k]))
         _, reward, _, _, info = env.step(local_answer(i) if fallback else action)

@@ -14,6 +14,7 @@ import time
 from fractions import Fraction
 from typing import NamedTuple
 
+from offload_gym.scoring import forms
 from offload_gym.scoring.latex import CONSTANTS, FUNCTIONS, to_expression
 
 DEFAULT_TIMEOUT_S = 2.0
@@ -57,8 +58,8 @@ def normalize(answer: str) -> str:
     '\\frac{1}{2}'
     """
     s = answer.strip().rstrip(".").strip()
-    if _PLAIN.match(s):  # fast path: nothing to normalise beyond spacing
-        return s
+    if _PLAIN.match(s):  # fast path: nothing to normalise beyond spacing (or a number word)
+        return forms.rewrite(s) if s[:1].isalpha() else s
     for left, right in _WRAPPERS:
         if s.startswith(left) and s.endswith(right) and len(s) >= len(left) + len(right):
             s = s[len(left) : len(s) - len(right)].strip()
@@ -71,7 +72,7 @@ def normalize(answer: str) -> str:
     s = _DEGREES.sub("", s)
     s = _ASSIGN.sub("", s)
     s = s.replace("\\$", "$").replace("\\%", "%")
-    return _SPACES.sub(" ", s).strip()
+    return forms.rewrite(_SPACES.sub(" ", s).strip())
 
 
 # --------------------------------------------------------------------------- numbers
@@ -413,6 +414,8 @@ def _compare(pred: str, gold: str, deadline: float) -> Verdict:
     if len(p) > MAX_ANSWER_CHARS or len(g) > MAX_ANSWER_CHARS:
         return Verdict(False, "unparsed")
     pn, gn = parse_number(p), parse_number(g)
+    if pn is None and gn is not None and (comma := forms.decimal_comma(p)) is not None:
+        pn = parse_number(comma)  # 3,5 for 3.5 where the reference is one number
     if pn is not None and gn is not None:
         return Verdict(_numbers_match(pn, gn.value), "numeric")
     pl, gl = split_candidates(p), split_candidates(g)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from offload_gym.scoring.forms import WORDS
+
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _HASHES = re.compile(r"####\s*([^\n]*)")
 _THE_ANSWER = re.compile(
@@ -11,6 +13,10 @@ _THE_ANSWER = re.compile(
 )
 _NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?|[-+]?\.\d+")
 _BOX_CMDS = ("\\boxed", "\\fbox")
+_SPANS = re.compile(r"\\\[(.+?)\\\]|\$\$(.+?)\$\$|\\\((.+?)\\\)|(?<![\\$])\$([^$]+?)\$", re.DOTALL)
+_COMMAND = re.compile(r"\\[A-Za-z]+")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+_BARE_MAX = 200
 
 
 def last_boxed(text: str) -> str | None:
@@ -45,8 +51,10 @@ def extract_answer(response: str) -> str | None:
     """The final answer stated in ``response``, or ``None`` when there is none.
 
     Looked for in this order (the last occurrence of each wins): the project's own
-    ``<answer>...</answer>`` tag, ``\\boxed{...}``, a GSM8K ``#### n`` line, "the answer is ..." /
-    "final answer: ...", and finally the last number in the text.
+    ``<answer>...</answer>`` tag (a ``\\boxed{}`` inside it unwrapped), ``\\boxed{...}``, a
+    GSM8K ``#### n`` line, "the answer is ..." / "final answer: ...", the whole response when it
+    is a bare expression (no words outside LaTeX commands), the last math span (``\\[...\\]``,
+    ``$$...$$``, ``\\(...\\)``, ``$...$``), a number word, and finally the last number.
 
     >>> extract_answer("... so the total is 12. The answer is <answer>12</answer>.")
     '12'
@@ -58,6 +66,10 @@ def extract_answer(response: str) -> str | None:
     '$1,200'
     >>> extract_answer("I think it's about 7 or so")
     '7'
+    >>> extract_answer(r"Thus \\[\\frac{10}{9}\\]")
+    '\\\\frac{10}{9}'
+    >>> extract_answer(r"\\tfrac34")
+    '\\\\tfrac34'
     >>> extract_answer("no idea") is None
     True
     """
@@ -65,7 +77,8 @@ def extract_answer(response: str) -> str | None:
         return None
     tags = _ANSWER_TAG.findall(response)
     if tags:
-        return tags[-1].strip()
+        boxed = last_boxed(tags[-1])  # <answer>\boxed{5}</answer>
+        return boxed if boxed is not None else tags[-1].strip()
     boxed = last_boxed(response)
     if boxed is not None:
         return boxed
@@ -78,6 +91,14 @@ def extract_answer(response: str) -> str | None:
         ans = re.split(r"\.(?:\s|$)", ans, maxsplit=1)[0].strip()  # stop at a full stop
         if ans:
             return ans
+    text = response.strip()
+    if len(text) <= _BARE_MAX and not _WORD.search(_COMMAND.sub(" ", text)):
+        return text  # the whole response is an expression: \dfrac{10}{9}, 1 \le x \le 2, 50%
+    spans = _SPANS.findall(response)
+    if spans:  # the last \[...\], $$...$$, \(...\) or $...$ span
+        return next(part for part in spans[-1] if part).strip()
+    if text.rstrip(".").lower() in WORDS:
+        return text.rstrip(".")
     numbers = _NUMBER.findall(response)
     if numbers:
         return numbers[-1].strip()
