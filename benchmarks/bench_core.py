@@ -25,14 +25,18 @@ import numpy as np
 
 import offload_gym  # noqa: F401
 from offload_gym.models import SimulatedCloud, SimulatedLocal
+from offload_gym.protocol import HELP_REQUEST
 from offload_gym.scoring import extract_answer, is_equivalent
 from offload_gym.scoring.equivalence import normalize, parse_number
+from offload_gym.scoring.grade import grade_response
 from offload_gym.tasks import math_stream
+from offload_gym.tasks.base import Task
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "scoring"))
 from checker_table import TABLE
+from test_answer_forms import ROWS
 
-MARKER = "<unknown> I need external assistance </unknown>"
+MARKER = HELP_REQUEST
 
 
 def steps_per_second(env_id: str, n_steps: int, policy: str, **kwargs) -> float:
@@ -157,6 +161,18 @@ def main() -> None:
     )
     figures["table_correct_math_verify"] = sum(mv(p.pred, p.gold) == p.expected for p in TABLE)
     figures["table_size"] = len(TABLE)
+    # Whole responses graded against the reference, as a user grades a dataset: ours extracts
+    # the final answer first; math-verify parses the whole response with its own extraction.
+    forms_ours = [grade_response(Task(id="f", domain="math", prompt="p", answer=g), r).correct
+                  for g, r, _, _ in ROWS]  # fmt: skip
+    forms_mv = [bool(verify(parse(f"${g}$"), parse(r))) for g, r, _, _ in ROWS]
+    figures["forms_correct_ours"] = sum(
+        o == row[2] for o, row in zip(forms_ours, ROWS, strict=True)
+    )
+    figures["forms_correct_math_verify"] = sum(
+        o == row[2] for o, row in zip(forms_mv, ROWS, strict=True)
+    )
+    figures["forms_size"] = len(ROWS)
 
     meta = {
         "python": platform.python_version(),
