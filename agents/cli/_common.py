@@ -111,6 +111,9 @@ def backend_kwargs(args: argparse.Namespace, *, router: bool) -> dict[str, Any]:
     if args.ledger is not None:
         kwargs["ledger_path"] = args.ledger
     if args.no_counterfactuals:
+        if not router:
+            raise ValueError("--no-counterfactuals applies to the router view (the text view "
+                             "asks the cloud only when the response does)")  # fmt: skip
         kwargs["counterfactuals"] = False
     if args.local != "simulated":
         if not router:

@@ -21,6 +21,12 @@ DEFAULT_OFFLOAD_MARKER = OFFLOAD_MARKER
 """A text-view response containing this asks the cloud (`offload_gym.protocol`)."""
 
 
+TEXT_ONLY = ("offload_marker", "max_response_chars")
+"""Arguments that only the text view reads (the agent writes the response)."""
+ROUTER_ONLY = ("local_model", "counterfactuals", "usage_window")
+"""Arguments that only the router view reads (a local model answers; the agent routes)."""
+
+
 @dataclass
 class EnvConfig:
     """Arguments of every offload environment (pass them as keyword arguments to `gym.make`).
@@ -84,8 +90,28 @@ class EnvConfig:
     ledger_path: str | None = None
 
     @classmethod
-    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> EnvConfig:
+    def from_kwargs(cls, kwargs: Mapping[str, Any], view: str | None = None) -> EnvConfig:
+        """The config of ``kwargs``; unknown keys are errors, and so are the other view's keys
+        when ``view`` (``"text"`` or ``"router"``) is given.
+
+        >>> EnvConfig.from_kwargs({"local_model": {}}, view="text")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: local_model is a router-view argument; the text view has no use for it ...
+        """
         reject_unknown(kwargs, (f.name for f in dataclasses.fields(cls)), "environment argument")
+        other = {"text": ROUTER_ONLY, "router": TEXT_ONLY}.get(view or "", ())
+        wrong = [k for k in other if k in kwargs]
+        if wrong:
+            hint = ("its agent is the local model and writes the responses): drop it, or use a "
+                    "*Router-v0 id" if view == "text" else
+                    "a local model answers and the agent only routes): drop it, or use a text-view "
+                    "id")  # fmt: skip
+            names = ", ".join(wrong)
+            raise ValueError(f"{names} {'is a' if len(wrong) == 1 else 'are'} "
+                             f"{'router' if view == 'text' else 'text'}-view "
+                             f"argument{'s' if len(wrong) > 1 else ''}; the {view} view has no use "
+                             f"for {'it' if len(wrong) == 1 else 'them'} ({hint}")  # fmt: skip
         return cls(**kwargs)
 
     def __post_init__(self) -> None:

@@ -64,6 +64,11 @@ class OffloadEnv(gym.Env):
     """Shared machinery of the two views (see the module docstring and `docs/environments.md`)."""
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+    view: ClassVar[str | None] = None
+    """``"text"`` or ``"router"``: the other view's arguments are refused."""
+    GRADE_MEMO_SIZE: ClassVar[int] = 64
+    """Graded (task, response) pairs kept: repeats within a step (a GRPO group's copies, the
+    counterfactual answer) are graded once; older entries go first."""
 
     def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -72,7 +77,7 @@ class OffloadEnv(gym.Env):
                 f"got {render_mode!r}"
             )
         self.render_mode = render_mode
-        self.config = EnvConfig.from_kwargs(kwargs)
+        self.config = EnvConfig.from_kwargs(kwargs, view=self.view)
         self.stream = self.config.build_stream()
         self.cloud = self.config.build_cloud()
         self.num_tasks = len(self.stream)
@@ -89,7 +94,7 @@ class OffloadEnv(gym.Env):
         self._done = True
         self._recent: deque[int] = deque(maxlen=self.config.usage_window)
         self._last_info: dict[str, Any] | None = None
-        self._grade_memo: dict[tuple[str, str], Grade] = {}
+        self._grade_memo: dict[tuple[str, str, str], Grade] = {}
         self.grading_failures = 0
         self._episodes = 0
 
@@ -98,8 +103,11 @@ class OffloadEnv(gym.Env):
     def deterministic(self) -> bool:
         """Whether a seeded episode is reproducible: false when a model says it is not (a real
         cloud behind a network, a sampling model), so the spec is flagged nondeterministic."""
-        models = [self.cloud, getattr(self, "local", None)]
-        return all(getattr(m, "deterministic", True) for m in models if m is not None)
+        return all(getattr(m, "deterministic", True) for m in self._models())
+
+    def _models(self) -> list[Any]:
+        """The models behind this view (the router view adds its local model)."""
+        return [self.cloud]
 
     @property  # type: ignore[override]
     def spec(self) -> Any:
@@ -184,7 +192,7 @@ class OffloadEnv(gym.Env):
 
     def _grade(self, task: Task, text: str) -> Grade:
         """Grade ``text``; repeated (task, text) pairs within a step are graded once."""
-        key = (task.id, text)
+        key = (task.id, task.prompt, text)  # ids alone can repeat across generators
         memo = self._grade_memo
         if key in memo:
             return memo[key]
@@ -192,8 +200,8 @@ class OffloadEnv(gym.Env):
         checker_failed = task.domain == "math" and g.method in ("timeout", "error")
         if checker_failed or g.method == "sandbox_error":
             self.grading_failures += 1
-        if len(memo) > 8:
-            memo.clear()
+        while len(memo) >= self.GRADE_MEMO_SIZE:
+            del memo[next(iter(memo))]  # oldest first (dicts keep insertion order)
         memo[key] = g
         return g
 
@@ -201,7 +209,9 @@ class OffloadEnv(gym.Env):
         """Grade several responses to one code task concurrently on the sandbox pool (the
         results land in the per-step memo that `_grade` reads); math grading is cheap and stays
         sequential."""
-        todo = [t for t in dict.fromkeys(texts) if (task.id, t) not in self._grade_memo]
+        todo = [
+            t for t in dict.fromkeys(texts) if (task.id, task.prompt, t) not in self._grade_memo
+        ]
         if task.domain != "code" or len(todo) < 2:
             return
         from offload_gym.scoring.code import run_code_checks
@@ -209,7 +219,9 @@ class OffloadEnv(gym.Env):
         for text, result in zip(todo, run_code_checks([task] * len(todo), todo), strict=True):
             if result.status == "sandbox_error":
                 self.grading_failures += 1
-            self._grade_memo[(task.id, text)] = Grade(result.passed, None, result.status)
+            self._grade_memo[(task.id, task.prompt, text)] = Grade(
+                result.passed, None, result.status
+            )
 
     def _resolve(
         self,
@@ -353,6 +365,8 @@ class OffloadTextEnv(OffloadEnv):
     See `docs/environments.md` for rewards, episode end and arguments.
     """
 
+    view = "text"
+
     def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
         super().__init__(render_mode=render_mode, **kwargs)
         self.action_space = PromptText(self.config.max_response_chars)
@@ -409,6 +423,11 @@ class OffloadRouterEnv(OffloadEnv):
 
     See `docs/environments.md` for rewards, episode end and arguments.
     """
+
+    view = "router"
+
+    def _models(self) -> list[Any]:
+        return [self.cloud, self.local]
 
     def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
         super().__init__(render_mode=render_mode, **kwargs)

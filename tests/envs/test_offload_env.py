@@ -308,3 +308,29 @@ def test_a_cloud_reporting_an_impossible_cost_cannot_crash_or_skew_the_step(repo
     quotes = [cloud.quote(t) for t in env.unwrapped._tasks]
     assert all(0.0 <= c <= q + 1e-12 for c, q in zip(costs, quotes, strict=True))
     assert ledger["cost_used"] == pytest.approx(sum(costs))
+
+
+@pytest.mark.parametrize(("env_id", "key", "value", "view"), [
+    ("OffloadMath-v0", "local_model", {}, "router-view"),
+    ("OffloadMath-v0", "counterfactuals", False, "router-view"),
+    ("OffloadStream-v0", "usage_window", 5, "router-view"),
+    ("OffloadMathRouter-v0", "offload_marker", "[HELP]", "text-view"),
+    ("OffloadCodeRouter-v0", "max_response_chars", 10, "text-view"),
+])  # fmt: skip
+def test_each_view_refuses_the_other_views_arguments(env_id, key, value, view):
+    with pytest.raises(ValueError, match=f"{key} is a {view} argument"):
+        gym.make(env_id, **{key: value})
+
+
+def test_grades_are_memoised_by_task_content_not_by_id_alone():
+    """Two tasks with one id (generators of different difficulty share id schemes) are graded
+    each against its own answer."""
+    from offload_gym.tasks.base import Task
+
+    a = Task(id="same", domain="math", prompt="1+1?", answer="2")
+    b = Task(id="same", domain="math", prompt="1+2?", answer="3")
+    env = gym.make("OffloadMath-v0", tasks=[a, b], budget=0.0)
+    env.reset(seed=0)
+    _, _, _, _, first = env.step("<answer>2</answer>")
+    _, _, _, _, second = env.step("<answer>2</answer>")
+    assert first["correct"] and not second["correct"]
