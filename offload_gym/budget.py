@@ -97,6 +97,8 @@ class BudgetLedger:
         self.requests = 0
         self.refused = 0
         self.overruns = 0
+        self.unconfirmed_attempts = 0
+        self.unconfirmed_cost = 0.0
         self.log: list[LedgerEntry] = []
         # Granted, not yet charged or cancelled (a list, by identity: it pickles and copies with
         # the log, so an open entry stays open in a restored ledger).
@@ -215,6 +217,17 @@ class BudgetLedger:
         )
         return self._replace(entry, fixed)
 
+    def note_unconfirmed(self, attempts: int, quote: float) -> None:
+        """Record ``attempts`` cloud attempts abandoned after they were sent (a client-side
+        time-out), each quoted at ``quote``: not charged (no answer came back), but possibly
+        billed by the provider; `summary` reports the upper bound of real spend."""
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
+            raise ValueError(f"attempts must be an int >= 0, got {attempts!r}")
+        if not math.isfinite(quote) or quote < 0:
+            raise ValueError(f"quote must be a finite cost >= 0, got {quote!r}")
+        self.unconfirmed_attempts += attempts
+        self.unconfirmed_cost += attempts * quote
+
     def summary(self) -> dict[str, float | int | str | None]:
         return {
             "mode": self.mode,
@@ -227,6 +240,8 @@ class BudgetLedger:
             "overruns": self.overruns,
             "cost_budget": self.cost_budget,
             "cost_used": self.cost_used,
+            "unconfirmed_attempts": self.unconfirmed_attempts,
+            "spend_upper_bound": self.cost_used + self.unconfirmed_cost,
         }
 
     def __repr__(self) -> str:

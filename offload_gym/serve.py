@@ -16,7 +16,8 @@ clients: ``"slow:S"`` (answer after S seconds), ``"429:S"`` (rate limited, ``Ret
 ``"400"`` (a bad request, which clients must not retry), ``"500"``, ``"malformed"`` (a body
 that is not JSON), ``"close"`` (drop the connection without a response), ``"empty"`` (an
 answer with no content), ``"usage:N"`` (an answer that reports N prompt and N completion
-tokens, e.g. -5 or 1e12).
+tokens, e.g. -5 or 1e12), ``"trickle:S"`` (a good answer sent one byte every S seconds: each
+read is quick, the whole body slow).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from offload_gym.models.base import CloudError, CloudModel, CloudResponse
 from offload_gym.models.openai_cloud import PARTIAL_PREFIX
 from offload_gym.tasks.base import Task
 
-FAULTS = ("slow", "429", "400", "500", "malformed", "close", "empty", "usage")
+FAULTS = ("slow", "429", "400", "500", "malformed", "close", "empty", "usage", "trickle")
 
 
 class _BadRequest(ValueError):
@@ -196,6 +197,18 @@ class CloudServer:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _trickle(self, payload: Any, delay: float) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.flush()
+                for k in range(len(data)):
+                    self.wfile.write(data[k : k + 1])
+                    self.wfile.flush()
+                    time.sleep(delay)
+
             def _error(self, status: int, message: str, kind: str,
                        headers: dict[str, str] | None = None) -> None:  # fmt: skip
                 server._count("errors")
@@ -263,6 +276,9 @@ class CloudServer:
                         result["usage"] = {"prompt_tokens": n, "completion_tokens": n,
                                            "total_tokens": 2 * n}  # fmt: skip
                     server._count("completions")
+                    if fault is not None and fault[0] == "trickle":
+                        self._trickle(result, fault[1])
+                        return
                     self._send(200, result)
                 except _BadRequest as exc:
                     self._error(400, str(exc), "invalid_request_error")

@@ -147,3 +147,18 @@ def test_no_sequence_of_settlements_overdraws_or_goes_negative(ops):
             pass
         assert 0 <= ledger.calls_used <= ledger.calls_allowed
         assert -1e-9 <= ledger.cost_used <= 3.0 + 1e-9
+
+
+def test_unconfirmed_attempts_raise_the_upper_bound_of_spend_not_the_charge():
+    ledger = BudgetLedger(0.5, 4)
+    entry = ledger.request(0, quote=2.0)
+    ledger.charge(entry, 1.5)
+    ledger.note_unconfirmed(2, 2.0)
+    s = ledger.summary()
+    assert s["cost_used"] == 1.5 and s["unconfirmed_attempts"] == 2
+    assert s["spend_upper_bound"] == 5.5
+    for bad in ((-1, 1.0), (1, float("nan")), (True, 1.0), (1, -2.0)):
+        with pytest.raises(ValueError):
+            ledger.note_unconfirmed(*bad)
+    ledger.reset()
+    assert ledger.summary()["spend_upper_bound"] == 0.0

@@ -246,6 +246,8 @@ class OffloadEnv(gym.Env):
                     response = self.cloud.answer(task, partial)
                 except CloudError as exc:
                     self.ledger.cancel(entry)  # a failed call is not charged
+                    self.ledger.note_unconfirmed(getattr(exc, "unconfirmed_attempts", 0),
+                                                 entry.cost)  # fmt: skip
                     if self.config.cloud_failure == "raise":
                         raise
                     cloud_error = str(exc)
@@ -257,6 +259,9 @@ class OffloadEnv(gym.Env):
                     valid = isinstance(reported, int | float) and math.isfinite(reported)
                     charged = min(reported, entry.cost) if valid and reported >= 0 else entry.cost
                     self.ledger.charge(entry, charged)
+                    unconfirmed = getattr(response, "unconfirmed_attempts", 0)
+                    if isinstance(unconfirmed, int) and unconfirmed > 0:  # possibly billed too
+                        self.ledger.note_unconfirmed(unconfirmed, entry.cost)
                     offloaded, cost, cloud_text = True, charged, response.text
                     latency += response.latency_s
             else:

@@ -14,11 +14,14 @@ class CloudError(RuntimeError):
     Attributes:
         endpoint: Where the call went (a URL or a model name; never a key).
         cause: What went wrong, in words.
+        unconfirmed_attempts: Attempts abandoned after they were sent (timed out): the
+            provider may still have completed and billed them.
     """
 
-    def __init__(self, endpoint: str, cause: str) -> None:
+    def __init__(self, endpoint: str, cause: str, *, unconfirmed_attempts: int = 0) -> None:
         super().__init__(f"cloud call to {endpoint} failed: {cause}")
         self.endpoint, self.cause = endpoint, cause
+        self.unconfirmed_attempts = unconfirmed_attempts
 
 
 class CloudResponse(NamedTuple):
@@ -31,6 +34,8 @@ class CloudResponse(NamedTuple):
         cost: Price of the call in the model's currency (e.g. USD).
         latency_s: Wall-clock (or simulated) seconds the call took.
         cached: Whether the answer came from a cache.
+        unconfirmed_attempts: Earlier attempts of this call abandoned after they were sent
+            (timed out, then retried): the provider may have completed and billed them too.
     """
 
     text: str
@@ -39,6 +44,7 @@ class CloudResponse(NamedTuple):
     cost: float
     latency_s: float
     cached: bool = False
+    unconfirmed_attempts: int = 0
 
 
 class LocalResponse(NamedTuple):

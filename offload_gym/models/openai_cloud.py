@@ -65,6 +65,10 @@ def task_payload(task: Task) -> dict[str, Any]:
     }
 
 
+class _Abandoned(Exception):
+    """An attempt that outran its deadline (the request may still complete server-side)."""
+
+
 class OpenAICloud:
     """A `CloudModel` behind an OpenAI-compatible chat-completions API.
 
@@ -74,7 +78,13 @@ class OpenAICloud:
         api_key: The key; by default read from the environment variable ``api_key_env``.
             Servers that need none (vLLM, Ollama, ``offload-gym serve``) get a placeholder.
         api_key_env: Where to read the key from.
-        timeout: Seconds before a call is abandoned (and retried).
+        timeout: Seconds one attempt may take in all (connect, headers and the whole body: a
+            server that trickles its answer is cut off at this deadline too); then it is
+            abandoned and retried. An abandoned attempt may still be completed and billed by
+            the provider: it is counted (``unconfirmed_attempts``) and the ledger reports it
+            in its upper bound of real spend.
+        call_timeout: Seconds one call may take with all its retries and waits (default: every
+            attempt's ``timeout`` plus the back-off waits); retries happen within it.
         max_retries: Retries after the first attempt (timeouts, 429, 5xx, broken or malformed
             responses, empty answers); other 4xx errors are not retried.
         backoff_s: First wait between attempts, doubled each time, capped by ``max_backoff_s``;
@@ -102,6 +112,7 @@ class OpenAICloud:
         api_key: str | None = None,
         api_key_env: str = "OPENAI_API_KEY",
         timeout: float = 60.0,
+        call_timeout: float | None = None,
         max_retries: int = 3,
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
@@ -118,6 +129,8 @@ class OpenAICloud:
             raise ValueError("model must name the served model")
         if not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+        if call_timeout is not None and not call_timeout > 0:
+            raise ValueError(f"call_timeout must be None or > 0 seconds, got {call_timeout!r}")
         require_int("max_retries", max_retries, minimum=0)
         require_int("concurrency", concurrency)
         require_int("max_tokens", max_tokens)
@@ -140,6 +153,10 @@ class OpenAICloud:
         self.timeout = float(timeout)
         self.max_retries = max_retries
         self.backoff_s, self.max_backoff_s = float(backoff_s), float(max_backoff_s)
+        waits = sum(min(self.max_backoff_s, self.backoff_s * 2**a) for a in range(max_retries))
+        self.call_timeout = (float(call_timeout) if call_timeout is not None
+                             else self.timeout * (max_retries + 1) + waits)  # fmt: skip
+        self.unconfirmed_attempts = 0
         self.concurrency = concurrency
         self.prices = prices if isinstance(prices, PriceTable) else PriceTable(**(prices or {}))
         self.max_tokens = max_tokens
@@ -236,13 +253,20 @@ class OpenAICloud:
         if self._sends_task():
             kwargs["extra_body"] = {"offload_task": task_payload(task)}
         cause = "no attempt"
+        deadline = time.monotonic() + self.call_timeout
+        unconfirmed = made = 0
         for attempt in range(self.max_retries + 1):
             wait = min(self.max_backoff_s, self.backoff_s * 2**attempt)
+            limit = min(self.timeout, deadline - time.monotonic())
+            if limit <= 0:
+                cause = f"no answer within the call's {self.call_timeout:g} s"
+                break
             with self._lock:
                 self.requests += 1
+            made += 1
             start = time.perf_counter()
             try:
-                resp = self._client.chat.completions.create(**kwargs)
+                resp = self._attempt(kwargs, limit)
                 latency = time.perf_counter() - start
                 text = resp.choices[0].message.content if resp.choices else None
                 if not text or not text.strip():
@@ -260,30 +284,57 @@ class OpenAICloud:
                         prompt_t = min(counts[0], bound_p)
                         completion_t = min(counts[1], self.max_tokens)
                     cost = self.prices.cost(prompt_t, completion_t)
-                    return CloudResponse(text, prompt_t, completion_t, cost, latency)
+                    return CloudResponse(text, prompt_t, completion_t, cost, latency,
+                                         unconfirmed_attempts=unconfirmed)  # fmt: skip
             except openai.RateLimitError as exc:
                 cause = "429 rate limited"
                 after = _retry_after(exc.response)
                 if after is not None:
                     wait = min(self.max_backoff_s, after)
-            except openai.APITimeoutError:
-                cause = f"timed out after {self.timeout:g} s"
+            except (openai.APITimeoutError, _Abandoned):
+                cause = f"no complete answer within {limit:.3g} s"
+                unconfirmed += 1  # sent, not answered: the provider may still bill it
+                with self._lock:
+                    self.unconfirmed_attempts += 1
             except openai.APIConnectionError as exc:
                 cause = f"connection failed ({_root_cause(exc)})"
             except openai.APIStatusError as exc:
                 cause = f"HTTP {exc.status_code}"
                 if exc.status_code < 500 and exc.status_code not in (408, 409):
                     self._fail()
-                    raise CloudError(self.endpoint, self._scrub(f"{cause}: {_body(exc)}")) from None
+                    raise CloudError(self.endpoint, self._scrub(f"{cause}: {_body(exc)}"),
+                                     unconfirmed_attempts=unconfirmed) from None  # fmt: skip
             except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError,
                     AttributeError, IndexError, TypeError) as exc:  # fmt: skip
                 cause = f"malformed response ({type(exc).__name__})"
             if attempt < self.max_retries:
-                time.sleep(wait)
+                time.sleep(max(0.0, min(wait, deadline - time.monotonic())))
         self._fail()
-        raise CloudError(
-            self.endpoint, self._scrub(f"{cause} (after {self.max_retries + 1} attempts)")
-        )
+        raise CloudError(self.endpoint, self._scrub(f"{cause} (after {made} attempts)"),
+                         unconfirmed_attempts=unconfirmed)  # fmt: skip
+
+    def _attempt(self, kwargs: dict[str, Any], limit: float) -> Any:
+        """One request that returns within ``limit`` seconds in all, or raises `_Abandoned`.
+        The client's own timeouts are per read (a server trickling its body one byte at a time
+        would hold a call for as long as it likes), so the request runs in a daemon thread
+        and is abandoned at the deadline; the thread ends when the server does."""
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                box["response"] = self._client.chat.completions.create(**kwargs, timeout=limit)
+            except BaseException as exc:  # handed to the caller's thread
+                box["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="openai-cloud-attempt", daemon=True).start()
+        if not done.wait(limit):
+            raise _Abandoned
+        if "error" in box:
+            raise box["error"]
+        return box["response"]
 
     def _sends_task(self) -> bool:
         """``send_task``, with ``"auto"`` resolved once from the server's model list (a server

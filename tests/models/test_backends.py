@@ -140,7 +140,7 @@ def test_answer_many_runs_requests_in_parallel(tasks):
 @pytest.mark.parametrize(
     ("fault", "cause"),
     [
-        ("slow:3", "timed out"),
+        ("slow:3", "no complete answer within"),
         ("429:0", "429 rate limited"),
         ("500", "HTTP 500"),
         ("malformed", "malformed response"),
@@ -286,3 +286,50 @@ def test_end_to_end_text_and_router_views_and_a_second_run_from_the_cache(
         assert first == 4  # the router's and the text view's offloads are the same 4 questions
         assert run_both() == 4
         assert stats(server)["requests"] == first  # the second run paid nothing
+
+
+def test_a_trickling_server_is_cut_off_at_the_attempt_deadline(tasks):
+    """Each read is quick (one byte every 0.05 s), the body is not: the client's per-read
+    timeout would wait for all of it; the attempt's deadline does not."""
+    with CloudServer(SimulatedCloud(), faults=["trickle:0.05"] * 2) as server:
+        cloud = client(server, timeout=0.5, max_retries=0)
+        start = time.perf_counter()
+        with pytest.raises(CloudError, match=r"no complete answer within 0\.5 s") as err:
+            cloud.answer(tasks[0])
+        assert time.perf_counter() - start < 1.5
+        assert err.value.unconfirmed_attempts == 1 and cloud.unconfirmed_attempts == 1
+
+
+def test_a_retried_attempt_is_reported_as_possibly_billed(tasks):
+    with CloudServer(SimulatedCloud(), faults=["trickle:0.05"]) as server:
+        cloud = client(server, timeout=0.5, max_retries=1)
+        r = cloud.answer(tasks[0])
+        assert r.text == SimulatedCloud().answer(tasks[0]).text
+        assert r.unconfirmed_attempts == 1
+
+
+def test_the_call_deadline_bounds_every_retry(tasks):
+    with CloudServer(SimulatedCloud(), faults=["slow:3"] * 6) as server:
+        cloud = client(server, timeout=1.0, max_retries=5, call_timeout=1.5)
+        start = time.perf_counter()
+        with pytest.raises(CloudError, match="after 2 attempts"):
+            cloud.answer(tasks[0])
+        assert time.perf_counter() - start < 2.2
+    with pytest.raises(ValueError, match="call_timeout"):
+        client(server, call_timeout=0)
+
+
+def test_the_ledger_bounds_real_spend_with_possibly_billed_attempts(tasks):
+    from offload_gym.protocol import HELP_REQUEST
+
+    with CloudServer(SimulatedCloud(), faults=["trickle:0.05"]) as server:
+        cloud = client(server, timeout=0.5, max_retries=1,
+                       prices={"input_per_1k": 1.0, "output_per_1k": 1.0})  # fmt: skip
+        env = gym.make("OffloadMath-v0", tasks=tasks[:1], budget=1.0, cloud_model=cloud)
+        env.reset(seed=0)
+        _, _, _, _, info = env.step(HELP_REQUEST)
+        summary = env.unwrapped.ledger.summary()
+        assert info["offloaded"] and summary["unconfirmed_attempts"] == 1
+        quote = cloud.quote(tasks[0], "")
+        assert summary["spend_upper_bound"] == pytest.approx(summary["cost_used"] + quote)
+        env.close()
