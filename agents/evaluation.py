@@ -146,12 +146,7 @@ def evaluate(
     the records of any incomplete seed are dropped and that seed is run afresh (a named agent is
     fitted per seed, so a seed is the unit that can be redone exactly).
     """
-    if episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
-    if not seeds:
-        raise ValueError("seeds must name at least one seed")
-    if env_id not in gym.registry:
-        raise ValueError(f"unknown env {env_id!r}; offload ids: {offload_gym.list_envs()}")
+    _check_eval_args(env_id, episodes, seeds)
     kwargs = dict(env_kwargs or {})
     env = gym.make(env_id, **kwargs)
     budget = float(env.unwrapped.ledger.rate)
@@ -160,16 +155,7 @@ def evaluate(
 
     bar = tqdm(total=n_steps, desc=f"{agent if isinstance(agent, str) else 'agent'} on {env_id}",
                disable=not progress, leave=False)  # fmt: skip
-    sink = None
-    done_seeds: dict[int, list[dict[str, Any]]] = {}
-    if log_path is not None:
-        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        if resume:
-            done_seeds = _finished_seeds(Path(log_path), episodes, env.unwrapped.num_tasks)
-        sink = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed below
-        for seed_records in done_seeds.values():  # the log keeps what is reused, nothing else
-            sink.writelines(json.dumps(r) + "\n" for r in seed_records)
-        sink.flush()
+    sink, done_seeds = _open_log(log_path, resume, episodes, env.unwrapped.num_tasks)
     logs: list[dict[str, Any]] = []
     per_seed = []
     name = agent if isinstance(agent, str) else getattr(agent, "name", type(agent).__name__)
@@ -184,16 +170,8 @@ def evaluate(
             current = _as_agent(agent)
             if fit and hasattr(current, "fit"):
                 current.fit(env_id, kwargs, int(seed))
-            seed_logs = []
-            for ep in range(episodes):
-                seed_logs += run_episode(
-                    env,
-                    current,
-                    EVAL_SEED_BASE + 1000 * int(seed) + ep,
-                    ids={"agent": name, "seed": int(seed), "episode": ep},
-                    sink=sink,
-                    on_step=lambda: bar.update(1),
-                )
+            seed_logs = _seed_episodes(env, current, int(seed), episodes, str(name), sink,
+                                       lambda: bar.update(1))  # fmt: skip
             logs += seed_logs
             per_seed.append(metrics.summarize(seed_logs, budget, window=window))
     finally:
@@ -201,9 +179,60 @@ def evaluate(
         if sink is not None:
             sink.close()
         env.close()
+    return EvalResult(str(name), env_id, budget, logs,
+                      _summary(logs, per_seed, budget, window), per_seed)  # fmt: skip
+
+
+def _check_eval_args(env_id: str, episodes: int, seeds: Sequence[int]) -> None:
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if not seeds:
+        raise ValueError("seeds must name at least one seed")
+    if env_id not in gym.registry:
+        raise ValueError(f"unknown env {env_id!r}; offload ids: {offload_gym.list_envs()}")
+
+
+def _seed_episodes(
+    env: gym.Env,
+    agent: Any,
+    seed: int,
+    episodes: int,
+    name: str,
+    sink: TextIO | None,
+    on_step: Callable[[], Any],
+) -> list[dict[str, Any]]:
+    """The step records of one seed's evaluation episodes (seeds ``EVAL_SEED_BASE + 1000 *
+    seed + episode``)."""
+    records: list[dict[str, Any]] = []
+    for ep in range(episodes):
+        records += run_episode(env, agent, EVAL_SEED_BASE + 1000 * seed + ep,
+                               ids={"agent": name, "seed": seed, "episode": ep}, sink=sink,
+                               on_step=on_step)  # fmt: skip
+    return records
+
+
+def _open_log(
+    log_path: str | PathLike[str] | None, resume: bool, episodes: int, num_tasks: int
+) -> tuple[TextIO | None, dict[int, list[dict[str, Any]]]]:
+    """The JSONL sink of an evaluation (None without a path) and, with ``resume``, the seeds an
+    interrupted run finished; the log is rewritten to hold those, nothing else."""
+    if log_path is None:
+        return None, {}
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    done = _finished_seeds(Path(log_path), episodes, num_tasks) if resume else {}
+    sink = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - the caller closes it
+    for seed_records in done.values():
+        sink.writelines(json.dumps(r) + "\n" for r in seed_records)
+    sink.flush()
+    return sink, done
+
+
+def _summary(logs: list[dict[str, Any]], per_seed: list[dict[str, Any]], budget: float,
+             window: int) -> dict[str, Any]:  # fmt: skip
+    """The metrics over all seeds, with the spread of the per-seed accuracy and usage."""
     summary = metrics.summarize(logs, budget, window=window)
-    summary["n_seeds"] = len(seeds)
+    summary["n_seeds"] = len(per_seed)
     for key in ("accuracy", "cloud_usage"):
         values = [s[key] for s in per_seed if s[key] is not None]
         summary[f"{key}_std"] = float(np.std(values)) if len(values) > 1 else 0.0
-    return EvalResult(str(name), env_id, budget, logs, summary, per_seed)
+    return summary

@@ -78,21 +78,7 @@ def evaluate_lm(
     marker = base.config.offload_marker
     check_marker(tokenizer, marker)
 
-    asking = [i for i, text in enumerate(responses) if marker in text]
-    forced: dict[int, str] = {}
-
-    def local_answer(i: int) -> str:
-        """The model's answer without asking: its greedy response where that does not ask;
-        else, generated with the marker suppressed for every asking task at once, on the first
-        need (one batched call, not one per task)."""
-        if marker not in responses[i]:
-            return responses[i]
-        if not forced:
-            texts, _ = generate_responses(model, tokenizer, [tasks[k] for k in asking],
-                                          max_new_tokens=max_new_tokens,
-                                          suppress=[marker])  # fmt: skip
-            forced.update(zip(asking, texts, strict=True))
-        return forced[i]
+    local_answer = _LocalAnswers(model, tokenizer, tasks, responses, marker, max_new_tokens)
 
     records = []
     for i, (text, conf) in enumerate(zip(responses, confidences, strict=True)):
@@ -110,6 +96,30 @@ def evaluate_lm(
         records.append(rec)
     env.close()
     return records
+
+
+class _LocalAnswers:
+    """The model's answer without asking, by task index: its greedy response where that does
+    not ask; else generated with the marker suppressed, for every asking task at once on the
+    first need (one batched call, not one per task)."""
+
+    def __init__(self, model: Any, tokenizer: Any, tasks: Sequence[Task], responses: list[str],
+                 marker: str, max_new_tokens: int) -> None:  # fmt: skip
+        self.model, self.tokenizer, self.tasks = model, tokenizer, tasks
+        self.responses, self.marker, self.max_new_tokens = responses, marker, max_new_tokens
+        self.forced: dict[int, str] = {}
+
+    def __call__(self, i: int) -> str:
+        if self.marker not in self.responses[i]:
+            return self.responses[i]
+        if not self.forced:
+            asking = [k for k, text in enumerate(self.responses) if self.marker in text]
+            texts, _ = generate_responses(self.model, self.tokenizer,
+                                          [self.tasks[k] for k in asking],
+                                          max_new_tokens=self.max_new_tokens,
+                                          suppress=[self.marker])  # fmt: skip
+            self.forced.update(zip(asking, texts, strict=True))
+        return self.forced[i]
 
 
 def always_help(text: str, confidence: float, index: int) -> str:

@@ -177,114 +177,125 @@ class CloudServer:
         )
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
+        return type("Handler", (_Handler,), {"cloud_server": self})
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:
-                if server.verbose:
-                    sys.stderr.write(f"{self.address_string()} {format % args}\n")
+_ERRORS = {"429": (429, "rate limited (injected)", "rate_limit_error"),
+           "400": (400, "bad request (injected)", "invalid_request_error"),
+           "500": (500, "internal error (injected)", "server_error")}  # fmt: skip
+"""The injected faults that answer with an HTTP error at once."""
 
-            def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None,
-                      raw: bytes | None = None) -> None:  # fmt: skip
-                data = raw if raw is not None else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
 
-            def _trickle(self, payload: Any, delay: float) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.flush()
-                for k in range(len(data)):
-                    self.wfile.write(data[k : k + 1])
-                    self.wfile.flush()
-                    time.sleep(delay)
+class _Handler(BaseHTTPRequestHandler):
+    """The HTTP side of a `CloudServer` (its subclass per server sets ``cloud_server``)."""
 
-            def _error(self, status: int, message: str, kind: str,
-                       headers: dict[str, str] | None = None) -> None:  # fmt: skip
-                server._count("errors")
-                self._send(status, {"error": {"message": message, "type": kind, "code": status}},
-                           headers)  # fmt: skip
+    protocol_version = "HTTP/1.1"
+    cloud_server: CloudServer
 
-            def do_GET(self) -> None:
-                if self.path.rstrip("/") in ("/v1/models", "/models"):
-                    model = {"id": server.model_name, "object": "model", "owned_by": "offload-gym",
-                             "offload_needs_task": server.needs_task}  # fmt: skip
-                    self._send(200, {"object": "list", "data": [model]})
-                elif self.path.rstrip("/") == "/stats":
-                    with server._lock:
-                        self._send(200, dict(server.stats))
-                else:
-                    self._error(404, f"no route {self.path}", "not_found")
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.cloud_server.verbose:
+            sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
-            def do_POST(self) -> None:
-                try:
-                    length = int(self.headers.get("Content-Length", "0"))
-                except ValueError:
-                    length = -1
-                # The body is read before any answer, so a refused request leaves the
-                # connection usable for the next one.
-                raw = self.rfile.read(length) if length > 0 else b""
-                if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
-                    self._error(404, f"no route {self.path} (this server answers "
-                                "/v1/chat/completions)", "not_found")  # fmt: skip
-                    return
-                server._count("requests")
-                try:
-                    if length < 0:
-                        raise _BadRequest("Content-Length is not a number")
-                    body = json.loads(raw or b"null")
-                    if not isinstance(body, dict):
-                        raise _BadRequest("the body must be a JSON object")
-                except (ValueError, json.JSONDecodeError) as exc:
-                    self._error(400, f"bad request body: {exc}", "invalid_request_error")
-                    return
-                fault = server._next_fault()
-                try:
-                    if fault is not None and fault[0] == "slow":
-                        time.sleep(fault[1])
-                    elif fault is not None and fault[0] == "429":
-                        self._error(429, "rate limited (injected)", "rate_limit_error",
-                                    {"Retry-After": f"{fault[1]:g}"})  # fmt: skip
-                        return
-                    elif fault is not None and fault[0] == "400":
-                        self._error(400, "bad request (injected)", "invalid_request_error")
-                        return
-                    elif fault is not None and fault[0] == "500":
-                        self._error(500, "internal error (injected)", "server_error")
-                        return
-                    elif fault is not None and fault[0] == "malformed":
-                        self._send(200, None, raw=b'{"id": "chatcmpl-x", "choices": [')
-                        return
-                    elif fault is not None and fault[0] == "close":
-                        self.close_connection = True
-                        return
-                    result = server.complete(body)
-                    if fault is not None and fault[0] == "empty":
-                        result["choices"][0]["message"]["content"] = ""
-                    if fault is not None and fault[0] == "usage":
-                        n = int(fault[1])
-                        result["usage"] = {"prompt_tokens": n, "completion_tokens": n,
-                                           "total_tokens": 2 * n}  # fmt: skip
-                    server._count("completions")
-                    if fault is not None and fault[0] == "trickle":
-                        self._trickle(result, fault[1])
-                        return
-                    self._send(200, result)
-                except _BadRequest as exc:
-                    self._error(400, str(exc), "invalid_request_error")
-                except CloudError as exc:
-                    self._error(502, str(exc), "upstream_error")
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (e.g. timed out); nothing to answer
+    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None,
+              raw: bytes | None = None) -> None:  # fmt: skip
+        data = raw if raw is not None else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
 
-        return Handler
+    def _trickle(self, payload: Any, delay: float) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.flush()
+        for k in range(len(data)):
+            self.wfile.write(data[k : k + 1])
+            self.wfile.flush()
+            time.sleep(delay)
+
+    def _error(self, status: int, message: str, kind: str,
+               headers: dict[str, str] | None = None) -> None:  # fmt: skip
+        self.cloud_server._count("errors")
+        self._send(status, {"error": {"message": message, "type": kind, "code": status}},
+                   headers)  # fmt: skip
+
+    def do_GET(self) -> None:
+        server = self.cloud_server
+        if self.path.rstrip("/") in ("/v1/models", "/models"):
+            model = {"id": server.model_name, "object": "model", "owned_by": "offload-gym",
+                     "offload_needs_task": server.needs_task}  # fmt: skip
+            self._send(200, {"object": "list", "data": [model]})
+        elif self.path.rstrip("/") == "/stats":
+            with server._lock:
+                self._send(200, dict(server.stats))
+        else:
+            self._error(404, f"no route {self.path}", "not_found")
+
+    def _read_body(self) -> dict[str, Any] | None:
+        """The request's JSON object, or None after answering 404 or 400. The body is read
+        before any answer, so a refused request leaves the connection usable."""
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            length = -1
+        raw = self.rfile.read(length) if length > 0 else b""
+        if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
+            self._error(404, f"no route {self.path} (this server answers "
+                        "/v1/chat/completions)", "not_found")  # fmt: skip
+            return None
+        self.cloud_server._count("requests")
+        try:
+            if length < 0:
+                raise _BadRequest("Content-Length is not a number")
+            body = json.loads(raw or b"null")
+            if not isinstance(body, dict):
+                raise _BadRequest("the body must be a JSON object")
+        except (ValueError, json.JSONDecodeError) as exc:
+            self._error(400, f"bad request body: {exc}", "invalid_request_error")
+            return None
+        return body
+
+    def do_POST(self) -> None:
+        body = self._read_body()
+        if body is None:
+            return
+        server = self.cloud_server
+        kind, arg = server._next_fault() or ("", 0.0)
+        try:
+            if kind == "slow":
+                time.sleep(arg)
+            elif kind in _ERRORS:
+                status, message, error = _ERRORS[kind]
+                extra = {"Retry-After": f"{arg:g}"} if kind == "429" else None
+                self._error(status, message, error, extra)
+                return
+            elif kind == "malformed":
+                self._send(200, None, raw=b'{"id": "chatcmpl-x", "choices": [')
+                return
+            elif kind == "close":
+                self.close_connection = True
+                return
+            result = server.complete(body)
+            if kind == "empty":
+                result["choices"][0]["message"]["content"] = ""
+            if kind == "usage":
+                n = int(arg)
+                result["usage"] = {"prompt_tokens": n, "completion_tokens": n,
+                                   "total_tokens": 2 * n}  # fmt: skip
+            server._count("completions")
+            if kind == "trickle":
+                self._trickle(result, arg)
+            else:
+                self._send(200, result)
+        except _BadRequest as exc:
+            self._error(400, str(exc), "invalid_request_error")
+        except CloudError as exc:
+            self._error(502, str(exc), "upstream_error")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (e.g. timed out); nothing to answer

@@ -89,3 +89,20 @@ def test_the_help_protocol_is_defined_once():
                         and id(node) not in docs and "unknown>" in node.value):  # fmt: skip
                     found.setdefault(str(path.relative_to(ROOT)), []).append(node.lineno)
     assert set(found) == {"offload_gym/protocol.py"}, found
+
+
+MAX_FUNCTION_LINES = 60
+
+
+def test_no_library_function_is_over_60_lines():
+    """Functions (methods and nested functions counted with their enclosing one, docstrings
+    included) stay short enough to read at once."""
+    long = []
+    for folder in ("offload_gym", "agents"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    n = node.end_lineno - node.lineno + 1
+                    if n > MAX_FUNCTION_LINES:
+                        long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({n})")
+    assert long == []

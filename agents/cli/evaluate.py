@@ -33,6 +33,29 @@ def _agent_kwargs(name: str, args: argparse.Namespace) -> dict[str, Any]:
     return {}
 
 
+def _probe_env(args: argparse.Namespace) -> tuple[dict[str, Any], tuple[int, ...]] | None:
+    """The env arguments and the stream's switch points, or None after printing why the env
+    cannot be used (unknown id, bad arguments, a text-view id)."""
+    if args.env not in list_envs():
+        print(f"error: unknown env {args.env!r}; registered: {list_envs()}", file=sys.stderr)
+        return None
+    env_kwargs: dict[str, Any] = {"budget": args.budget, "num_tasks": args.num_tasks}
+    try:
+        env_kwargs.update(backend_kwargs(args, router=True))
+        probe = gym.make(args.env, **env_kwargs)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    if not isinstance(probe.action_space, gym.spaces.Discrete):
+        print(
+            f"error: {args.env} is a text-view environment (the agent is a language model); the "
+            "routing baselines act on the router view: use an id ending in Router-v0",
+            file=sys.stderr,
+        )
+        return None
+    return env_kwargs, tuple(probe.unwrapped.stream.switch_points)
+
+
 def _run_agents(args: argparse.Namespace, names: list[str]) -> int:
     from offload_agents import evaluate, list_agents, make_agent
     from offload_agents.report import results_table, write_report
@@ -42,24 +65,10 @@ def _run_agents(args: argparse.Namespace, names: list[str]) -> int:
     if unknown:
         print(f"error: unknown agent(s) {unknown}; valid agents: {valid}", file=sys.stderr)
         return 2
-    if args.env not in list_envs():
-        print(f"error: unknown env {args.env!r}; registered: {list_envs()}", file=sys.stderr)
+    probed = _probe_env(args)
+    if probed is None:
         return 2
-    env_kwargs: dict[str, Any] = {"budget": args.budget, "num_tasks": args.num_tasks}
-    try:
-        env_kwargs.update(backend_kwargs(args, router=True))
-        probe = gym.make(args.env, **env_kwargs)
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not isinstance(probe.action_space, gym.spaces.Discrete):
-        print(
-            f"error: {args.env} is a text-view environment (the agent is a language model); the "
-            "routing baselines act on the router view: use an id ending in Router-v0",
-            file=sys.stderr,
-        )
-        return 2
-    switch_points = probe.unwrapped.stream.switch_points
+    env_kwargs, switch_points = probed
     out = Path(args.out)
     results = {}
     config = {

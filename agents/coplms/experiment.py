@@ -66,44 +66,50 @@ def run_experiment(
         for m in methods:
             runs[m].append(run_method(m, scfg, setup, evaluate, progress=progress))
     domains = [d.domain for d in cfg.devices]
-    summaries = {}
-    for m, per_seed in runs.items():
-        final = [run["rounds"][-1]["devices"] for run in per_seed]
-        devices = {}
-        for k, dom in enumerate(domains):
-            em = _mean_std([f[k]["em"] for f in final])
-            rl = _mean_std([f[k]["rouge_l"] for f in final])
-            devices[dom] = {"em": em[0], "em_std": em[1], "rouge_l": rl[0], "rouge_l_std": rl[1]}
-        avg_em = _mean_std([np.mean([d["em"] for d in f]) for f in final])
-        avg_rl = _mean_std([np.mean([d["rouge_l"] for d in f]) for f in final])
-        curve = [
-            {"round": r + 1,
-             "avg_em": float(np.mean([np.mean([d["em"] for d in run["rounds"][r]["devices"]])
-                                      for run in per_seed])),
-             "avg_rouge_l": float(np.mean([np.mean([d["rouge_l"]
-                                                    for d in run["rounds"][r]["devices"]])
-                                           for run in per_seed]))}
-            for r in range(cfg.rounds)
-        ]  # fmt: skip
-        server = None
-        if per_seed[0]["server"] is not None:
-            server = {dom: {"em": float(np.mean([run["server"][k]["em"] for run in per_seed])),
-                            "rouge_l": float(np.mean([run["server"][k]["rouge_l"]
-                                                      for run in per_seed]))}
-                      for k, dom in enumerate(domains)}  # fmt: skip
-        summaries[m] = {
-            "devices": devices,
-            "avg_em": avg_em[0],
-            "avg_em_std": avg_em[1],
-            "avg_rouge_l": avg_rl[0],
-            "avg_rouge_l_std": avg_rl[1],
-            "server": server,
-            "bytes_per_round": per_seed[0]["bytes_per_round"],
-            "bytes_total": per_seed[0]["bytes_per_round"] * cfg.rounds,
-            "params": per_seed[0]["params"],
-            "rounds": curve,
-        }
+    summaries = {m: _method_summary(per_seed, domains, cfg.rounds) for m, per_seed in runs.items()}
     return {"config": cfg.to_dict(), "seeds": list(seeds), "methods": summaries, "runs": runs}
+
+
+def _method_summary(
+    per_seed: list[dict[str, Any]], domains: list[str], rounds: int
+) -> dict[str, Any]:
+    """One method's summary over seeds: per-device and average EM and Rouge-L (mean, std),
+    the LLM's scores, bytes communicated and the per-round averages for the plot."""
+    final = [run["rounds"][-1]["devices"] for run in per_seed]
+    devices = {}
+    for k, dom in enumerate(domains):
+        em = _mean_std([f[k]["em"] for f in final])
+        rl = _mean_std([f[k]["rouge_l"] for f in final])
+        devices[dom] = {"em": em[0], "em_std": em[1], "rouge_l": rl[0], "rouge_l_std": rl[1]}
+    avg_em = _mean_std([np.mean([d["em"] for d in f]) for f in final])
+    avg_rl = _mean_std([np.mean([d["rouge_l"] for d in f]) for f in final])
+    curve = [
+        {"round": r + 1,
+         "avg_em": float(np.mean([np.mean([d["em"] for d in run["rounds"][r]["devices"]])
+                                  for run in per_seed])),
+         "avg_rouge_l": float(np.mean([np.mean([d["rouge_l"]
+                                                for d in run["rounds"][r]["devices"]])
+                                       for run in per_seed]))}
+        for r in range(rounds)
+    ]  # fmt: skip
+    server = None
+    if per_seed[0]["server"] is not None:
+        server = {dom: {"em": float(np.mean([run["server"][k]["em"] for run in per_seed])),
+                        "rouge_l": float(np.mean([run["server"][k]["rouge_l"]
+                                                  for run in per_seed]))}
+                  for k, dom in enumerate(domains)}  # fmt: skip
+    return {
+        "devices": devices,
+        "avg_em": avg_em[0],
+        "avg_em_std": avg_em[1],
+        "avg_rouge_l": avg_rl[0],
+        "avg_rouge_l_std": avg_rl[1],
+        "server": server,
+        "bytes_per_round": per_seed[0]["bytes_per_round"],
+        "bytes_total": per_seed[0]["bytes_per_round"] * rounds,
+        "params": per_seed[0]["params"],
+        "rounds": curve,
+    }
 
 
 def write_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> dict[str, Path]:

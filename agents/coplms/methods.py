@@ -73,6 +73,83 @@ def prepare(cfg: CoPLMsConfig) -> Setup:
 Evaluator = Callable[[Any, Sequence[Task]], dict[str, float]]
 
 
+@dataclass
+class _Models:
+    """Everything one run of a method trains: device SLMs, DPMs (device and server copies share
+    weights), the server LLM, their optimisers and batch streams."""
+
+    slms: list[Any]
+    dpms: list[Any]
+    dpm0: Any
+    llm: Any
+    opt_slm: list[Any]
+    opt_dpm_dev: list[Any]
+    opt_dpm_srv: list[Any]
+    opt_llm: Any
+    dev_batches: list[Any]
+    srv_batches: Any
+    sizes: list[int]
+
+
+def _adam(model: Any, cfg: CoPLMsConfig) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+
+
+def _build(cfg: CoPLMsConfig, setup: Setup) -> _Models:
+    tok, K, s = setup.tokenizer, len(cfg.devices), cfg.seed
+    max_len = max(d.slm.n_positions for d in cfg.devices)
+    slms = [build_model(dev.slm, tok, seed=1000 * s + k) for k, dev in enumerate(cfg.devices)]
+    dpm0 = build_model(cfg.dpm, tok, seed=1000 * s + 500)
+    dpms = [copy.deepcopy(dpm0) for _ in range(K)]
+    llm = build_model(cfg.server, tok, seed=1000 * s + 999)
+    return _Models(
+        slms, dpms, dpm0, llm,
+        opt_slm=[_adam(m, cfg) for m in slms],
+        opt_dpm_dev=[_adam(m, cfg) for m in dpms],
+        opt_dpm_srv=[_adam(m, cfg) for m in dpms],
+        opt_llm=_adam(llm, cfg),
+        dev_batches=[Batches(tok, setup.train[k], cfg.batch_size, seed=100 * s + k,
+                             max_len=max_len) for k in range(K)],
+        srv_batches=Batches(tok, setup.server, cfg.batch_size, seed=100 * s + 99,
+                            max_len=max_len),
+        sizes=[len(t) for t in setup.train],
+    )  # fmt: skip
+
+
+def _one_round(method: str, cfg: CoPLMsConfig, m: _Models) -> list[Any]:
+    """One round of ``method``; returns the model each device deploys."""
+    K = len(cfg.devices)
+    slm_steps = cfg.local_steps + cfg.mutual_steps
+    dl = {"alpha": cfg.alpha, "temperature": cfg.temperature}
+    sl = {"beta": cfg.beta, "temperature": cfg.temperature}
+    if method == "coplms":
+        for k in range(K):
+            task_steps(m.slms[k], m.opt_slm[k], m.dev_batches[k], cfg.local_steps)
+            mutual_steps(m.slms[k], m.dpms[k], m.opt_slm[k], m.opt_dpm_dev[k], m.dev_batches[k],
+                         cfg.mutual_steps, **dl)  # fmt: skip
+        server_steps(m.llm, m.dpms, m.opt_llm, m.opt_dpm_srv, m.srv_batches, cfg.server_steps,
+                     **sl)  # fmt: skip
+        return m.slms
+    if method == "standalone":
+        for k in range(K):
+            task_steps(m.slms[k], m.opt_slm[k], m.dev_batches[k], slm_steps)
+        return m.slms
+    if method == "fedavg":
+        local = [copy.deepcopy(m.dpm0) for _ in range(K)]
+        for k in range(K):
+            task_steps(local[k], _adam(local[k], cfg), m.dev_batches[k], slm_steps)
+        m.dpm0.load_state_dict(fedavg(local, m.sizes))
+        return [m.dpm0] * K
+    # oneway
+    task_steps(m.llm, m.opt_llm, m.srv_batches, cfg.server_steps)
+    server_steps(m.llm, m.dpms, None, m.opt_dpm_srv, m.srv_batches, cfg.server_steps, **sl)
+    for k in range(K):
+        task_steps(m.slms[k], m.opt_slm[k], m.dev_batches[k], cfg.local_steps)
+        mutual_steps(m.slms[k], m.dpms[k], m.opt_slm[k], None, m.dev_batches[k],
+                     cfg.mutual_steps, **dl)  # fmt: skip
+    return m.slms
+
+
 def run_method(
     method: str,
     cfg: CoPLMsConfig,
@@ -94,59 +171,17 @@ def run_method(
 
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    tok, K, s = setup.tokenizer, len(cfg.devices), cfg.seed
-    max_len = max(d.slm.n_positions for d in cfg.devices)
-    slms = [build_model(dev.slm, tok, seed=1000 * s + k) for k, dev in enumerate(cfg.devices)]
-    dpm0 = build_model(cfg.dpm, tok, seed=1000 * s + 500)
-    dpms = [copy.deepcopy(dpm0) for _ in range(K)]
-    llm = build_model(cfg.server, tok, seed=1000 * s + 999)
-
-    def adam(model: Any) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
-
-    opt_slm = [adam(m) for m in slms]
-    opt_dpm_dev = [adam(m) for m in dpms]
-    opt_dpm_srv = [adam(m) for m in dpms]
-    opt_llm = adam(llm)
-    dev_batches = [Batches(tok, setup.train[k], cfg.batch_size, seed=100 * s + k,
-                           max_len=max_len) for k in range(K)]  # fmt: skip
-    srv_batches = Batches(tok, setup.server, cfg.batch_size, seed=100 * s + 99, max_len=max_len)
-    dpm_bytes = parameter_bytes(dpm0)
+    tok, K = setup.tokenizer, len(cfg.devices)
+    m = _build(cfg, setup)
+    dpm_bytes = parameter_bytes(m.dpm0)
     per_round = {"coplms": 2 * K * dpm_bytes, "standalone": 0, "fedavg": 2 * K * dpm_bytes,
                  "oneway": K * dpm_bytes}[method]  # fmt: skip
-    slm_steps = cfg.local_steps + cfg.mutual_steps
-    dl = {"alpha": cfg.alpha, "temperature": cfg.temperature}
-    sl = {"beta": cfg.beta, "temperature": cfg.temperature}
-    sizes = [len(t) for t in setup.train]
-
     rounds = []
-    bar = tqdm(range(cfg.rounds), desc=f"{method} seed {s}", disable=not progress, leave=False)
+    bar = tqdm(range(cfg.rounds), desc=f"{method} seed {cfg.seed}", disable=not progress,
+               leave=False)  # fmt: skip
+    deployed = m.slms
     for r in bar:
-        if method == "coplms":
-            for k in range(K):
-                task_steps(slms[k], opt_slm[k], dev_batches[k], cfg.local_steps)
-                mutual_steps(slms[k], dpms[k], opt_slm[k], opt_dpm_dev[k], dev_batches[k],
-                             cfg.mutual_steps, **dl)  # fmt: skip
-            server_steps(llm, dpms, opt_llm, opt_dpm_srv, srv_batches, cfg.server_steps, **sl)
-            deployed = slms
-        elif method == "standalone":
-            for k in range(K):
-                task_steps(slms[k], opt_slm[k], dev_batches[k], slm_steps)
-            deployed = slms
-        elif method == "fedavg":
-            local = [copy.deepcopy(dpm0) for _ in range(K)]
-            for k in range(K):
-                task_steps(local[k], adam(local[k]), dev_batches[k], slm_steps)
-            dpm0.load_state_dict(fedavg(local, sizes))
-            deployed = [dpm0] * K
-        else:  # oneway
-            task_steps(llm, opt_llm, srv_batches, cfg.server_steps)
-            server_steps(llm, dpms, None, opt_dpm_srv, srv_batches, cfg.server_steps, **sl)
-            for k in range(K):
-                task_steps(slms[k], opt_slm[k], dev_batches[k], cfg.local_steps)
-                mutual_steps(slms[k], dpms[k], opt_slm[k], None, dev_batches[k],
-                             cfg.mutual_steps, **dl)  # fmt: skip
-            deployed = slms
+        deployed = _one_round(method, cfg, m)
         devices = [evaluate(deployed[k], setup.eval[k]) for k in range(K)]
         rounds.append({"round": r + 1, "devices": devices, "bytes": per_round * (r + 1)})
         bar.set_postfix(rouge_l=f"{np.mean([d['rouge_l'] for d in devices]):.3f}",
@@ -158,8 +193,8 @@ def run_method(
             tok.save_pretrained(path)
     server = None
     if method in ("coplms", "oneway"):
-        server = [evaluate(llm, setup.eval[k]) for k in range(K)]
+        server = [evaluate(m.llm, setup.eval[k]) for k in range(K)]
     return {"rounds": rounds, "server": server, "bytes_per_round": per_round,
-            "params": {"slm": [sum(p.numel() for p in m.parameters()) for m in slms],
-                       "dpm": sum(p.numel() for p in dpm0.parameters()),
-                       "llm": sum(p.numel() for p in llm.parameters())}}  # fmt: skip
+            "params": {"slm": [sum(p.numel() for p in x.parameters()) for x in m.slms],
+                       "dpm": sum(p.numel() for p in m.dpm0.parameters()),
+                       "llm": sum(p.numel() for p in m.llm.parameters())}}  # fmt: skip

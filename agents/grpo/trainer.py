@@ -62,28 +62,7 @@ class GRPOTrainer:
         self.rank = accelerator.process_index if accelerator is not None else 0
         cfg = config
         self.spec = cfg.spec
-        budget, budget_mode = self.spec.env_budget(cfg.tau)
-        kwargs = {
-            "num_tasks": cfg.num_tasks,
-            "budget": budget,
-            "budget_mode": budget_mode,
-            "task_seed": cfg.seed,
-            **(env_kwargs or {}),
-        }
-        self.collector = RolloutCollector(
-            model,
-            tokenizer,
-            env_id=cfg.env_id,
-            prompts=cfg.prompts_per_step,
-            group_size=cfg.group_size,
-            env_kwargs=kwargs,
-            max_new_tokens=cfg.max_new_tokens,
-            min_new_tokens=cfg.min_new_tokens,
-            temperature=cfg.temperature,
-            seed=cfg.seed,
-            rank=self.rank,
-            greedy_probe=cfg.budget_signal == "greedy",
-        )
+        self.collector = self._collector(env_kwargs)
         self.reference = None
         if cfg.beta > 0:  # the reference is the model as given (before any adapter)
             self.reference = copy.deepcopy(model).eval()
@@ -109,6 +88,19 @@ class GRPOTrainer:
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._tb = _tensorboard_writer(tensorboard_dir) if self.rank == 0 else None
+
+    def _collector(self, env_kwargs: dict[str, Any] | None) -> RolloutCollector:
+        """The rollout collector: P * G sub-environments under the algorithm's budget."""
+        cfg = self.config
+        budget, budget_mode = self.spec.env_budget(cfg.tau)
+        kwargs = {"num_tasks": cfg.num_tasks, "budget": budget, "budget_mode": budget_mode,
+                  "task_seed": cfg.seed, **(env_kwargs or {})}  # fmt: skip
+        return RolloutCollector(
+            self.model, self.tokenizer, env_id=cfg.env_id, prompts=cfg.prompts_per_step,
+            group_size=cfg.group_size, env_kwargs=kwargs, max_new_tokens=cfg.max_new_tokens,
+            min_new_tokens=cfg.min_new_tokens, temperature=cfg.temperature, seed=cfg.seed,
+            rank=self.rank, greedy_probe=cfg.budget_signal == "greedy",
+        )  # fmt: skip
 
     @property
     def lam(self) -> float:
@@ -177,30 +169,8 @@ class GRPOTrainer:
         cfg = self.config
         if self.controller is not None:  # a controller may price the batch before its advantages
             self.controller.observe(batch.rewards, batch.cloud)
-        adv = self.advantages(batch).reshape(-1)  # (B,)
         keep = self.kept_prompts(batch)  # (P,): dropped prompts leave the denominators too
-        start = max(1, batch.prompt_len)
-        mask = batch.response_mask[:, start:] * keep.repeat_interleave(cfg.group_size)[:, None]
-        clip = cfg.clip_eps if self.spec.clip else math.inf
-        self.model.eval()  # dropout off in the policy update, as TRL
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            ref = None if self.reference is None else self._token_logp(self.reference, batch, start)
-        losses, clipped, opt_time = [], 0.0, 0.0
-        old = torch.empty(0)
-        for i in range(cfg.num_iterations):
-            logp = self._token_logp(self.model, batch, start)
-            if i == 0:  # the behaviour policy: the model before any update (no extra forward)
-                old = logp.detach()
-            loss = F.policy_loss(logp, old, adv, mask, clip_eps=clip, ref_logp=ref,
-                                 beta=cfg.beta, length_norm=cfg.length_norm)  # fmt: skip
-            grad_norm, seconds = self._backward_step(loss)
-            opt_time += seconds
-            losses.append(float(loss.detach()))
-            ratio = torch.exp(logp.detach() - old)
-            clipped = float(F.masked_mean(((ratio - 1).abs() > clip).float(), mask))
-        total = time.perf_counter() - t0
-        self._update_timings = {"forward_backward": total - opt_time, "optimizer": opt_time}
+        losses, grad_norm, clipped = self._policy_passes(batch, keep)
         greedy = None if batch.greedy_cloud is None else float(batch.greedy_cloud.mean())
         usage = float(batch.cloud.mean())
         signal = greedy if cfg.budget_signal == "greedy" and greedy is not None else usage
@@ -227,6 +197,42 @@ class GRPOTrainer:
             "kept_prompts": float(keep.mean()),
             "response_tokens": float(batch.response_mask.sum() / batch.response_mask.shape[0]),
         }
+        self._log(record)
+        return record
+
+    def _policy_passes(
+        self, batch: Rollout, keep: torch.Tensor
+    ) -> tuple[list[float], float, float]:
+        """The optimisation passes over one batch: the losses, the last gradient norm and the
+        share of clipped tokens in the last pass (timings in ``_update_timings``)."""
+        cfg = self.config
+        adv = self.advantages(batch).reshape(-1)  # (B,)
+        start = max(1, batch.prompt_len)
+        mask = batch.response_mask[:, start:] * keep.repeat_interleave(cfg.group_size)[:, None]
+        clip = cfg.clip_eps if self.spec.clip else math.inf
+        self.model.eval()  # dropout off in the policy update, as TRL
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            ref = None if self.reference is None else self._token_logp(self.reference, batch, start)
+        losses, clipped, opt_time, grad_norm = [], 0.0, 0.0, 0.0
+        old = torch.empty(0)
+        for i in range(cfg.num_iterations):
+            logp = self._token_logp(self.model, batch, start)
+            if i == 0:  # the behaviour policy: the model before any update (no extra forward)
+                old = logp.detach()
+            loss = F.policy_loss(logp, old, adv, mask, clip_eps=clip, ref_logp=ref,
+                                 beta=cfg.beta, length_norm=cfg.length_norm)  # fmt: skip
+            grad_norm, seconds = self._backward_step(loss)
+            opt_time += seconds
+            losses.append(float(loss.detach()))
+            ratio = torch.exp(logp.detach() - old)
+            clipped = float(F.masked_mean(((ratio - 1).abs() > clip).float(), mask))
+        total = time.perf_counter() - t0
+        self._update_timings = {"forward_backward": total - opt_time, "optimizer": opt_time}
+        return losses, grad_norm, clipped
+
+    def _log(self, record: dict[str, Any]) -> None:
+        """Keep a step's record; write it to the JSONL log and TensorBoard, flushed."""
         self.history.append(record)
         if self.log_path is not None and self.rank == 0:
             with self.log_path.open("a", encoding="utf-8") as fh:
@@ -237,7 +243,6 @@ class GRPOTrainer:
                 if record.get(key) is not None:  # greedy_requests only where the probe ran
                     self._tb.add_scalar(f"offload/{key}", record[key], self.step_count)
             self._tb.flush()
-        return record
 
     def train(self, steps: int, *, progress: bool = True) -> list[dict[str, Any]]:
         """Run ``steps`` training steps (a progress bar shows reward, usage and lambda)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import deque
-from typing import Any, ClassVar, SupportsFloat
+from typing import Any, ClassVar, NamedTuple, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -58,6 +58,17 @@ ROUTER_FEATURES = (
 RESET_OPTIONS = ("budget",)
 """Keys `reset(options=...)` takes: ``budget``, tau for that episode only (a fraction in [0, 1];
 the next reset without it restores the configured one). Any other key is an error."""
+
+
+class _Call(NamedTuple):
+    """What one request to the cloud came to (text None: no answer to grade)."""
+
+    text: str | None = None
+    refused: bool = False
+    over: bool = False
+    cost: float = 0.0
+    latency: float = 0.0
+    error: str | None = None
 
 
 class OffloadEnv(gym.Env):
@@ -233,47 +244,17 @@ class OffloadEnv(gym.Env):
     ) -> dict[str, Any]:
         """Apply one decision: maybe call the cloud (through the ledger), grade, build info."""
         info = self._base_info()
-        offloaded = refused = over = False
-        cost = 0.0
-        latency = local_latency
-        cloud_text: str | None = None
-        cloud_error: str | None = None
-        if wants_cloud:
-            entry = self.ledger.request(self._t, self.cloud.quote(task, partial))
-            over = entry.over_budget
-            if entry.granted:
-                try:
-                    response = self.cloud.answer(task, partial)
-                except CloudError as exc:
-                    self.ledger.cancel(entry)  # a failed call is not charged
-                    self.ledger.note_unconfirmed(getattr(exc, "unconfirmed_attempts", 0),
-                                                 entry.cost)  # fmt: skip
-                    if self.config.cloud_failure == "raise":
-                        raise
-                    cloud_error = str(exc)
-                else:
-                    # What the ledger charges is what the reward sees: the reported cost, capped
-                    # by the quote the call was granted on; a reported cost that is not a
-                    # finite non-negative number (a faulty server's usage) bills the quote.
-                    reported = response.cost
-                    valid = isinstance(reported, int | float) and math.isfinite(reported)
-                    charged = min(reported, entry.cost) if valid and reported >= 0 else entry.cost
-                    self.ledger.charge(entry, charged)
-                    unconfirmed = getattr(response, "unconfirmed_attempts", 0)
-                    if isinstance(unconfirmed, int) and unconfirmed > 0:  # possibly billed too
-                        self.ledger.note_unconfirmed(unconfirmed, entry.cost)
-                    offloaded, cost, cloud_text = True, charged, response.text
-                    latency += response.latency_s
-            else:
-                refused = True
-        final = self._grade(task, cloud_text if offloaded else local_text)
+        call = _Call() if not wants_cloud else self._call_cloud(task, partial)
+        offloaded = call.text is not None
+        latency = local_latency + call.latency
+        final = self._grade(task, call.text if call.text is not None else local_text)
         correct = float(final.correct)
         components = {
             "correct": correct,
             "correct_local": 0.0 if offloaded else correct,
             "correct_cloud": correct if offloaded else 0.0,
             "offloaded": float(offloaded),
-            "cost": cost,
+            "cost": call.cost,
             "latency": latency,
         }
         self._recent.append(int(offloaded))
@@ -283,11 +264,11 @@ class OffloadEnv(gym.Env):
             grading=final.method,
             offload_requested=wants_cloud,
             offloaded=offloaded,
-            offload_refused=refused,
-            cloud_failed=cloud_error is not None,
-            cloud_error=cloud_error,
-            over_budget=over,
-            cost=cost,
+            offload_refused=call.refused,
+            cloud_failed=call.error is not None,
+            cloud_error=call.error,
+            over_budget=call.over,
+            cost=call.cost,
             latency_s=latency,
             budget_left=self.ledger.fraction_left,
             calls_left=self.ledger.calls_left,
@@ -295,6 +276,32 @@ class OffloadEnv(gym.Env):
             reward_components=components,
         )
         return info
+
+    def _call_cloud(self, task: Task, partial: str | None) -> _Call:
+        """Ask the ledger, then the cloud. What the ledger charges is what the reward sees: the
+        reported cost capped by the quote the call was granted on (a reported cost that is not
+        a finite non-negative number, a faulty server's usage, bills the quote); a failed call
+        is not charged; attempts that may have been billed anyway are noted."""
+        entry = self.ledger.request(self._t, self.cloud.quote(task, partial))
+        if not entry.granted:
+            return _Call(refused=True, over=entry.over_budget)
+        try:
+            response = self.cloud.answer(task, partial)
+        except CloudError as exc:
+            self.ledger.cancel(entry)
+            self.ledger.note_unconfirmed(getattr(exc, "unconfirmed_attempts", 0), entry.cost)
+            if self.config.cloud_failure == "raise":
+                raise
+            return _Call(over=entry.over_budget, error=str(exc))
+        reported = response.cost
+        valid = isinstance(reported, int | float) and math.isfinite(reported)
+        charged = min(reported, entry.cost) if valid and reported >= 0 else entry.cost
+        self.ledger.charge(entry, charged)
+        unconfirmed = getattr(response, "unconfirmed_attempts", 0)
+        if isinstance(unconfirmed, int) and unconfirmed > 0:
+            self.ledger.note_unconfirmed(unconfirmed, entry.cost)
+        return _Call(text=response.text, over=entry.over_budget, cost=charged,
+                     latency=response.latency_s)  # fmt: skip
 
     def _advance(self, info: dict[str, Any]) -> tuple[SupportsFloat, bool]:
         reward = combine_reward(info["reward_components"], self.config.reward_weights)

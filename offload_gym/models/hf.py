@@ -111,6 +111,29 @@ def context_room(model: Any, prompt_tokens: int, max_new_tokens: int) -> int:
     return min(max_new_tokens, room)
 
 
+def _generate_kwargs(
+    tokenizer: Any, max_new_tokens: int, temperature: float, suppress: Sequence[str]
+) -> dict[str, Any]:
+    """``generate`` arguments: greedy at temperature 0, else plain sampling (no top-k); the
+    token sequences of ``suppress`` banned."""
+    kwargs: dict[str, Any] = {
+        "do_sample": temperature > 0,
+        "max_new_tokens": max_new_tokens,
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "output_scores": True,
+        "return_dict_in_generate": True,
+    }
+    if temperature > 0:
+        kwargs.update(temperature=temperature, top_k=0)
+    banned = [tokenizer(s, add_special_tokens=False)["input_ids"] for s in suppress]
+    if any(not ids for ids in banned):
+        raise ValueError(f"suppress: every string must encode to tokens, got {list(suppress)!r}")
+    if banned:
+        kwargs["bad_words_ids"] = banned
+    return kwargs
+
+
 def generate_batch(
     model: Any,
     tokenizer: Any,
@@ -139,21 +162,7 @@ def generate_batch(
     tokenizer.padding_side = "left"
     model.eval()
     device = device or str(next(model.parameters()).device)
-    kwargs: dict[str, Any] = {
-        "do_sample": temperature > 0,
-        "max_new_tokens": max_new_tokens,
-        "pad_token_id": tokenizer.pad_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "output_scores": True,
-        "return_dict_in_generate": True,
-    }
-    if temperature > 0:
-        kwargs.update(temperature=temperature, top_k=0)
-    banned = [tokenizer(s, add_special_tokens=False)["input_ids"] for s in suppress]
-    if any(not ids for ids in banned):
-        raise ValueError(f"suppress: every string must encode to tokens, got {list(suppress)!r}")
-    if banned:
-        kwargs["bad_words_ids"] = banned
+    kwargs = _generate_kwargs(tokenizer, max_new_tokens, temperature, suppress)
     out: list[tuple[str, float, int]] = []
     for k, start in enumerate(range(0, len(prompts), batch_size)):
         ids = fit_prompts(model, tokenizer, prompts[start : start + batch_size], max_new_tokens)

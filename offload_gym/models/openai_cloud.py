@@ -65,6 +65,27 @@ def task_payload(task: Task) -> dict[str, Any]:
     }
 
 
+def _check_args(*, model: str, timeout: float, call_timeout: float | None, max_retries: int,
+                concurrency: int, max_tokens: int, backoff_s: float, max_backoff_s: float,
+                temperature: float, send_task: Any) -> None:  # fmt: skip
+    """`OpenAICloud`'s arguments, each refused with what was expected."""
+    if not model:
+        raise ValueError("model must name the served model")
+    if not timeout > 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+    if call_timeout is not None and not call_timeout > 0:
+        raise ValueError(f"call_timeout must be None or > 0 seconds, got {call_timeout!r}")
+    require_int("max_retries", max_retries, minimum=0)
+    require_int("concurrency", concurrency)
+    require_int("max_tokens", max_tokens)
+    if backoff_s < 0 or max_backoff_s < 0:
+        raise ValueError("backoff_s and max_backoff_s must be >= 0")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if send_task not in (True, False, "auto"):
+        raise ValueError(f"send_task must be True, False or 'auto', got {send_task!r}")
+
+
 class _Abandoned(Exception):
     """An attempt that outran its deadline (the request may still complete server-side)."""
 
@@ -125,21 +146,10 @@ class OpenAICloud:
     ) -> None:
         import openai
 
-        if not model:
-            raise ValueError("model must name the served model")
-        if not timeout > 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
-        if call_timeout is not None and not call_timeout > 0:
-            raise ValueError(f"call_timeout must be None or > 0 seconds, got {call_timeout!r}")
-        require_int("max_retries", max_retries, minimum=0)
-        require_int("concurrency", concurrency)
-        require_int("max_tokens", max_tokens)
-        if backoff_s < 0 or max_backoff_s < 0:
-            raise ValueError("backoff_s and max_backoff_s must be >= 0")
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
-        if send_task not in (True, False, "auto"):
-            raise ValueError(f"send_task must be True, False or 'auto', got {send_task!r}")
+        _check_args(model=model, timeout=timeout, call_timeout=call_timeout,
+                    max_retries=max_retries, concurrency=concurrency, max_tokens=max_tokens,
+                    backoff_s=backoff_s, max_backoff_s=max_backoff_s, temperature=temperature,
+                    send_task=send_task)  # fmt: skip
         key = api_key if api_key is not None else os.environ.get(api_key_env)
         if not key:
             if base_url is None:
@@ -244,12 +254,9 @@ class OpenAICloud:
     def _answer(self, task: Task, partial: str | None) -> CloudResponse:
         import openai
 
-        kwargs: dict[str, Any] = {
-            "model": self.model,
-            "messages": self.messages(task, partial),
-            "max_tokens": self.max_tokens,
-            "temperature": self.temperature,
-        }
+        kwargs: dict[str, Any] = {"model": self.model, "messages": self.messages(task, partial),
+                                  "max_tokens": self.max_tokens,
+                                  "temperature": self.temperature}  # fmt: skip
         if self._sends_task():
             kwargs["extra_body"] = {"offload_task": task_payload(task)}
         cause = "no attempt"
@@ -272,17 +279,7 @@ class OpenAICloud:
                 if not text or not text.strip():
                     cause = "empty answer"
                 else:
-                    usage = resp.usage
-                    bound_p = sum(len(m["content"].encode()) + 8 for m in kwargs["messages"])
-                    counts = (None if usage is None
-                              else (usage.prompt_tokens, usage.completion_tokens))  # fmt: skip
-                    if counts is None or not all(
-                        isinstance(n, int) and n >= 0 for n in counts
-                    ):  # usage omitted or impossible (negative, not a count): bill the bound
-                        prompt_t, completion_t = bound_p, self.max_tokens
-                    else:  # never more than the quote's bound (a server cannot bill 1e12)
-                        prompt_t = min(counts[0], bound_p)
-                        completion_t = min(counts[1], self.max_tokens)
+                    prompt_t, completion_t = self._billed_tokens(resp.usage, kwargs["messages"])
                     cost = self.prices.cost(prompt_t, completion_t)
                     return CloudResponse(text, prompt_t, completion_t, cost, latency,
                                          unconfirmed_attempts=unconfirmed)  # fmt: skip
@@ -312,6 +309,16 @@ class OpenAICloud:
         self._fail()
         raise CloudError(self.endpoint, self._scrub(f"{cause} (after {made} attempts)"),
                          unconfirmed_attempts=unconfirmed)  # fmt: skip
+
+    def _billed_tokens(self, usage: Any, messages: list[dict[str, str]]) -> tuple[int, int]:
+        """Prompt and completion tokens to bill: the reported usage, never beyond the quote's
+        bound (a server cannot bill 1e12); usage omitted or impossible (negative, not a
+        count) bills the bound."""
+        bound_p = sum(len(m["content"].encode()) + 8 for m in messages)
+        counts = None if usage is None else (usage.prompt_tokens, usage.completion_tokens)
+        if counts is None or not all(isinstance(n, int) and n >= 0 for n in counts):
+            return bound_p, self.max_tokens
+        return min(counts[0], bound_p), min(counts[1], self.max_tokens)
 
     def _attempt(self, kwargs: dict[str, Any], limit: float) -> Any:
         """One request that returns within ``limit`` seconds in all, or raises `_Abandoned`.

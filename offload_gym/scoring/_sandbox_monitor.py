@@ -68,37 +68,49 @@ def _candidate_main(
 ) -> None:
     """Runs in the forked candidate process; never returns."""
     try:
-        os.setsid()
-        keep = sock.fileno()
-        devnull = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
-        os.closerange(3, keep)
-        os.closerange(keep + 1, 1 << 16)
-        os.chdir(workdir)
-        limits = req["limits"]
-        _limit(resource.RLIMIT_CORE, 0)
-        _limit(resource.RLIMIT_CPU, int(limits["cpu_seconds"]))
-        _limit(resource.RLIMIT_AS, int(limits["memory_mb"]) << 20)
-        _limit(resource.RLIMIT_FSIZE, int(limits["file_size_mb"]) << 20)
-        _limit(resource.RLIMIT_NOFILE, int(limits["open_files"]))
-        if uid is not None:
-            # The work dir becomes the candidate's whole filesystem: no host file (the
-            # project's, an installed package's data such as a benchmark's tests) and no
-            # filesystem socket is reachable. Only modules already imported (PRELOAD) work.
-            os.chroot(workdir)
-            os.chdir("/")
-            workdir = "/"
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-            # Counted per uid: this uid is this candidate's alone.
-            _limit(resource.RLIMIT_NPROC, int(limits["processes"]))
-        os.environ.clear()
-        os.environ["HOME"] = workdir
-        sys.argv = ["candidate"]
+        _isolate(sock, req["limits"], workdir, uid)
     except BaseException:
         os._exit(70)
+    _serve_candidate(sock, req)
+
+
+def _isolate(sock: socket.socket, limits: dict[str, Any], workdir: str, uid: int | None) -> None:
+    """The candidate's confinement, before any of its code runs: its own session, no
+    inherited descriptors but its socket, resource limits, and (with a uid) the work dir as
+    its whole filesystem under a uid of its own; an empty environment."""
+    os.setsid()
+    keep = sock.fileno()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 1 << 16)
+    os.chdir(workdir)
+    _limit(resource.RLIMIT_CORE, 0)
+    _limit(resource.RLIMIT_CPU, int(limits["cpu_seconds"]))
+    _limit(resource.RLIMIT_AS, int(limits["memory_mb"]) << 20)
+    _limit(resource.RLIMIT_FSIZE, int(limits["file_size_mb"]) << 20)
+    _limit(resource.RLIMIT_NOFILE, int(limits["open_files"]))
+    if uid is not None:
+        # The work dir becomes the candidate's whole filesystem: no host file (the
+        # project's, an installed package's data such as a benchmark's tests) and no
+        # filesystem socket is reachable. Only modules already imported (PRELOAD) work.
+        os.chroot(workdir)
+        os.chdir("/")
+        workdir = "/"
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+        # Counted per uid: this uid is this candidate's alone.
+        _limit(resource.RLIMIT_NPROC, int(limits["processes"]))
+    os.environ.clear()
+    os.environ["HOME"] = workdir
+    sys.argv = ["candidate"]
+
+
+def _serve_candidate(sock: socket.socket, req: dict[str, Any]) -> None:
+    """Load the candidate's program, then answer the monitor's calls of its function until the
+    socket closes; never returns."""
     send = sock.sendall
     recv_file = sock.makefile("rb")
     namespace: dict[str, Any] = {"__name__": "__main__"}
@@ -166,6 +178,20 @@ class _Proxy:
         return _wire.decode(reply["ok"])
 
 
+def _run_tests(req: dict[str, Any], tests: str, proxy: _Proxy) -> None:
+    """The trusted tests (and their context) against the proxy of the candidate's function;
+    raises on a failure."""
+    namespace: dict[str, Any] = {"__name__": "__tests__"}
+    if req.get("context"):
+        exec(compile(req["context"], "<context>", "exec"), namespace)
+    namespace[req["entry_point"]] = proxy
+    namespace["candidate"] = proxy
+    exec(compile(tests, "<tests>", "exec"), namespace)
+    check = namespace.get("check")
+    if callable(check) and req.get("call_check", True):
+        check(proxy)
+
+
 def _run_request(
     req: dict[str, Any], uid: int | None, tmp_root: str, read_tests: Any
 ) -> dict[str, Any]:
@@ -192,15 +218,7 @@ def _run_request(
         if not ready.get("ready"):
             status, detail = "load_error", ready.get("error", "")
         else:
-            namespace: dict[str, Any] = {"__name__": "__tests__"}
-            if req.get("context"):
-                exec(compile(req["context"], "<context>", "exec"), namespace)
-            namespace[req["entry_point"]] = proxy
-            namespace["candidate"] = proxy
-            exec(compile(tests, "<tests>", "exec"), namespace)
-            check = namespace.get("check")
-            if callable(check) and req.get("call_check", True):
-                check(proxy)
+            _run_tests(req, tests, proxy)
             status = "passed"
     except CandidateTimeout:
         status, detail = "timeout", f"over {req['timeout']} s"

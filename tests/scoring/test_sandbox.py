@@ -333,3 +333,63 @@ def test_host_files_are_out_of_reach():
     with Sandbox(workers=1, limits=LIMITS) as one:
         result = run(one, reader, "assert add(0, 0) == 0\n")
     assert result.status == "passed", result
+
+
+REPLAY = """
+import gc
+_seen = {}
+
+class _Rec:
+    def __init__(self, key):
+        self.key = key
+    def __eq__(self, other):
+        _seen[self.key] = other
+        return True
+    __hash__ = None
+
+def _learn():
+    for o in gc.get_objects():
+        if callable(o) and getattr(o, "__name__", "") == "check":
+            try:
+                o(lambda *a, **k: _Rec(repr((a, sorted(k.items())))))
+            except Exception:
+                pass
+
+_learn()
+
+def ENTRY(*a, **k):
+    return _seen.get(repr((a, sorted(k.items()))))
+"""
+
+
+def test_the_replay_attack_through_offload_code_earns_nothing():
+    """The issue's attack through the public path: a response that finds earlier checks in
+    gc, calls them with recording objects and replays the expected values, over repeated
+    episodes of the same tasks (reward 1.0 from the third episode on, before the fix), and in
+    a GRPO group of eight such responses to one task, graded together."""
+    import gymnasium as gym
+
+    from offload_gym.scoring.code import run_code_checks
+    from offload_gym.tasks import make_generator
+
+    tasks = [make_generator("code_arithmetic", seed=3)[i] for i in range(3)]
+    env = gym.make("OffloadCode-v0", tasks=tasks, budget=0.0)
+    rewards = []
+    for episode in range(4):
+        env.reset(seed=episode)
+        for task in tasks:
+            attack = "```python\n" + REPLAY.replace("ENTRY", task.entry_point) + "```"
+            rewards.append(env.step(attack)[1])
+    env.close()
+    assert rewards == [0.0] * 12
+    group = [REPLAY.replace("ENTRY", tasks[0].entry_point)] * 8
+    assert not any(r.passed for r in run_code_checks([tasks[0]] * 8, group))
+    # The control: where an earlier check is in memory (a fresh interpreter that ran the
+    # tests, then the attack), the same attack passes the tests without an implementation, so
+    # the zeros above are the sandbox's doing.
+    import subprocess
+    import sys
+
+    leak = (f"leaked = {{}}\nexec({tasks[0].tests!r}, leaked)\ncandidate = {{}}\n"
+            f"exec({REPLAY.replace('ENTRY', 'f')!r}, candidate)\nleaked['check'](candidate['f'])\n")  # fmt: skip
+    subprocess.run([sys.executable, "-c", leak], check=True, timeout=60)
