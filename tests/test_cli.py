@@ -279,3 +279,33 @@ def test_an_interrupted_compare_resumes_and_refuses_other_settings(tmp_path, cap
     assert list(data["agents"]) == ["local", "random"] and "interrupted" not in data["config"]
     assert main(args) == 2  # finished results now need --overwrite
     assert main([*args, "--fresh"]) == 2 and main([*args, "--overwrite"]) == 0
+
+
+def test_train_checkpoints_resumes_and_saves_a_loadable_model(tmp_path, capsys):
+    import json
+
+    from offload_agents.slm import TinyLMConfig, build_slm, load_local_lm
+
+    tiny = TinyLMConfig(vocab_size=400, n_layer=1, n_embd=32, n_head=2, n_positions=384)
+    model_dir = build_slm(tmp_path / "slm", config=tiny, n_per_family=2, progress=False)
+    out = tmp_path / "run"
+    flags = ["train", "--model", str(model_dir), "--out", str(out), "--checkpoint-every", "1",
+             "--num-tasks", "6", "--group-size", "2", "--prompts-per-step", "2",
+             "--max-new-tokens", "8", "--algorithm", "dagrpo", "--dual", "pid", "--quiet"]  # fmt: skip
+    assert main([*flags, "--steps", "2"]) == 0
+    first = [json.loads(x) for x in (out / "train.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in first] == [1, 2] and (out / "checkpoint.pt").exists()
+    load_local_lm(out / "model")  # a Hugging Face model folder
+    # A finished run is not silently overwritten; with --overwrite it resumes from step 2, and
+    # a step logged after the last checkpoint (a crash between them) is dropped and redone.
+    assert main([*flags, "--steps", "3"]) == 2
+    with (out / "train.jsonl").open("a") as fh:
+        fh.write(json.dumps({**first[-1], "step": 3, "loss": 123.0}) + "\n")
+    assert main([*flags, "--steps", "3", "--overwrite"]) == 0
+    assert "resuming from" in capsys.readouterr().err
+    resumed = [json.loads(x) for x in (out / "train.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in resumed] == [1, 2, 3] and resumed[:2] == first
+    assert resumed[2]["loss"] != 123.0
+    # Other settings than the checkpoint's are a clear error, not a silent mix.
+    assert main([*flags, "--steps", "4", "--overwrite", "--lr", "0.5"]) == 2
+    assert "checkpoint config differs" in capsys.readouterr().err
