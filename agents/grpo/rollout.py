@@ -16,7 +16,12 @@ import torch
 
 from offload_agents.slm.template import HELP_REQUEST, format_prompt
 from offload_gym.models import CachedCloud, SimulatedCloud
-from offload_gym.models.hf import context_room, decode_keeping_specials
+from offload_gym.models.hf import (
+    decode_keeping_specials,
+    fit_prompts,
+    generate_tokens,
+    response_mask,
+)
 from offload_gym.protocol import OFFLOAD_CLOSE, check_marker
 
 
@@ -99,51 +104,28 @@ class RolloutCollector:
         self._obs, self._info = self.envs.reset(seed=seeds)
         self._calls = 0
 
-    @torch.no_grad()
     def _generate(
         self, prompts: list[str], *, sample: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor, int]:
-        tok = self.tokenizer
-        tok.padding_side = "left"
-        enc = tok([format_prompt(p) for p in prompts], return_tensors="pt", padding=True)
-        self.model.eval()
-        room = context_room(self.model, enc["input_ids"].shape[1], self.max_new_tokens)
-        # Sampling draws from torch's global RNG; fork it so the caller's state is untouched and
-        # every call is reproducible from (seed, call index).
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed * 1_000_003 + self.rank * 7_919 + self._calls)
-            sampling = {"do_sample": True, "temperature": self.temperature, "top_k": 0}
-            out = self.model.generate(
-                **enc,
-                **(sampling if sample else {"do_sample": False}),
-                max_new_tokens=room,
-                min_new_tokens=min(self.min_new_tokens, room),
-                pad_token_id=tok.pad_token_id,
-                eos_token_id=tok.eos_token_id,
-            )
+        """Sequences, attention mask and prompt length for ``prompts`` through the project's
+        one generation path (`offload_gym.models.hf.generate_tokens`). Sampling is
+        reproducible from (seed, rank, call index) and leaves torch's global RNG alone."""
+        ids = fit_prompts(self.model, self.tokenizer, [format_prompt(p) for p in prompts],
+                          self.max_new_tokens)  # fmt: skip
+        g = generate_tokens(self.model, self.tokenizer, ids, max_new_tokens=self.max_new_tokens,
+                            temperature=self.temperature if sample else 0.0,
+                            seed=self.seed * 1_000_003 + self.rank * 7_919 + self._calls,
+                            min_new_tokens=self.min_new_tokens)  # fmt: skip
         if sample:  # the greedy probe leaves the sampler's sequence of seeds alone
             self._calls += 1
-        n_new = out.shape[1] - enc["input_ids"].shape[1]
-        ones = torch.ones(out.shape[0], n_new, dtype=enc["attention_mask"].dtype)
-        attention = torch.cat([enc["attention_mask"], ones], dim=1)
-        return out, attention, enc["input_ids"].shape[1]
+        return g.sequences, g.attention_mask, g.prompt_len
 
     def _response_mask(self, seqs: torch.Tensor, prompt_len: int) -> torch.Tensor:
         """1 on the response tokens up to and including the first end-of-text or end of the help
         request; padding (when it is not end-of-text) and everything after are 0."""
         tok = self.tokenizer
-        close = tok.convert_tokens_to_ids(OFFLOAD_CLOSE)
-        resp = seqs[:, prompt_len:]  # (B, n)
-        own_end = (resp == tok.eos_token_id) | (resp == close)
-        stop = own_end | (resp == tok.pad_token_id)
-        n = resp.shape[1]
-        none = torch.full((resp.shape[0],), n, dtype=torch.long)
-        first = torch.where(stop.any(1), stop.int().argmax(1), none)
-        idx = torch.arange(n)[None, :]
-        keep = (idx < first[:, None]) | ((idx == first[:, None]) & own_end)
-        mask = torch.zeros_like(seqs, dtype=torch.float32)
-        mask[:, prompt_len:] = keep.float()
-        return mask
+        ends = [tok.eos_token_id, tok.convert_tokens_to_ids(OFFLOAD_CLOSE)]
+        return response_mask(seqs, prompt_len, ends, tok.pad_token_id)
 
     def _own_texts(self, seqs: torch.Tensor, prompt_len: int) -> tuple[torch.Tensor, list[str]]:
         """The response mask and each row's own response text (help request kept)."""

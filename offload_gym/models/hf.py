@@ -17,7 +17,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
-from typing import Any
+from typing import Any, NamedTuple
 
 from offload_gym.models.base import CloudResponse, LocalResponse, pair_partials
 from offload_gym.models.openai_cloud import PARTIAL_PREFIX, SYSTEM_PROMPTS, PriceTable
@@ -134,6 +134,91 @@ def _generate_kwargs(
     return kwargs
 
 
+class Generation(NamedTuple):
+    """One batch from `generate_tokens`.
+
+    Attributes:
+        sequences: (B, T) prompt ids (left-padded) followed by the new tokens.
+        attention_mask: (B, T) 0 on the prompt padding, 1 elsewhere.
+        prompt_len: Length of the padded prompt part; responses start there.
+        scores: (B, n, V) the processed next-token logits of the n new positions, when asked.
+    """
+
+    sequences: Any
+    attention_mask: Any
+    prompt_len: int
+    scores: Any = None
+
+
+def generate_tokens(
+    model: Any,
+    tokenizer: Any,
+    ids: Sequence[Sequence[int]],
+    *,
+    max_new_tokens: int,
+    temperature: float = 0.0,
+    seed: int = 0,
+    min_new_tokens: int = 0,
+    suppress: Sequence[str] = (),
+    scores: bool = False,
+    device: str | None = None,
+) -> Generation:
+    """The one generation path of the project (the rollout, `generate_batch` and so the HF
+    models and the LM evaluation): left-pad the prompt ``ids``, cap the new tokens to the
+    context window, and generate greedily at temperature 0, else by plain sampling (no top-k)
+    seeded from ``seed`` with torch's global RNG forked, not touched. ``suppress`` lists
+    strings the model may not write; ``min_new_tokens`` suppresses end-of-text before it."""
+    import torch
+
+    tokenizer.padding_side = "left"
+    model.eval()
+    device = device or str(next(model.parameters()).device)
+    enc = tokenizer.pad({"input_ids": [list(row) for row in ids]}, return_tensors="pt",
+                        padding=True)  # fmt: skip
+    enc = {key: v.to(device) for key, v in enc.items()}
+    prompt_len = enc["input_ids"].shape[1]
+    room = context_room(model, prompt_len, max_new_tokens)
+    kwargs = _generate_kwargs(tokenizer, room, temperature, suppress)
+    kwargs["output_scores"] = scores
+    if min_new_tokens:
+        kwargs["min_new_tokens"] = min(min_new_tokens, room)
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        gen = model.generate(**enc, **kwargs)
+    n_new = gen.sequences.shape[1] - prompt_len
+    mask = enc["attention_mask"]
+    ones = torch.ones(mask.shape[0], n_new, dtype=mask.dtype, device=mask.device)
+    return Generation(gen.sequences, torch.cat([mask, ones], dim=1), prompt_len,
+                      torch.stack(gen.scores, dim=1) if scores else None)  # fmt: skip
+
+
+def response_mask(sequences: Any, prompt_len: int, ends: Sequence[int], pad_id: int | None) -> Any:
+    """(B, T) float mask, 1 on each row's response up to and including its first ``ends``
+    token (end-of-text, or the closing tag of a help request); the prompt, padding that is not
+    an end token, and everything after are 0.
+
+    >>> import torch
+    >>> seqs = torch.tensor([[9, 9, 1, 2, 0, 5], [9, 9, 3, 7, 7, 7]])
+    >>> response_mask(seqs, 2, ends=[0], pad_id=7).tolist()
+    [[0.0, 0.0, 1.0, 1.0, 1.0, 0.0], [0.0, 0.0, 1.0, 0.0, 0.0, 0.0]]
+    """
+    import torch
+
+    resp = sequences[:, prompt_len:]
+    own_end = torch.zeros_like(resp, dtype=torch.bool)
+    for token in ends:
+        own_end |= resp == token
+    stop = own_end | (resp == pad_id) if pad_id is not None else own_end
+    n = resp.shape[1]
+    none = torch.full((resp.shape[0],), n, dtype=torch.long, device=resp.device)
+    first = torch.where(stop.any(1), stop.int().argmax(1), none)
+    idx = torch.arange(n, device=resp.device)[None, :]
+    keep = (idx < first[:, None]) | ((idx == first[:, None]) & own_end)
+    mask = torch.zeros(sequences.shape, dtype=torch.float32, device=resp.device)
+    mask[:, prompt_len:] = keep.float()
+    return mask
+
+
 def generate_batch(
     model: Any,
     tokenizer: Any,
@@ -147,43 +232,26 @@ def generate_batch(
     keep_special_tokens: bool = False,
     suppress: Sequence[str] = (),
 ) -> list[tuple[str, float, int]]:
-    """Generate for every prompt, ``batch_size`` at a time (left padding): greedy at
-    temperature 0, else sampling seeded from ``seed`` (torch's global RNG is forked, not
-    touched); inputs go to ``device`` (default: the model's). New tokens are capped to what
-    fits the model's context window; a prompt that alone fills it is cut from the left with a
-    warning (`fit_prompts`). Returns ``(text, mean token
-    log-prob, tokens)`` per prompt, the response counted
-    up to and including its first end-of-text. With ``keep_special_tokens`` the text keeps
-    special tokens such as the offload marker (end-of-text removed). ``suppress`` lists
-    strings the model may not write (their token sequences are banned in generation, e.g.
-    the offload marker to force a local answer)."""
-    import torch
-
-    tokenizer.padding_side = "left"
-    model.eval()
-    device = device or str(next(model.parameters()).device)
-    kwargs = _generate_kwargs(tokenizer, max_new_tokens, temperature, suppress)
+    """Generate for every prompt, ``batch_size`` at a time, through `generate_tokens` (batch
+    ``k`` seeded ``seed + k``); inputs go to ``device`` (default: the model's). A prompt that
+    alone fills the context window is cut from the left with a warning (`fit_prompts`).
+    Returns ``(text, mean token log-prob, tokens)`` per prompt, the response counted up to
+    and including its first end-of-text. With ``keep_special_tokens`` the text keeps special
+    tokens such as the offload marker (end-of-text removed)."""
     out: list[tuple[str, float, int]] = []
     for k, start in enumerate(range(0, len(prompts), batch_size)):
         ids = fit_prompts(model, tokenizer, prompts[start : start + batch_size], max_new_tokens)
-        enc = tokenizer.pad({"input_ids": ids}, return_tensors="pt", padding=True)
-        enc = {key: v.to(device) for key, v in enc.items()}
-        kwargs["max_new_tokens"] = context_room(model, enc["input_ids"].shape[1], max_new_tokens)
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed + k)
-            gen = model.generate(**enc, **kwargs)
-        new = gen.sequences[:, enc["input_ids"].shape[1] :]
-        logp = torch.stack(gen.scores, dim=1).float().log_softmax(-1)
-        token_logp = logp.gather(-1, new[..., None]).squeeze(-1)
-        ended = (new == tokenizer.eos_token_id).cumsum(1) > 0
-        alive = torch.ones_like(ended)
-        alive[:, 1:] = ~ended[:, :-1]  # keep tokens up to and including the first EOS
+        g = generate_tokens(model, tokenizer, ids, max_new_tokens=max_new_tokens,
+                            temperature=temperature, seed=seed + k, suppress=suppress,
+                            scores=True, device=device)  # fmt: skip
+        new = g.sequences[:, g.prompt_len :]
+        token_logp = g.scores.float().log_softmax(-1).gather(-1, new[..., None]).squeeze(-1)
+        alive = response_mask(g.sequences, g.prompt_len, [tokenizer.eos_token_id],
+                              None)[:, g.prompt_len :] > 0  # fmt: skip
         for b in range(new.shape[0]):
-            ids = new[b][alive[b]]
-            if keep_special_tokens:
-                text = decode_keeping_specials(tokenizer, ids)
-            else:
-                text = tokenizer.decode(ids, skip_special_tokens=True)
+            row = new[b][alive[b]]
+            text = (decode_keeping_specials(tokenizer, row) if keep_special_tokens
+                    else tokenizer.decode(row, skip_special_tokens=True))  # fmt: skip
             out.append((text, float(token_logp[b][alive[b]].mean()), int(alive[b].sum())))
     return out
 
