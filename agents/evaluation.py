@@ -16,6 +16,7 @@ import numpy as np
 import offload_gym
 from offload_agents.base import Agent, FunctionAgent, make_agent
 from offload_gym import metrics
+from offload_gym.envs import offload_env
 from offload_gym.metrics import step_record
 
 EVAL_SEED_BASE = 1_000_000
@@ -149,13 +150,13 @@ def evaluate(
     _check_eval_args(env_id, episodes, seeds)
     kwargs = dict(env_kwargs or {})
     env = gym.make(env_id, **kwargs)
-    budget = float(env.unwrapped.ledger.rate)
-    n_steps = env.unwrapped.num_tasks * episodes * len(seeds)
+    budget = float(offload_env(env).ledger.rate)
+    n_steps = offload_env(env).num_tasks * episodes * len(seeds)
     from tqdm.auto import tqdm
 
     bar = tqdm(total=n_steps, desc=f"{agent if isinstance(agent, str) else 'agent'} on {env_id}",
                disable=not progress, leave=False)  # fmt: skip
-    sink, done_seeds = _open_log(log_path, resume, episodes, env.unwrapped.num_tasks)
+    sink, done_seeds = _open_log(log_path, resume, episodes, offload_env(env).num_tasks)
     logs: list[dict[str, Any]] = []
     per_seed = []
     name = agent if isinstance(agent, str) else getattr(agent, "name", type(agent).__name__)

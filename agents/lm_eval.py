@@ -11,6 +11,7 @@ import gymnasium as gym
 import numpy as np
 
 from offload_agents.slm.template import HELP_REQUEST, format_prompt
+from offload_gym.envs import offload_env
 from offload_gym.metrics import step_record
 from offload_gym.models.hf import generate_batch
 from offload_gym.protocol import check_marker
@@ -74,7 +75,7 @@ def evaluate_lm(
                                                 max_new_tokens=max_new_tokens)  # fmt: skip
     env = gym.make("OffloadStream-v0", tasks=stream, budget=budget, budget_mode="hard")
     env.reset(seed=seed)
-    base = env.unwrapped
+    base = offload_env(env)
     marker = base.config.offload_marker
     check_marker(tokenizer, marker)
 

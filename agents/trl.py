@@ -228,7 +228,7 @@ class OffloadGRPOTrainer(trl.GRPOTrainer):
                                     env_kwargs=dict(env_kwargs or {}))  # fmt: skip
         super().__init__(
             model=model,
-            reward_funcs=[self.scorer],
+            reward_funcs=[self.scorer],  # type: ignore[list-item]
             args=args,
             train_dataset=train_dataset if train_dataset is not None else task_dataset(tasks),
             processing_class=processing_class,
@@ -260,7 +260,7 @@ class OffloadGRPOTrainer(trl.GRPOTrainer):
 
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         out = super()._generate_and_score_completions(inputs)
-        if not self.model.training:
+        if self.model is None or not self.model.training:
             return out
         last = self.scorer.last
         device = self.accelerator.device
@@ -268,7 +268,7 @@ class OffloadGRPOTrainer(trl.GRPOTrainer):
                                                           "offloaded")], axis=1),
                              dtype=torch.float32, device=device)  # fmt: skip
         every = self.accelerator.gather(local).cpu()  # (N, 4), the processes' rows in order
-        g = self.num_generations
+        g = int(self.num_generations or 1)
         batch = OffloadBatch(*(every[:, j].reshape(-1, g) for j in range(4)))
         adv, keep = self.offload_advantages(batch)
         lam = self.lam  # the lambda these advantages used (before the dual step)

@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 Log = Sequence[Mapping[str, Any]]
-_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # type: ignore[attr-defined]  # numpy < 2
 
 
 def step_record(
@@ -225,7 +225,11 @@ def summarize(log: Log, tau: float, *, window: int = 20) -> dict[str, Any]:
     if log and has_cf:
         acc_local = _mean([float(r["local_correct"]) for r in log])
         acc_cloud = _mean([float(r["cloud_correct"]) for r in log])
-        if all(r.get("score") is not None for r in log):
+        if (
+            acc_local is not None
+            and acc_cloud is not None
+            and all(r.get("score") is not None for r in log)
+        ):
             curve = routing_curve(
                 [r["local_correct"] for r in log],
                 [r["cloud_correct"] for r in log],

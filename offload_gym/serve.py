@@ -91,7 +91,8 @@ class CloudServer:
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        name = host.decode() if isinstance(host, bytes) else host
+        return f"http://{name}:{port}/v1"
 
     def start(self) -> CloudServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)

@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from offload_agents.base import Agent
+from offload_gym.envs import offload_env
 from offload_gym.envs.offload_env import ROUTER_FEATURES
 
 CONFIDENCE = ROUTER_FEATURES.index("local_confidence")
@@ -57,7 +58,9 @@ class BudgetPacer(Agent):
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
         # The gain estimates carry over between episodes (it keeps learning); the price restarts.
         self._tau = (
-            self.target_rate if self.target_rate is not None else float(env.unwrapped.ledger.rate)
+            self.target_rate
+            if self.target_rate is not None
+            else float(offload_env(env).ledger.rate)
         )
         self.lam = self.lambda0
 

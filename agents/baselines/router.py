@@ -13,6 +13,7 @@ import numpy as np
 
 from offload_agents.base import Agent
 from offload_agents.baselines.calibration import collect_outcomes
+from offload_gym.envs import offload_env
 from offload_gym.envs.offload_env import ROUTER_FEATURES
 
 TASK_FEATURES = [ROUTER_FEATURES.index(n) for n in ("is_math", "is_code", "difficulty",
@@ -48,7 +49,7 @@ class TrainedRouter(Agent):
     def fit(self, env_id: str, env_kwargs: Mapping[str, Any], seed: int) -> None:
         rate = self.target_rate
         if rate is None:
-            rate = float(gym.make(env_id, **env_kwargs).unwrapped.ledger.rate)
+            rate = float(offload_env(gym.make(env_id, **env_kwargs)).ledger.rate)
         data = collect_outcomes(env_id, env_kwargs, seed, self.training_episodes)
         self.fit_outcomes(data.obs, data.local_correct, data.cloud_correct, rate)
 

@@ -51,7 +51,7 @@ class SB3Agent(Agent):
         if self.algo == "maskable-ppo":
             from sb3_contrib.common.wrappers import ActionMasker
 
-            env = ActionMasker(env, lambda e: e.unwrapped.action_masks())
+            env = ActionMasker(env, lambda e: e.unwrapped.action_masks())  # type: ignore[attr-defined]
         return env
 
     def fit(self, env_id: str, env_kwargs: Mapping[str, Any], seed: int) -> None:
@@ -60,9 +60,9 @@ class SB3Agent(Agent):
         if self.algo == "ppo":
             from stable_baselines3 import PPO as Algo
         elif self.algo == "dqn":
-            from stable_baselines3 import DQN as Algo
+            from stable_baselines3 import DQN as Algo  # type: ignore[assignment]
         else:
-            from sb3_contrib import MaskablePPO as Algo
+            from sb3_contrib import MaskablePPO as Algo  # type: ignore[assignment]
         kwargs = {"verbose": 0, "seed": seed, "device": "cpu", **self.algo_kwargs}
         self.model = Algo("MlpPolicy", env, **kwargs)
         if not kwargs["verbose"] and kwargs.get("tensorboard_log") is None:

@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 
 from offload_agents.base import Agent
+from offload_gym.envs import offload_env
 
 
 class AlwaysLocal(Agent):
@@ -52,7 +53,7 @@ class RandomOffload(Agent):
         self._rng = np.random.default_rng(seed)
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
-        self._rate = self.rate if self.rate is not None else float(env.unwrapped.ledger.rate)
+        self._rate = self.rate if self.rate is not None else float(offload_env(env).ledger.rate)
         self._rng = np.random.default_rng([self.seed, 0 if seed is None else seed])
 
     def act(self, obs: Any, info: Mapping[str, Any]) -> int:

@@ -11,6 +11,7 @@ import numpy as np
 
 from offload_agents.base import Agent
 from offload_agents.baselines.calibration import collect_outcomes
+from offload_gym.envs import offload_env
 from offload_gym.envs.offload_env import ROUTER_FEATURES
 
 CONFIDENCE = ROUTER_FEATURES.index("local_confidence")
@@ -44,7 +45,7 @@ class ConfidenceThreshold(Agent):
             return
         rate = self.target_rate
         if rate is None:
-            rate = float(gym.make(env_id, **env_kwargs).unwrapped.ledger.rate)
+            rate = float(offload_env(gym.make(env_id, **env_kwargs)).ledger.rate)
         data = collect_outcomes(env_id, env_kwargs, seed, self.calibration_episodes)
         conf = data.obs[:, CONFIDENCE]
         # The rate-quantile: a share `rate` of calibration confidences lies below it.

@@ -18,6 +18,7 @@ from offload_agents.cli._common import (
     add_out_args,
     backend_kwargs,
 )
+from offload_gym.envs import offload_env
 from offload_gym.envs.registration import list_envs
 
 DEFAULT_COMPARE = "local,cloud,random,threshold,router,pacer,ppo,oracle"
@@ -53,7 +54,7 @@ def _probe_env(args: argparse.Namespace) -> tuple[dict[str, Any], tuple[int, ...
             file=sys.stderr,
         )
         return None
-    return env_kwargs, tuple(probe.unwrapped.stream.switch_points)
+    return env_kwargs, tuple(offload_env(probe).stream.switch_points)
 
 
 def _run_agents(args: argparse.Namespace, names: list[str]) -> int:

@@ -12,6 +12,7 @@ import gymnasium as gym
 import numpy as np
 
 from offload_agents.cli._common import _fraction, _positive, add_backend_args, backend_kwargs
+from offload_gym.envs import offload_env
 from offload_gym.envs.registration import list_envs
 from offload_gym.protocol import HELP_REQUEST
 from offload_gym.tasks.registry import get_generator_class, list_generators
@@ -65,7 +66,7 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     env.action_space.seed(args.seed)
     totals = {"steps": 0, "correct": 0, "offloaded": 0, "cost": 0.0, "refused": 0}
-    bar = tqdm(total=args.episodes * env.unwrapped.num_tasks, desc="steps", disable=args.render)
+    bar = tqdm(total=args.episodes * offload_env(env).num_tasks, desc="steps", disable=args.render)
     for episode in range(args.episodes):
         env.reset(seed=args.seed + episode)
         done = False

@@ -28,10 +28,10 @@ def build_model(spec: ModelSpec, tokenizer: Any, *, seed: int) -> Any:
                   "pad_token_id": tokenizer.pad_token_id}  # fmt: skip
         if spec.arch == "gpt2":
             # No dropout: it would draw from torch's global RNG (and these runs are short).
-            cfg = GPT2Config(n_positions=spec.n_positions, n_embd=spec.n_embd,
+            gpt2 = GPT2Config(n_positions=spec.n_positions, n_embd=spec.n_embd,
                              n_layer=spec.n_layer, n_head=spec.n_head, resid_pdrop=0.0,
-                             embd_pdrop=0.0, attn_pdrop=0.0, **common)  # fmt: skip
-            return GPT2LMHeadModel(cfg)
+                              embd_pdrop=0.0, attn_pdrop=0.0, **common)  # fmt: skip
+            return GPT2LMHeadModel(gpt2)
         cfg = LlamaConfig(hidden_size=spec.n_embd, intermediate_size=spec.n_embd * 4,
                           num_hidden_layers=spec.n_layer, num_attention_heads=spec.n_head,
                           num_key_value_heads=spec.n_head,

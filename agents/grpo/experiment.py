@@ -350,7 +350,8 @@ def _summaries(
         per_seed = [metrics.overall_accuracy([r for r in agent_logs if r["seed"] == s])
                     for s in cfg.seeds]  # fmt: skip
         summary["accuracy_per_seed"] = per_seed
-        summary["accuracy_std"] = float(np.std(per_seed)) if len(per_seed) > 1 else 0.0
+        values = [a for a in per_seed if a is not None]
+        summary["accuracy_std"] = float(np.std(values)) if len(values) > 1 else 0.0
         summary["eval_requests"] = float(np.mean([r.get("action") == "cloud"
                                                   for r in agent_logs]))  # fmt: skip
         if name in after_math:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from offload_agents.slm.template import HELP_REQUEST, format_prompt
+from offload_gym.envs import offload_env
 from offload_gym.models import CachedCloud, SimulatedCloud
 from offload_gym.models.hf import (
     decode_keeping_specials,
@@ -96,11 +97,11 @@ class RolloutCollector:
         )
         if not isinstance(self.envs.single_action_space, gym.spaces.Text):
             raise ValueError(f"{env_id} is not a text-view environment")
-        self.marker = self.envs.envs[0].unwrapped.config.offload_marker
+        self.marker = offload_env(self.envs.envs[0]).config.offload_marker
         check_marker(tokenizer, self.marker)
         # Each process of a distributed run draws its own prompts.
         base = seed * 10_000 + rank * 1_000
-        seeds = [base + p for p in range(prompts) for _ in range(group_size)]
+        seeds: list[int | None] = [base + p for p in range(prompts) for _ in range(group_size)]
         self._obs, self._info = self.envs.reset(seed=seeds)
         self._calls = 0
 
@@ -151,7 +152,7 @@ class RolloutCollector:
         greedy = self._greedy_requests(prompts) if self.greedy_probe else None
         generated = time.perf_counter()
         mask, texts = self._own_texts(seqs, prompt_len)
-        groups = [self.envs.envs[p * self.G].unwrapped.task_group for p in range(self.P)]
+        groups = [offload_env(self.envs.envs[p * self.G]).task_group for p in range(self.P)]
         self._obs, _, _, _, info = self.envs.step(tuple(texts))
         self._info = info
         info = _step_outcomes(info)
@@ -184,14 +185,21 @@ class RolloutCollector:
         self.envs.close()
         envs = state["envs"]
         self.envs = gym.vector.SyncVectorEnv(
-            [lambda e=e: e for e in envs], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+            [_constant(e) for e in envs], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
         )
         self.envs._autoreset_envs = state["autoreset"]
-        self.cloud = envs[0].unwrapped.cloud
+        cloud = offload_env(envs[0]).cloud
+        assert isinstance(cloud, CachedCloud), "the collector's envs share a CachedCloud"
+        self.cloud = cloud
         self._obs, self._info, self._calls = state["obs"], state["info"], state["calls"]
 
     def close(self) -> None:
         self.envs.close()
+
+
+def _constant(env: Any) -> Any:
+    """A factory that returns ``env`` itself (a restored sub-environment)."""
+    return lambda: env
 
 
 def _step_outcomes(info: dict[str, Any]) -> dict[str, Any]:

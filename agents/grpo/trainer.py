@@ -379,7 +379,8 @@ def add_lora(model: Any, rank: int, alpha: float) -> Any:
         ) from exc
     import warnings
 
-    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules="all-linear")
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0,  # type: ignore[arg-type]
+                        target_modules="all-linear")  # fmt: skip
     with warnings.catch_warnings():  # GPT-2's Conv1D layers: peft flips fan_in_fan_out itself
         warnings.filterwarnings("ignore", message=".*fan_in_fan_out.*")
         inject_adapter_in_model(config, model)

@@ -270,4 +270,4 @@ def load_local_lm(name_or_path: str | PathLike[str], *, device: str = "cpu") -> 
     if added:
         model.resize_token_embeddings(len(tokenizer))
     model.config.pad_token_id = tokenizer.pad_token_id
-    return model.to(device), tokenizer
+    return model.to(device), tokenizer  # type: ignore[arg-type]

@@ -562,7 +562,9 @@ def unseen_tasks(
     """Up to ``n`` tasks of ``family`` at ``difficulty`` whose prompts are not in ``seen``
     (distinct prompts, generator seeded by ``seed``); also returns how many draws were needed."""
     gen = make_generator(family, seed=seed, min_difficulty=difficulty, max_difficulty=difficulty)
-    out, prompts, i = [], set(), 0
+    out: list[Any] = []
+    prompts: set[str] = set()
+    i = 0
     while len(out) < n and i < max_draws:
         t = gen[i]
         i += 1
@@ -645,7 +647,7 @@ def skill_markdown(rows: list[dict[str, Any]]) -> str:
         for d in diffs:
             r = cell.get((f, d))
             ok = r is not None and r["accuracy"] is not None
-            text = f"{r['accuracy']:.2f} ({r['asked']:.2f})" if ok else "n/a"
+            text = f"{r['accuracy']:.2f} ({r['asked']:.2f})" if ok and r is not None else "n/a"
             if r is not None and r.get("accuracy_all") is not None:
                 text += f" / {r['accuracy_all']:.2f}"
             parts.append(text)

@@ -6,6 +6,7 @@ from offload_gym.envs.offload_env import (
     OffloadEnv,
     OffloadRouterEnv,
     OffloadTextEnv,
+    offload_env,
 )
 from offload_gym.envs.registration import ENV_IDS, list_envs, register_envs
 from offload_gym.envs.reward import REWARD_COMPONENTS, combine_reward
@@ -23,5 +24,6 @@ __all__ = [
     "PromptText",
     "combine_reward",
     "list_envs",
+    "offload_env",
     "register_envs",
 ]

@@ -74,7 +74,7 @@ class _Call(NamedTuple):
 class OffloadEnv(gym.Env):
     """Shared machinery of the two views (see the module docstring and `docs/environments.md`)."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}  # type: ignore[misc]
     view: ClassVar[str | None] = None
     """``"text"`` or ``"router"``: the other view's arguments are refused."""
     GRADE_MEMO_SIZE: ClassVar[int] = 64
@@ -543,7 +543,7 @@ class OffloadRouterEnv(OffloadEnv):
         return self._obs(), reward, terminated, False, info
 
 
-def _as_binary_action(action: Any, space: spaces.Discrete) -> int:
+def _as_binary_action(action: Any, space: spaces.Space[Any]) -> int:
     if isinstance(action, np.ndarray) and action.shape in ((), (1,)):
         action = action.reshape(()).item()
     if isinstance(action, bool | np.bool_) or not isinstance(action, int | np.integer):
@@ -556,3 +556,17 @@ def _as_binary_action(action: Any, space: spaces.Discrete) -> int:
             f"action must be 0 (answer locally) or 1 (offload), in {space}; got {action}"
         )
     return int(action)
+
+
+def offload_env(env: Any) -> OffloadEnv:
+    """The `OffloadEnv` under ``env``'s wrappers (``env.unwrapped``, checked): a clear error for
+    an environment that is not one of this package's.
+
+    >>> import gymnasium as gym
+    >>> offload_env(gym.make("OffloadMath-v0")).num_tasks
+    100
+    """
+    base = getattr(env, "unwrapped", env)
+    if not isinstance(base, OffloadEnv):
+        raise TypeError(f"expected an offload environment (offload_gym), got {type(base).__name__}")
+    return base

@@ -292,7 +292,7 @@ class _Generator:
             model = model.to(torch_dtype)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        self.model = model.to(self.device).eval()
+        self.model = model.to(self.device).eval()  # type: ignore[arg-type]
         self.tokenizer = tokenizer
         self.max_new_tokens = max_new_tokens
         self.temperature = float(temperature)
@@ -311,8 +311,8 @@ class _Generator:
             msgs = ([{"role": "system", "content": system}] if system else []) + [
                 {"role": "user", "content": user}
             ]
-            return self.tokenizer.apply_chat_template(msgs, tokenize=False,
-                                                      add_generation_prompt=True)  # fmt: skip
+            return str(self.tokenizer.apply_chat_template(msgs, tokenize=False,
+                                                          add_generation_prompt=True))  # fmt: skip
         head = f"{system}\n" if system else ""
         return f"{head}Question: {user}\nAnswer:\n"
 

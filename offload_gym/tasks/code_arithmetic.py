@@ -36,7 +36,7 @@ class CodeArithmeticGenerator(TaskGenerator):
     config_class = CodeArithmeticConfig
 
     def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
-        terms = []
+        terms: list[str] = []
         for _ in range(difficulty + 1):
             level = int(rng.integers(1, difficulty + 1))
             pool = _TERMS[level]

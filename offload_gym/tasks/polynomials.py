@@ -47,6 +47,7 @@ class PolynomialsGenerator(TaskGenerator):
 
     name = "polynomials"
     config_class = PolynomialsConfig
+    config: PolynomialsConfig
 
     def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
         coef = 3 + 2 * difficulty
