@@ -374,7 +374,33 @@ class OffloadTextEnv(OffloadEnv):
     ``Dict(prompt=PromptText(max_prompt_chars), budget_left=Box(0, 1, (1,)),
     progress=Box(0, 1, (1,)))``.
 
-    See `docs/environments.md` for rewards, episode end and arguments.
+    ## Rewards
+    By default 1.0 when the final answer (the cloud's if it answered, else the response) is
+    right, else 0.0; ``reward_weights`` combine the parts in ``info["reward_components"]``
+    (correct, correct_local, correct_cloud, offloaded, cost, latency).
+
+    ## Starting State
+    ``reset(seed=...)`` draws the episode's tasks from the stream (fresh procedural tasks, or a
+    given dataset in order) and refills the budget: ``floor(budget * num_tasks)`` calls.
+
+    ## Episode End
+    Terminated after the last task of the stream; never truncated.
+
+    ## Arguments
+    `EnvConfig`'s fields, as keyword arguments of `gym.make`; router-view arguments
+    (``local_model``, ``counterfactuals``, ``usage_window``) are refused.
+
+    ## Version History
+    - v0: the first version.
+
+    >>> import gymnasium as gym
+    >>> env = gym.make("OffloadMath-v0", num_tasks=2, budget=0.5)
+    >>> obs, info = env.reset(seed=0)
+    >>> sorted(obs)
+    ['budget_left', 'progress', 'prompt']
+    >>> _, reward, terminated, truncated, info = env.step("<unknown> I need help </unknown>")
+    >>> info["offloaded"], info["calls_left"], terminated
+    (True, 0, False)
     """
 
     view = "text"
@@ -433,7 +459,33 @@ class OffloadRouterEnv(OffloadEnv):
     ## Observation Space
     ``Box(0, 1, (10,), float32)``, the features of `ROUTER_FEATURES`.
 
-    See `docs/environments.md` for rewards, episode end and arguments.
+    ## Rewards
+    As in the text view: 1.0 for a right final answer by default, the parts in
+    ``info["reward_components"]``; ``info`` also carries the counterfactuals
+    ``local_correct`` and ``cloud_correct`` (with ``counterfactuals=True``).
+
+    ## Starting State
+    ``reset(seed=...)`` draws the episode's tasks, refills the budget and has the local model
+    answer the first task (its confidence is a feature).
+
+    ## Episode End
+    Terminated after the last task of the stream; never truncated.
+
+    ## Arguments
+    `EnvConfig`'s fields, as keyword arguments of `gym.make`; text-view arguments
+    (``offload_marker``, ``max_response_chars``) are refused.
+
+    ## Version History
+    - v0: the first version.
+
+    >>> import gymnasium as gym
+    >>> env = gym.make("OffloadMathRouter-v0", num_tasks=4, budget=0.25)
+    >>> obs, info = env.reset(seed=0)
+    >>> obs.shape, int(env.action_space.n)
+    ((10,), 2)
+    >>> _, _, _, _, info = env.step(1)
+    >>> info["offloaded"], bool(env.unwrapped.action_masks()[1])
+    (True, False)
     """
 
     view = "router"
