@@ -1,6 +1,7 @@
 """The offload environments: text view and router view."""
 
 from offload_gym.envs.config import DEFAULT_OFFLOAD_MARKER, EnvConfig
+from offload_gym.envs.info import EpisodeSummary, RewardComponents, StepInfo
 from offload_gym.envs.offload_env import (
     ROUTER_FEATURES,
     OffloadEnv,
@@ -18,10 +19,13 @@ __all__ = [
     "REWARD_COMPONENTS",
     "ROUTER_FEATURES",
     "EnvConfig",
+    "EpisodeSummary",
     "OffloadEnv",
     "OffloadRouterEnv",
     "OffloadTextEnv",
     "PromptText",
+    "RewardComponents",
+    "StepInfo",
     "combine_reward",
     "list_envs",
     "offload_env",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import deque
-from typing import Any, ClassVar, NamedTuple, SupportsFloat
+from typing import Any, ClassVar, NamedTuple, SupportsFloat, cast
 
 import gymnasium as gym
 import numpy as np
@@ -22,6 +22,7 @@ from gymnasium import spaces
 
 from offload_gym.budget import BudgetLedger
 from offload_gym.envs.config import EnvConfig
+from offload_gym.envs.info import RewardComponents, StepInfo
 from offload_gym.envs.reward import combine_reward
 from offload_gym.envs.spaces import PromptText
 from offload_gym.models.base import CloudError, LocalResponse
@@ -58,6 +59,11 @@ ROUTER_FEATURES = (
 RESET_OPTIONS = ("budget",)
 """Keys `reset(options=...)` takes: ``budget``, tau for that episode only (a fraction in [0, 1];
 the next reset without it restores the configured one). Any other key is an error."""
+
+
+def _plain(info: StepInfo) -> dict[str, Any]:
+    """``info`` as Gymnasium's signature types it (the same dict; `StepInfo` is its contract)."""
+    return cast(dict[str, Any], info)
 
 
 class _Call(NamedTuple):
@@ -104,7 +110,7 @@ class OffloadEnv(gym.Env):
         self._t = 0
         self._done = True
         self._recent: deque[int] = deque(maxlen=self.config.usage_window)
-        self._last_info: dict[str, Any] | None = None
+        self._last_info: StepInfo | None = None
         self._grade_memo: dict[tuple[str, str, str], Grade] = {}
         self.grading_failures = 0
         self._episodes = 0
@@ -187,7 +193,7 @@ class OffloadEnv(gym.Env):
         if self._done:
             raise RuntimeError("step() called on a finished (or never started) episode; reset()")
 
-    def _base_info(self) -> dict[str, Any]:
+    def _base_info(self) -> StepInfo:
         if self._done:
             return {"budget_left": self.ledger.fraction_left, "calls_left": self.ledger.calls_left}
         task = self._tasks[self._t]
@@ -241,7 +247,7 @@ class OffloadEnv(gym.Env):
         wants_cloud: bool,
         partial: str | None,
         local_latency: float,
-    ) -> dict[str, Any]:
+    ) -> StepInfo:
         """Apply one decision: maybe call the cloud (through the ledger), grade, build info."""
         info = self._base_info()
         call = _Call() if not wants_cloud else self._call_cloud(task, partial)
@@ -249,7 +255,7 @@ class OffloadEnv(gym.Env):
         latency = local_latency + call.latency
         final = self._grade(task, call.text if call.text is not None else local_text)
         correct = float(final.correct)
-        components = {
+        components: RewardComponents = {
             "correct": correct,
             "correct_local": 0.0 if offloaded else correct,
             "correct_cloud": correct if offloaded else 0.0,
@@ -258,7 +264,7 @@ class OffloadEnv(gym.Env):
             "latency": latency,
         }
         self._recent.append(int(offloaded))
-        info.update(
+        info.update(StepInfo(
             correct=final.correct,
             answer=final.answer,
             grading=final.method,
@@ -274,7 +280,7 @@ class OffloadEnv(gym.Env):
             calls_left=self.ledger.calls_left,
             calls_used=self.ledger.calls_used,
             reward_components=components,
-        )
+        ))  # fmt: skip
         return info
 
     def _call_cloud(self, task: Task, partial: str | None) -> _Call:
@@ -303,8 +309,9 @@ class OffloadEnv(gym.Env):
         return _Call(text=response.text, over=entry.over_budget, cost=charged,
                      latency=response.latency_s)  # fmt: skip
 
-    def _advance(self, info: dict[str, Any]) -> tuple[SupportsFloat, bool]:
-        reward = combine_reward(info["reward_components"], self.config.reward_weights)
+    def _advance(self, info: StepInfo) -> tuple[SupportsFloat, bool]:
+        parts = cast(dict[str, float], info["reward_components"])
+        reward = combine_reward(parts, self.config.reward_weights)
         self._last_info = info
         self._t += 1
         terminated = self._t >= len(self._tasks)
@@ -427,7 +434,7 @@ class OffloadTextEnv(OffloadEnv):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         self._start_episode(seed, options)
-        return self._obs(), self._base_info()
+        return self._obs(), _plain(self._base_info())
 
     def step(self, action: str) -> tuple[dict[str, Any], SupportsFloat, bool, bool, dict[str, Any]]:
         if not isinstance(action, str):
@@ -444,7 +451,7 @@ class OffloadTextEnv(OffloadEnv):
         info = self._resolve(task, response, wants_cloud, partial, 0.0)
         info["response_truncated"] = truncated_response
         reward, terminated = self._advance(info)
-        return self._obs(), reward, terminated, False, info
+        return self._obs(), reward, terminated, False, _plain(info)
 
 
 class OffloadRouterEnv(OffloadEnv):
@@ -564,7 +571,7 @@ class OffloadRouterEnv(OffloadEnv):
         info = self._base_info()
         assert self._local_response is not None
         info["local_confidence"] = self._local_response.confidence
-        return self._obs(), info
+        return self._obs(), _plain(info)
 
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         a = _as_binary_action(action, self.action_space)
@@ -592,7 +599,7 @@ class OffloadRouterEnv(OffloadEnv):
             info["cloud_correct"] = None
         reward, terminated = self._advance(info)
         self._prepare()
-        return self._obs(), reward, terminated, False, info
+        return self._obs(), reward, terminated, False, _plain(info)
 
 
 def _as_binary_action(action: Any, space: spaces.Space[Any]) -> int:

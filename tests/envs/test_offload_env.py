@@ -334,3 +334,23 @@ def test_grades_are_memoised_by_task_content_not_by_id_alone():
     _, _, _, _, first = env.step("<answer>2</answer>")
     _, _, _, _, second = env.step("<answer>2</answer>")
     assert first["correct"] and not second["correct"]
+
+
+@pytest.mark.parametrize("env_id", ["OffloadMath-v0", "OffloadStreamRouter-v0"])
+def test_every_info_key_is_in_the_typed_contract(env_id):
+    from typing import get_type_hints
+
+    from offload_gym.envs import RewardComponents, StepInfo
+
+    keys, parts = set(get_type_hints(StepInfo)), set(get_type_hints(RewardComponents))
+    env = gym.make(env_id, num_tasks=4, budget=0.5)
+    _, info = env.reset(seed=0)
+    seen = [info]
+    done = False
+    while not done:
+        action = 1 if "Router" in env_id else "<unknown> help </unknown>"
+        _, _, done, _, info = env.step(action)
+        seen.append(info)
+        assert set(info["reward_components"]) == parts
+    assert all(set(i) <= keys for i in seen), [set(i) - keys for i in seen]
+    assert "episode_summary" in seen[-1]
