@@ -286,8 +286,10 @@ class GRPOTrainer:
         tmp.replace(out)
         return out
 
-    def load_checkpoint(self, path: str | PathLike[str]) -> None:
-        """Restore a checkpoint written by `save_checkpoint` for the same configuration."""
+    def load_checkpoint(self, path: str | PathLike[str], *, trusted: bool = False) -> None:
+        """Restore a checkpoint written by `save_checkpoint` for the same configuration.
+        Loading runs no code from the file (see `read_checkpoint`); ``trusted=True`` loads
+        environment state holding other classes (your own cloud model) with plain pickle."""
         state = read_checkpoint(self._rank_path(path))
         saved = state["config"]
         if saved != dataclasses.asdict(self.config):
@@ -302,7 +304,7 @@ class GRPOTrainer:
             raise ValueError(f"checkpoint {path}: step must be an int >= 0, got {state['step']!r}")
         self.step_count = state["step"]
         self.history = list(state["history"])
-        self.collector.restore(pickle.loads(state["collector"]))
+        self.collector.restore(load_env_state(state["collector"], trusted=trusted))
 
     def _rank_path(self, path: str | PathLike[str]) -> Path:
         """Each process of a distributed run keeps its own environments: one file per rank."""
@@ -325,8 +327,9 @@ CHECKPOINT_MAGIC = b"offload-gym checkpoint v1 sha256="
 def read_checkpoint(path: str | PathLike[str]) -> dict[str, Any]:
     """The state saved by `GRPOTrainer.save_checkpoint`, after checking that the file is one
     and that its payload is intact (a clear ValueError naming the file otherwise: missing,
-    empty, truncated, corrupted). The payload holds pickled environment state, so it is loaded
-    in full: load only checkpoints you wrote; the hash detects corruption, not tampering."""
+    empty, truncated, corrupted). The payload is read with ``torch.load(weights_only=True)``
+    (tensors, numbers, strings, containers: no code runs); the environments' state inside it
+    stays bytes until `load_env_state` reads it."""
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -340,10 +343,70 @@ def read_checkpoint(path: str | PathLike[str]) -> dict[str, Any]:
     digest = header[len(CHECKPOINT_MAGIC) :].decode(errors="replace")
     if hashlib.sha256(payload).hexdigest() != digest:
         raise ValueError(f"checkpoint {p} is corrupted or truncated: its content hash differs")
-    state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
+    try:
+        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ValueError(f"checkpoint {p} holds more than tensors and plain values: "
+                         f"{str(exc).splitlines()[0]}") from None  # fmt: skip
     if not isinstance(state, dict) or "config" not in state:
         raise ValueError(f"checkpoint {p} does not hold a trainer state")
     return state
+
+
+_STATE_CALLABLES = frozenset({
+    ("collections", "OrderedDict"), ("collections", "deque"), ("numpy", "dtype"),
+    ("numpy", "ndarray"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"), ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy.random._pickle", "__bit_generator_ctor"),
+    ("numpy.random._pickle", "__generator_ctor"),
+    ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
+})  # fmt: skip
+"""The functions and classes outside the state modules that environment state needs."""
+STATE_MODULES = (
+    "offload_gym.tasks.", "offload_gym.envs.", "offload_gym.budget", "offload_gym.models.base",
+    "offload_gym.models.cache", "offload_gym.models.simulated", "offload_gym.models.openai_cloud",
+    "offload_gym.scoring.grade", "gymnasium.spaces.", "gymnasium.wrappers.",
+    "gymnasium.envs.registration", "numpy.random.",
+)  # fmt: skip
+"""Modules whose classes (data: tasks, generators, configs, ledgers, simulated and cached
+clouds, spaces, wrappers, generators' bit states) a checkpoint's environment state may hold."""
+
+
+class _StateUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _STATE_CALLABLES:
+            return super().find_class(module, name)
+        if module.startswith(STATE_MODULES) or module + "." in STATE_MODULES:
+            obj = super().find_class(module, name)
+            if isinstance(obj, type):
+                return obj
+        raise pickle.UnpicklingError(
+            f"{module}.{name} is not a class a checkpoint's environment state may hold; load "
+            "checkpoints that hold your own classes with trusted=True (only ones you wrote)"
+        )
+
+
+def load_env_state(data: bytes, *, trusted: bool = False) -> Any:
+    """The environments' state pickled in a checkpoint. Only the classes of `STATE_MODULES`
+    (and numpy's array and generator reconstructors) are looked up: no other module is
+    imported and no other function is called, so a tampered file cannot run code; anything
+    else is a ValueError saying what it held. ``trusted=True`` uses plain pickle (for state
+    holding your own classes, from checkpoints you wrote).
+
+    >>> import pickle
+    >>> load_env_state(pickle.dumps({"calls": 3}))
+    {'calls': 3}
+    >>> load_env_state(b"cos\\nsystem\\n(S'echo pwned'\\ntR.")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: checkpoint state refused: os.system is not a class a checkpoint's ...
+    """
+    if trusted:
+        return pickle.loads(data)
+    try:
+        return _StateUnpickler(io.BytesIO(data)).load()
+    except pickle.UnpicklingError as exc:
+        raise ValueError(f"checkpoint state refused: {exc}") from None
 
 
 TENSORBOARD_SCALARS = ("lambda", "cloud_requests", "greedy_requests", "cloud_usage", "reward",

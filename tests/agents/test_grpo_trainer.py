@@ -507,3 +507,53 @@ def test_a_model_built_for_another_marker_is_refused_clearly(lm):
             evaluate_lm(model, tok, eval_stream(1, seed=0), budget=0.5, max_new_tokens=2)
         finally:
             gym.make = real
+
+
+def _forge(path, mutate):
+    """Rewrite a checkpoint with ``mutate(state)`` and a valid header and hash, as a tamperer
+    can (the hash detects corruption, not tampering)."""
+    import hashlib
+    import io
+
+    from offload_agents.grpo.trainer import CHECKPOINT_MAGIC
+
+    payload = path.read_bytes().partition(b"\n")[2]
+    state = torch.load(io.BytesIO(payload), weights_only=False)
+    mutate(state)
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    data = buf.getvalue()
+    path.write_bytes(CHECKPOINT_MAGIC + hashlib.sha256(data).hexdigest().encode() + b"\n" + data)
+
+
+class _Payload:
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        import os
+
+        return (os.makedirs, (str(self.target),))
+
+
+def test_a_tampered_checkpoint_runs_no_code(lm, tmp_path):
+    import pickle
+
+    t = make(lm, "dagrpo")
+    t.train(1, progress=False)
+    t.save_checkpoint(tmp_path / "ck.pt")
+    target = tmp_path / "pwned"
+    # In the environments' state bytes: refused by name, never called.
+    _forge(tmp_path / "ck.pt", lambda s: s.update(collector=pickle.dumps(_Payload(target))))
+    u = make(lm, "dagrpo")
+    with pytest.raises(ValueError, match=r"os\.makedirs is not a class"):
+        u.load_checkpoint(tmp_path / "ck.pt")
+    assert not target.exists()
+    # In the outer payload: torch's weights-only reader refuses it.
+    t.save_checkpoint(tmp_path / "ck2.pt")
+    _forge(tmp_path / "ck2.pt", lambda s: s.update(history=[_Payload(target)]))
+    with pytest.raises(ValueError, match="more than tensors and plain values"):
+        u.load_checkpoint(tmp_path / "ck2.pt")
+    assert not target.exists()
+    t.close()
+    u.close()
