@@ -393,3 +393,39 @@ def test_the_replay_attack_through_offload_code_earns_nothing():
     leak = (f"leaked = {{}}\nexec({tasks[0].tests!r}, leaked)\ncandidate = {{}}\n"
             f"exec({REPLAY.replace('ENTRY', 'f')!r}, candidate)\nleaked['check'](candidate['f'])\n")  # fmt: skip
     subprocess.run([sys.executable, "-c", leak], check=True, timeout=60)
+
+
+def test_sandbox_monitors_die_with_their_host():
+    """kill -9 of the host in the middle of a check: the monitor finishes that check (bounded
+    by its timeout), reads end-of-file on its request pipe and exits; nothing is left running
+    for nobody."""
+    import signal
+    import subprocess
+    import sys
+
+    host = subprocess.Popen(
+        [sys.executable, "-c",
+         "import threading\n"
+         "from offload_gym.scoring.sandbox import CodeCheck, Sandbox, SandboxLimits\n"
+         "box = Sandbox(workers=1, limits=SandboxLimits(timeout_s=3.0))\n"
+         "box.run(CodeCheck('def f():\\n    return 1\\n', 'f', 'assert f() == 1'))\n"
+         "print(box._all[0].proc.pid, flush=True)\n"
+         "box.run(CodeCheck('def f():\\n    while True: pass\\n', 'f', 'f()'))\n"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    monitor = int(host.stdout.readline())
+    time.sleep(0.5)  # the endless candidate is running under the monitor now
+    os.kill(host.pid, signal.SIGKILL)
+    host.wait(timeout=10)
+
+    def alive(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                return fh.read().split(") ", 1)[1][0] not in "ZX"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 15
+    while alive(monitor) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive(monitor)
