@@ -86,6 +86,14 @@ def _check_args(*, model: str, timeout: float, call_timeout: float | None, max_r
         raise ValueError(f"send_task must be True, False or 'auto', got {send_task!r}")
 
 
+ABSURD_USAGE = 10
+"""Reported usage beyond this many times the call's bound is an error, not a bill."""
+
+
+class _ImpossibleUsage(Exception):
+    """A response whose reported usage cannot be true (the call was made: possibly billed)."""
+
+
 class _Abandoned(Exception):
     """An attempt that outran its deadline (the request may still complete server-side)."""
 
@@ -283,6 +291,10 @@ class OpenAICloud:
                     cost = self.prices.cost(prompt_t, completion_t)
                     return CloudResponse(text, prompt_t, completion_t, cost, latency,
                                          unconfirmed_attempts=unconfirmed)  # fmt: skip
+            except _ImpossibleUsage as exc:  # answered, so possibly billed; not retried
+                self._fail()
+                raise CloudError(self.endpoint, self._scrub(str(exc)),
+                                 unconfirmed_attempts=unconfirmed + 1) from None  # fmt: skip
             except openai.RateLimitError as exc:
                 cause = "429 rate limited"
                 after = _retry_after(exc.response)
@@ -311,13 +323,24 @@ class OpenAICloud:
                          unconfirmed_attempts=unconfirmed)  # fmt: skip
 
     def _billed_tokens(self, usage: Any, messages: list[dict[str, str]]) -> tuple[int, int]:
-        """Prompt and completion tokens to bill: the reported usage, never beyond the quote's
-        bound (a server cannot bill 1e12); usage omitted or impossible (negative, not a
-        count) bills the bound."""
+        """Prompt and completion tokens to bill: the reported usage, capped by the quote's
+        bound (a chat template may add a few tokens beyond it); omitted usage bills the bound.
+        Usage that cannot be true (negative, not a count, or more than `ABSURD_USAGE` times
+        the bound: a server reporting 1e12 tokens) raises `_ImpossibleUsage`: a clear error,
+        never a crash or an absurd cost in a reward."""
         bound_p = sum(len(m["content"].encode()) + 8 for m in messages)
         counts = None if usage is None else (usage.prompt_tokens, usage.completion_tokens)
-        if counts is None or not all(isinstance(n, int) and n >= 0 for n in counts):
+        if counts is None:
             return bound_p, self.max_tokens
+        valid = all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts)
+        if (
+            not valid
+            or counts[0] > ABSURD_USAGE * bound_p
+            or counts[1] > ABSURD_USAGE * (self.max_tokens)
+        ):
+            raise _ImpossibleUsage(f"impossible usage reported: {counts[0]!r} prompt and "
+                                   f"{counts[1]!r} completion tokens (the call's bound: "
+                                   f"{bound_p} and {self.max_tokens})")  # fmt: skip
         return min(counts[0], bound_p), min(counts[1], self.max_tokens)
 
     def _attempt(self, kwargs: dict[str, Any], limit: float) -> Any:

@@ -15,6 +15,7 @@ from offload_agents.slm import TinyLMConfig, build_slm
 from offload_gym.models import CachedCloud, CloudError, SimulatedCloud
 from offload_gym.models.hf import TransformersCloud, TransformersLocal
 from offload_gym.models.openai_cloud import OpenAICloud, PriceTable
+from offload_gym.protocol import HELP_REQUEST
 from offload_gym.serve import CloudServer
 from offload_gym.tasks import make_generator
 
@@ -166,12 +167,25 @@ def test_each_fault_is_retried_then_reported(fault, cause, tasks):
 
 
 @pytest.mark.parametrize("tokens", ["-5", "1e12"])
-def test_impossible_usage_is_billed_at_most_the_quote(tokens, tasks):
+def test_impossible_usage_is_a_clear_error_counted_as_possibly_billed(tokens, tasks):
+    with CloudServer(SimulatedCloud(), faults=[f"usage:{tokens}"]) as server:
+        cloud = client(server, prices={"input_per_1k": 1.0, "output_per_1k": 1.0}, max_retries=2)
+        with pytest.raises(CloudError, match="impossible usage reported") as err:
+            cloud.answer(tasks[0])
+        assert err.value.unconfirmed_attempts == 1 and stats(server)["requests"] == 1
+    # Through the env: the step is a counted failed offload (cloud_failure="local"), nothing
+    # charged, the attempt in the ledger's upper bound of spend; no crash, no absurd reward.
     with CloudServer(SimulatedCloud(), faults=[f"usage:{tokens}"]) as server:
         cloud = client(server, prices={"input_per_1k": 1.0, "output_per_1k": 1.0})
-        r = cloud.answer(tasks[0])
-        assert r.prompt_tokens >= 0 and 0 <= r.completion_tokens <= cloud.max_tokens
-        assert 0.0 <= r.cost <= cloud.quote(tasks[0])
+        env = gym.make("OffloadMath-v0", tasks=tasks[:1], budget=1.0, cloud_model=cloud,
+                       cloud_failure="local")  # fmt: skip
+        env.reset(seed=0)
+        _, reward, _, _, info = env.step(HELP_REQUEST)
+        summary = env.unwrapped.ledger.summary()
+        assert info["cloud_failed"] and not info["offloaded"] and reward == 0.0
+        assert summary["cost_used"] == 0.0 and summary["unconfirmed_attempts"] == 1
+        assert summary["spend_upper_bound"] == pytest.approx(cloud.quote(tasks[0], ""))
+        env.close()
 
 
 def test_retry_after_is_honoured(tasks):
@@ -333,3 +347,20 @@ def test_the_ledger_bounds_real_spend_with_possibly_billed_attempts(tasks):
         quote = cloud.quote(tasks[0], "")
         assert summary["spend_upper_bound"] == pytest.approx(summary["cost_used"] + quote)
         env.close()
+
+
+def test_plausible_usage_past_the_bound_is_capped_not_refused():
+    """A chat template adds a few tokens beyond the quote's bound: billed at the bound. Only
+    usage beyond ABSURD_USAGE times the bound is an error."""
+    from types import SimpleNamespace
+
+    from offload_gym.models.openai_cloud import ABSURD_USAGE
+
+    cloud = OpenAICloud("m", base_url="http://127.0.0.1:9/v1", api_key=SECRET, max_tokens=100)
+    msgs = [{"role": "user", "content": "abc"}]  # bound: 3 bytes + 8 = 11 prompt tokens
+    usage = SimpleNamespace(prompt_tokens=20, completion_tokens=50)
+    assert cloud._billed_tokens(usage, msgs) == (11, 50)
+    assert cloud._billed_tokens(None, msgs) == (11, 100)
+    with pytest.raises(Exception, match="impossible usage"):
+        cloud._billed_tokens(SimpleNamespace(prompt_tokens=11 * ABSURD_USAGE + 1,
+                                             completion_tokens=1), msgs)  # fmt: skip
