@@ -282,19 +282,11 @@ class OpenAICloud:
             start = time.perf_counter()
             try:
                 resp = self._attempt(kwargs, limit)
-                latency = time.perf_counter() - start
-                text = resp.choices[0].message.content if resp.choices else None
-                if not text or not text.strip():
-                    cause = "empty answer"
-                else:
-                    prompt_t, completion_t = self._billed_tokens(resp.usage, kwargs["messages"])
-                    cost = self.prices.cost(prompt_t, completion_t)
-                    return CloudResponse(text, prompt_t, completion_t, cost, latency,
-                                         unconfirmed_attempts=unconfirmed)  # fmt: skip
-            except _ImpossibleUsage as exc:  # answered, so possibly billed; not retried
-                self._fail()
-                raise CloudError(self.endpoint, self._scrub(str(exc)),
-                                 unconfirmed_attempts=unconfirmed + 1) from None  # fmt: skip
+                answer = self._response(resp, kwargs["messages"], time.perf_counter() - start,
+                                        unconfirmed)  # fmt: skip
+                if answer is not None:
+                    return answer
+                cause = "empty answer"
             except openai.RateLimitError as exc:
                 cause = "429 rate limited"
                 after = _retry_after(exc.response)
@@ -321,6 +313,24 @@ class OpenAICloud:
         self._fail()
         raise CloudError(self.endpoint, self._scrub(f"{cause} (after {made} attempts)"),
                          unconfirmed_attempts=unconfirmed)  # fmt: skip
+
+    def _response(self, resp: Any, messages: list[dict[str, str]], latency: float,
+                  unconfirmed: int) -> CloudResponse | None:  # fmt: skip
+        """The answer in a reply (None when it is empty). Impossible usage is a CloudError,
+        not retried: the server did answer, so the attempt is counted as possibly billed."""
+        text = resp.choices[0].message.content if resp.choices else None
+        if not text or not text.strip():
+            return None
+        try:
+            prompt_t, completion_t = self._billed_tokens(resp.usage, messages)
+        except _ImpossibleUsage as exc:
+            self._fail()
+            with self._lock:
+                self.unconfirmed_attempts += 1
+            raise CloudError(self.endpoint, self._scrub(str(exc)),
+                             unconfirmed_attempts=unconfirmed + 1) from None  # fmt: skip
+        return CloudResponse(text, prompt_t, completion_t, self.prices.cost(prompt_t, completion_t),
+                             latency, unconfirmed_attempts=unconfirmed)  # fmt: skip
 
     def _billed_tokens(self, usage: Any, messages: list[dict[str, str]]) -> tuple[int, int]:
         """Prompt and completion tokens to bill: the reported usage, capped by the quote's
