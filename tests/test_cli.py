@@ -309,3 +309,17 @@ def test_train_checkpoints_resumes_and_saves_a_loadable_model(tmp_path, capsys):
     # Other settings than the checkpoint's are a clear error, not a silent mix.
     assert main([*flags, "--steps", "4", "--overwrite", "--lr", "0.5"]) == 2
     assert "checkpoint config differs" in capsys.readouterr().err
+
+
+def test_every_scalar_coplms_field_is_a_flag():
+    import dataclasses
+
+    from offload_agents.cli import build_parser
+    from offload_agents.cli._configflags import config_from_flags
+    from offload_agents.coplms import CoPLMsConfig
+
+    args = build_parser().parse_args(["coplms", "--out", "x", "--rounds", "2", "--lr", "0.01"])
+    cfg = config_from_flags(CoPLMsConfig(), args, args.config_fields)
+    assert cfg.rounds == 2 and cfg.lr == 0.01
+    nested = {"devices", "server", "dpm", "seed"}
+    assert set(args.config_fields) == {f.name for f in dataclasses.fields(CoPLMsConfig)} - nested

@@ -38,7 +38,12 @@ def _cmd_coplms(args: argparse.Namespace) -> int:
     if unknown or not methods:
         print(f"error: unknown method(s) {unknown}; valid: {list(METHODS)}", file=sys.stderr)
         return 2
-    cfg = CoPLMsConfig.quick() if args.quick else CoPLMsConfig()
+    base = CoPLMsConfig.quick() if args.quick else CoPLMsConfig()
+    try:
+        cfg = config_from_flags(base, args, args.config_fields)
+    except (TypeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     seeds = tuple(range(args.seeds if args.seeds is not None else (1 if args.quick else 3)))
     result = run_experiment(cfg, seeds, methods=methods, progress=not args.quiet)
     paths = write_report(result, args.out)
@@ -74,4 +79,8 @@ def register(sub: Any) -> None:
     p_cop.add_argument("--methods", default="coplms,standalone,fedavg,oneway",
                        help="comma-separated methods")  # fmt: skip
     p_cop.add_argument("--quiet", action="store_true", help="no progress bars")
-    p_cop.set_defaults(func=_cmd_coplms)
+    from offload_agents.coplms import CoPLMsConfig
+
+    # The model specs (devices, server, DPM) are nested dataclasses: set them in Python.
+    fields = add_config_flags(p_cop, CoPLMsConfig, skip=("devices", "server", "dpm", "seed"))
+    p_cop.set_defaults(func=_cmd_coplms, config_fields=fields)
