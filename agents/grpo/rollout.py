@@ -189,7 +189,9 @@ class RolloutCollector:
         )
         self.envs._autoreset_envs = state["autoreset"]
         cloud = offload_env(envs[0]).cloud
-        assert isinstance(cloud, CachedCloud), "the collector's envs share a CachedCloud"
+        if not isinstance(cloud, CachedCloud):
+            raise ValueError("collector state: its environments must share a CachedCloud, got "
+                             f"{type(cloud).__name__}")  # fmt: skip
         self.cloud = cloud
         self._obs, self._info, self._calls = state["obs"], state["info"], state["calls"]
 
