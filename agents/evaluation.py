@@ -15,7 +15,7 @@ import numpy as np
 
 import offload_gym
 from offload_agents.base import Agent, FunctionAgent, make_agent
-from offload_gym import metrics
+from offload_gym import metrics, seeding
 from offload_gym.envs import offload_env
 from offload_gym.metrics import step_record
 
@@ -206,7 +206,8 @@ def _seed_episodes(
     seed + episode``)."""
     records: list[dict[str, Any]] = []
     for ep in range(episodes):
-        records += run_episode(env, agent, EVAL_SEED_BASE + 1000 * seed + ep,
+        records += run_episode(env, agent, seeding.derive(seed, ep, stride=seeding.EPISODE_STRIDE,
+                                                          offset=EVAL_SEED_BASE),
                                ids={"agent": name, "seed": seed, "episode": ep}, sink=sink,
                                on_step=on_step)  # fmt: skip
     return records

@@ -106,3 +106,24 @@ def test_no_library_function_is_over_60_lines():
                     if n > MAX_FUNCTION_LINES:
                         long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({n})")
     assert long == []
+
+
+def test_seeds_are_derived_in_one_helper():
+    """No derived seed is spelled out with a stride of its own outside offload_gym.seeding."""
+    import re
+
+    pattern = re.compile(r"seed\s*\*\s*\d|\d\s*\*\s*(?:int\()?(?:self\.)?seed\b|\d\s*\*\s*s\s*\+")
+    found = []
+    for folder in ("offload_gym", "agents"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path.name == "seeding.py":
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            docs = {id(n.value) for n in ast.walk(tree)
+                    if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)}  # fmt: skip
+            for node in ast.walk(tree):
+                if isinstance(node, ast.BinOp) and id(node) not in docs:
+                    text = ast.unparse(node)
+                    if pattern.search(text):
+                        found.append(f"{path.relative_to(ROOT)}:{node.lineno} {text}")
+    assert found == []

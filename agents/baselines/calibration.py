@@ -8,6 +8,8 @@ from typing import Any, NamedTuple
 import gymnasium as gym
 import numpy as np
 
+from offload_gym import seeding
+
 
 class Outcomes(NamedTuple):
     """Observations and the local and cloud outcomes of every step."""
@@ -28,7 +30,7 @@ def collect_outcomes(
         raise ValueError(f"{env_id} is not a router-view environment (Discrete(2) actions)")
     obs_rows, local, cloud = [], [], []
     for k in range(episodes):
-        obs, _ = env.reset(seed=seed * 1000 + k)
+        obs, _ = env.reset(seed=seeding.derive(seed, k, stride=seeding.EPISODE_STRIDE))
         done = False
         while not done:
             obs_rows.append(obs)

@@ -39,6 +39,7 @@ from offload_agents.coplms.core import (
     task_steps,
 )
 from offload_agents.slm.kit import build_tokenizer, task_text
+from offload_gym import seeding
 from offload_gym.tasks import Task
 
 METHODS = ("coplms", "standalone", "fedavg", "oneway")
@@ -55,15 +56,23 @@ class Setup:
     server: list[Task]
 
 
+def _data_seed(seed: int, k: int, offset: int = 0) -> int:
+    return seeding.derive(seed, k, stride=seeding.DATA_STRIDE, offset=offset)
+
+
+def _model_seed(seed: int, k: int) -> int:
+    return seeding.derive(seed, k, stride=seeding.MODEL_STRIDE)
+
+
 def prepare(cfg: CoPLMsConfig) -> Setup:
     s, d = cfg.seed, cfg.max_difficulty
-    train = [domain_tasks(dev.domain, cfg.train_per_device, seed=10_000 + 100 * s + k,
+    train = [domain_tasks(dev.domain, cfg.train_per_device, seed=_data_seed(s, k, 10_000),
                           max_difficulty=d) for k, dev in enumerate(cfg.devices)]  # fmt: skip
-    held = [domain_tasks(dev.domain, cfg.eval_per_device, seed=20_000 + 100 * s + k,
+    held = [domain_tasks(dev.domain, cfg.eval_per_device, seed=_data_seed(s, k, 20_000),
                          max_difficulty=d) for k, dev in enumerate(cfg.devices)]  # fmt: skip
     domains = sorted({dev.domain for dev in cfg.devices})
     per = -(-cfg.server_tasks // len(domains))
-    mixed = [domain_tasks(dom, per, seed=30_000 + 100 * s + i, max_difficulty=d)
+    mixed = [domain_tasks(dom, per, seed=_data_seed(s, i, 30_000), max_difficulty=d)
              for i, dom in enumerate(domains)]  # fmt: skip
     server = [t for group in zip(*mixed, strict=True) for t in group][: cfg.server_tasks]
     texts = [task_text(t) for tasks in (*train, server) for t in tasks]
@@ -98,19 +107,19 @@ def _adam(model: Any, cfg: CoPLMsConfig) -> torch.optim.Optimizer:
 def _build(cfg: CoPLMsConfig, setup: Setup) -> _Models:
     tok, K, s = setup.tokenizer, len(cfg.devices), cfg.seed
     max_len = max(d.slm.n_positions for d in cfg.devices)
-    slms = [build_model(dev.slm, tok, seed=1000 * s + k) for k, dev in enumerate(cfg.devices)]
-    dpm0 = build_model(cfg.dpm, tok, seed=1000 * s + 500)
+    slms = [build_model(dev.slm, tok, seed=_model_seed(s, k)) for k, dev in enumerate(cfg.devices)]
+    dpm0 = build_model(cfg.dpm, tok, seed=_model_seed(s, 500))
     dpms = [copy.deepcopy(dpm0) for _ in range(K)]
-    llm = build_model(cfg.server, tok, seed=1000 * s + 999)
+    llm = build_model(cfg.server, tok, seed=_model_seed(s, 999))
     return _Models(
         slms, dpms, dpm0, llm,
         opt_slm=[_adam(m, cfg) for m in slms],
         opt_dpm_dev=[_adam(m, cfg) for m in dpms],
         opt_dpm_srv=[_adam(m, cfg) for m in dpms],
         opt_llm=_adam(llm, cfg),
-        dev_batches=[Batches(tok, setup.train[k], cfg.batch_size, seed=100 * s + k,
+        dev_batches=[Batches(tok, setup.train[k], cfg.batch_size, seed=_data_seed(s, k),
                              max_len=max_len) for k in range(K)],
-        srv_batches=Batches(tok, setup.server, cfg.batch_size, seed=100 * s + 99,
+        srv_batches=Batches(tok, setup.server, cfg.batch_size, seed=_data_seed(s, 99),
                             max_len=max_len),
         sizes=[len(t) for t in setup.train],
     )  # fmt: skip

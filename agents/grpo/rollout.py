@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from offload_agents.slm.template import HELP_REQUEST, format_prompt
+from offload_gym import seeding
 from offload_gym.envs import offload_env
 from offload_gym.models import CachedCloud, SimulatedCloud
 from offload_gym.models.hf import (
@@ -100,8 +101,10 @@ class RolloutCollector:
         self.marker = offload_env(self.envs.envs[0]).config.offload_marker
         check_marker(tokenizer, self.marker)
         # Each process of a distributed run draws its own prompts.
-        base = seed * 10_000 + rank * 1_000
-        seeds: list[int | None] = [base + p for p in range(prompts) for _ in range(group_size)]
+        seeds: list[int | None] = [
+            seeding.derive(seed, rank * seeding.RANK_STRIDE + p, stride=seeding.ROLLOUT_STRIDE)
+            for p in range(prompts) for _ in range(group_size)
+        ]  # fmt: skip
         self._obs, self._info = self.envs.reset(seed=seeds)
         self._calls = 0
 
@@ -115,7 +118,8 @@ class RolloutCollector:
                           self.max_new_tokens)  # fmt: skip
         g = generate_tokens(self.model, self.tokenizer, ids, max_new_tokens=self.max_new_tokens,
                             temperature=self.temperature if sample else 0.0,
-                            seed=self.seed * 1_000_003 + self.rank * 7_919 + self._calls,
+                            seed=seeding.derive(self.seed, self.rank * seeding.SAMPLER_RANK_STRIDE
+                                                + self._calls, stride=seeding.SAMPLER_STRIDE),
                             min_new_tokens=self.min_new_tokens)  # fmt: skip
         if sample:  # the greedy probe leaves the sampler's sequence of seeds alone
             self._calls += 1

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
 from typing import Any, NamedTuple
 
+from offload_gym import seeding
 from offload_gym.models.base import CloudResponse, LocalResponse, pair_partials
 from offload_gym.models.openai_cloud import PARTIAL_PREFIX, SYSTEM_PROMPTS, PriceTable
 from offload_gym.tasks.base import Task
@@ -325,7 +326,8 @@ class _Generator:
         return generate_batch(self.model, self.tokenizer, prompts,
                               max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
                               device=self.device, temperature=self.temperature,
-                              seed=self.seed * 1_000_003 + self._calls)  # fmt: skip
+                              seed=seeding.derive(self.seed, self._calls,
+                                                 stride=seeding.SAMPLER_STRIDE))  # fmt: skip
 
     def ident(self) -> str:
         return json.dumps([self.name, self.max_new_tokens, self.temperature, self.seed])
