@@ -84,6 +84,10 @@ def add_config_flags(
 
 
 def config_from_flags(base: Any, args: argparse.Namespace, names: list[str]) -> Any:
-    """``base`` with the fields given on the command line replaced (validated by the class)."""
+    """``base`` with the fields given on the command line replaced (validated by the class; a
+    rejected value is a ValueError, which the command line reports in one line)."""
     changes = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
-    return dataclasses.replace(base, **changes) if changes else base
+    try:
+        return dataclasses.replace(base, **changes) if changes else base
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None

@@ -16,11 +16,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from offload_agents.grpo.experiment import DemoConfig, run_demo, write_demo_report
 
     base = DemoConfig.quick() if args.quick else DemoConfig()
-    try:
-        cfg = config_from_flags(base, args, args.config_fields)
-    except (TypeError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    cfg = config_from_flags(base, args, args.config_fields)
     cache = Path(args.cache_dir).expanduser()
     result = run_demo(args.out, cfg, cache_dir=cache, progress=not args.quiet,
                       tensorboard_dir=args.tensorboard)  # fmt: skip
@@ -39,11 +35,7 @@ def _cmd_coplms(args: argparse.Namespace) -> int:
         print(f"error: unknown method(s) {unknown}; valid: {list(METHODS)}", file=sys.stderr)
         return 2
     base = CoPLMsConfig.quick() if args.quick else CoPLMsConfig()
-    try:
-        cfg = config_from_flags(base, args, args.config_fields)
-    except (TypeError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    cfg = config_from_flags(base, args, args.config_fields)
     seeds = tuple(range(args.seeds if args.seeds is not None else (1 if args.quick else 3)))
     result = run_experiment(cfg, seeds, methods=methods, progress=not args.quiet)
     paths = write_report(result, args.out)

@@ -43,11 +43,7 @@ def _resume(trainer: Any, out: Path, fresh: bool) -> None:
 def _cmd_train(args: argparse.Namespace) -> int:
     from offload_agents.grpo import GRPOConfig, GRPOTrainer
 
-    try:
-        cfg = config_from_flags(GRPOConfig(), args, args.config_fields)
-    except (TypeError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    cfg = config_from_flags(GRPOConfig(), args, args.config_fields)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model, tokenizer = _model(args)

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from offload_gym.scoring import compare, is_equivalent
 from offload_gym.scoring.equivalence import parse_number, split_candidates
+from tests.scoring.procs import exits_within
 
 from .checker_table import TABLE
 
@@ -135,17 +136,7 @@ def test_the_sympy_helper_dies_with_its_host():
     os.kill(host.pid, signal.SIGKILL)
     host.wait(timeout=10)
 
-    def alive(pid):
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                return fh.read().split(") ", 1)[1][0] not in "ZX"  # a zombie has exited
-        except FileNotFoundError:
-            return False
-
-    deadline = time.monotonic() + 10
-    while alive(helper) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not alive(helper)
+    assert exits_within(helper, 10)
 
 
 def test_a_short_lived_caller_thread_does_not_take_the_helper_down():

@@ -19,6 +19,7 @@ from offload_gym.scoring.sandbox import (
     SandboxResult,
     isolation_mode,
 )
+from tests.scoring.procs import exits_within
 
 LIMITS = SandboxLimits(timeout_s=2.0, cpu_seconds=2, memory_mb=512)
 MARGIN_S = 3.0
@@ -418,14 +419,4 @@ def test_sandbox_monitors_die_with_their_host():
     os.kill(host.pid, signal.SIGKILL)
     host.wait(timeout=10)
 
-    def alive(pid):
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                return fh.read().split(") ", 1)[1][0] not in "ZX"
-        except FileNotFoundError:
-            return False
-
-    deadline = time.monotonic() + 15
-    while alive(monitor) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not alive(monitor)
+    assert exits_within(monitor, 15)
