@@ -4,10 +4,11 @@ environment, routed by a confidence threshold against the simulated cloud.
     python examples/coplms_local_model.py --out runs/coplms-local      # a few minutes on a CPU
     python examples/coplms_local_model.py --out /tmp/x --tiny          # a smoke run
 
-The math device's SLM (GPT-2 style) answers the router view's math tasks through
-`TransformersLocal`, in the prompt template it was trained with; its confidence (the geometric
-mean of its token probabilities) drives a router that offloads the least confident share tau
-(the threshold calibrated on the device's held-out tasks).
+The polynomials device's SLM (GPT-2 style, started from its public checkpoint) answers the
+router view's math tasks through `TransformersLocal`, in the prompt template it was trained
+with; its confidence (the geometric mean of its token probabilities) drives a router that
+offloads the least confident share tau (the threshold calibrated on the device's held-out
+tasks).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 import offload_gym  # noqa: F401  (registers the ids)
 from offload_agents.coplms import CoPLMsConfig, make_evaluator, prepare, run_method
+from offload_agents.coplms.public import public_models
 from offload_agents.slm import format_prompt
 from offload_gym.models.hf import TransformersLocal
 
@@ -31,17 +33,22 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--budget", type=float, default=0.3)
     parser.add_argument("--tasks", type=int, default=30, help="tasks in the routed episode")
     parser.add_argument("--tiny", action="store_true", help="tiny settings (a smoke run)")
+    parser.add_argument("--cache-dir", default="~/.cache/offload-gym",
+                        help="where the public checkpoints are cached")  # fmt: skip
     args = parser.parse_args(argv)
 
     cfg = CoPLMsConfig.quick()
     if args.tiny:
         cfg = dataclasses.replace(cfg, rounds=1, local_steps=2, mutual_steps=1, server_steps=1,
                                   train_per_device=16, server_tasks=12, eval_per_device=2,
-                                  max_new_tokens=16)  # fmt: skip
-    setup = prepare(cfg)
+                                  max_new_tokens=16, server_pretrain_steps=0,
+                                  slm_pretrain_steps=0)  # fmt: skip
+    public = public_models(cfg, args.cache_dir, progress=not args.tiny)
+    setup = prepare(cfg, public)
     evaluate = make_evaluator(setup.tokenizer, cfg.max_new_tokens)
-    run = run_method("coplms", cfg, setup, evaluate, progress=not args.tiny, save_dir=args.out)
-    slm_path = Path(args.out) / "device0-math"
+    run = run_method("coplms", cfg, setup, evaluate, progress=not args.tiny, save_dir=args.out,
+                     public=public)  # fmt: skip
+    slm_path = Path(args.out) / f"device0-{cfg.devices[0].domain}"
 
     def template(task, partial):  # the template the SLM was trained with
         return format_prompt(task.prompt)
@@ -64,8 +71,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         offloaded += int(info["offloaded"])
         steps += 1
     summary = {
-        "coplms_math_em": run["rounds"][-1]["devices"][0]["em"],
-        "coplms_math_rouge_l": run["rounds"][-1]["devices"][0]["rouge_l"],
+        "coplms_device0_em": run["rounds"][-1]["devices"][0]["em"],
+        "coplms_device0_rouge_l": run["rounds"][-1]["devices"][0]["rouge_l"],
         "routed_accuracy": correct / steps,
         "cloud_usage": offloaded / steps,
     }

@@ -311,15 +311,42 @@ def test_train_checkpoints_resumes_and_saves_a_loadable_model(tmp_path, capsys):
     assert "checkpoint config differs" in capsys.readouterr().err
 
 
-def test_every_scalar_coplms_field_is_a_flag():
+def test_every_coplms_field_is_a_flag(capsys):
+    """Scalars and the nested model specs (``ARCH:LAYERSxWIDTH[:HEADS]``, devices as
+    ``DOMAIN=SPEC,...``) are flags; defaults shown in their one-line form; a bad spec is one
+    line, exit 2."""
     import dataclasses
 
     from offload_agents.cli import build_parser
     from offload_agents.cli._configflags import config_from_flags
-    from offload_agents.coplms import CoPLMsConfig
+    from offload_agents.coplms import CoPLMsConfig, DeviceSpec, ModelSpec
 
-    args = build_parser().parse_args(["coplms", "--out", "x", "--rounds", "2", "--lr", "0.01"])
+    argv = [
+        "coplms",
+        "--out",
+        "x",
+        "--rounds",
+        "2",
+        "--lr",
+        "0.01",
+        "--server",
+        "gpt2:3x96",
+        "--dpm",
+        "llama:1x32:2",
+        "--devices",
+        "polynomials=gpt2:1x64,code=llama:2x32",
+    ]
+    args = build_parser().parse_args(argv)
     cfg = config_from_flags(CoPLMsConfig(), args, args.config_fields)
     assert cfg.rounds == 2 and cfg.lr == 0.01
-    nested = {"devices", "server", "dpm", "seed"}
-    assert set(args.config_fields) == {f.name for f in dataclasses.fields(CoPLMsConfig)} - nested
+    assert cfg.server == ModelSpec("gpt2", 3, 96, 4) and cfg.dpm == ModelSpec("llama", 1, 32, 2)
+    assert cfg.devices == (DeviceSpec("polynomials", ModelSpec("gpt2", 1, 64, 4)),
+                           DeviceSpec("code", ModelSpec("llama", 2, 32, 4)))  # fmt: skip
+    assert set(args.config_fields) == {f.name for f in dataclasses.fields(CoPLMsConfig)} - {"seed"}
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["coplms", "--out", "x", "--server", "gpt2:big"])
+    assert exc.value.code == 2 and "ARCH:LAYERSxWIDTH" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["coplms", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "(default: gpt2:4x128:4)" in shown and "polynomials=gpt2:2x96:4" in shown

@@ -53,11 +53,25 @@ def _parser_for(tp: Any, name: str) -> tuple[Any, str]:
             return text
 
         return parse_choice, "{" + ",".join(map(str, choices)) + "}"
+    if isinstance(tp, type) and hasattr(tp, "from_flag"):
+        # A nested config (e.g. a model spec) read from its one-line form.
+        def parse_nested(text: str) -> Any:
+            try:
+                return tp.from_flag(text)
+            except ValueError as exc:
+                raise argparse.ArgumentTypeError(str(exc)) from None
+
+        return parse_nested, tp.__name__.upper()
     if tp is bool:
         return (lambda t: t.lower() in ("1", "true", "yes")), "BOOL"
     if tp in (int, float, str):
         return tp, tp.__name__.upper()
     raise TypeError(f"no command-line parser for field {name!r} of type {tp!r}")
+
+
+def _shown(value: Any) -> str:
+    """A default as the flag would be typed (a nested config in its one-line form)."""
+    return value.flag() if hasattr(value, "flag") else str(value)
 
 
 def add_config_flags(
@@ -74,8 +88,7 @@ def add_config_flags(
             continue
         parse, meta = _parser_for(hints[f.name], f.name)
         value = getattr(shown, f.name)
-        if isinstance(value, tuple):
-            value = ",".join(map(str, value))
+        value = ",".join(map(_shown, value)) if isinstance(value, tuple) else _shown(value)
         help_text = f"{docs.get(f.name, '')} (default: {value})".strip()
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=parse,
                             default=None, metavar=meta, help=help_text)  # fmt: skip

@@ -37,7 +37,8 @@ def _cmd_coplms(args: argparse.Namespace) -> int:
     base = CoPLMsConfig.quick() if args.quick else CoPLMsConfig()
     cfg = config_from_flags(base, args, args.config_fields)
     seeds = tuple(range(args.seeds if args.seeds is not None else (1 if args.quick else 3)))
-    result = run_experiment(cfg, seeds, methods=methods, progress=not args.quiet)
+    result = run_experiment(cfg, seeds, methods=methods, progress=not args.quiet,
+                            cache_dir=Path(args.cache_dir).expanduser())  # fmt: skip
     paths = write_report(result, args.out)
     print(paths["md"].read_text())
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
@@ -64,15 +65,17 @@ def register(sub: Any) -> None:
     p_cop = sub.add_parser(
         "coplms", help="Co-PLMs: co-tune a server LLM and heterogeneous device SLMs via DPMs"
     )
-    p_cop.add_argument("--quick", action="store_true", help="the 10-minute CPU version")
+    p_cop.add_argument("--quick", action="store_true", help="the few-minute CPU version")
     add_out_args(p_cop, tensorboard=False)
     p_cop.add_argument("--seeds", type=_positive, default=None,
                        help="number of seeds (default 3; 1 with --quick)")  # fmt: skip
-    p_cop.add_argument("--methods", default="coplms,standalone,fedavg,oneway",
+    p_cop.add_argument("--methods", default="coplms,standalone,fedavg,oneway,server",
                        help="comma-separated methods")  # fmt: skip
     p_cop.add_argument("--quiet", action="store_true", help="no progress bars")
     from offload_agents.coplms import CoPLMsConfig
 
-    # The model specs (devices, server, DPM) are nested dataclasses: set them in Python.
-    fields = add_config_flags(p_cop, CoPLMsConfig, skip=("devices", "server", "dpm", "seed"))
+    # Model specs as ARCH:LAYERSxWIDTH[:HEADS], devices as DOMAIN=SPEC,... (their from_flag).
+    p_cop.add_argument("--cache-dir", default="~/.cache/offload-gym",
+                       help="where the public checkpoints are cached")  # fmt: skip
+    fields = add_config_flags(p_cop, CoPLMsConfig, skip=("seed",))
     p_cop.set_defaults(func=_cmd_coplms, config_fields=fields)

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from offload_gym.validation import require_ints
 
 Arch = Literal["gpt2", "llama"]
 
 DOMAINS: dict[str, tuple[str, ...]] = {
+    "polynomials": ("polynomials",),
+    "derivatives": ("derivatives",),
+    "code": ("code_arithmetic", "code_lists"),
     "math": ("arithmetic", "fractions", "linear_equations", "polynomials", "derivatives"),
     "word": ("word_problems",),
-    "code": ("code_arithmetic", "code_lists", "code_strings", "code_algorithms"),
+    "code_all": ("code_arithmetic", "code_lists", "code_strings", "code_algorithms"),
 }
-"""Task families of each device domain."""
+"""Task families of each device domain. The defaults use the first three, the families in which
+the skilled-SLM recipe gives tiny models real skill (`offload_agents.slm.skill`); the others
+are there for wider experiments (tiny models learn little of them)."""
+
+_SPEC = re.compile(r"^(gpt2|llama):(\d+)x(\d+)(?::(\d+))?$")
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,23 @@ class ModelSpec:
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
 
+    @classmethod
+    def from_flag(cls, text: str) -> ModelSpec:
+        """``ARCH:LAYERSxWIDTH[:HEADS]`` (heads 4 where omitted), as the command line writes it.
+
+        >>> ModelSpec.from_flag("llama:2x64")
+        ModelSpec(arch='llama', n_layer=2, n_embd=64, n_head=4, n_positions=384)
+        """
+        m = _SPEC.match(text.strip())
+        if not m:
+            raise ValueError(f"a model is ARCH:LAYERSxWIDTH[:HEADS] (e.g. gpt2:2x96), got {text!r}")
+        arch, layers, width, heads = m.groups()
+        return cls(cast(Arch, arch), int(layers), int(width), int(heads or 4))
+
+    def flag(self) -> str:
+        """The spec as `from_flag` reads it."""
+        return f"{self.arch}:{self.n_layer}x{self.n_embd}:{self.n_head}"
+
 
 @dataclass(frozen=True)
 class DeviceSpec:
@@ -56,18 +81,44 @@ class DeviceSpec:
         if self.domain not in DOMAINS:
             raise ValueError(f"domain must be one of {sorted(DOMAINS)}, got {self.domain!r}")
 
+    @classmethod
+    def from_flag(cls, text: str) -> DeviceSpec:
+        """``DOMAIN=ARCH:LAYERSxWIDTH[:HEADS]``.
+
+        >>> DeviceSpec.from_flag("code=gpt2:1x128:4").slm.n_embd
+        128
+        """
+        domain, sep, spec = text.strip().partition("=")
+        if not sep:
+            raise ValueError(f"a device is DOMAIN=ARCH:LAYERSxWIDTH (e.g. code=llama:2x64), "
+                             f"got {text!r}")  # fmt: skip
+        return cls(domain, ModelSpec.from_flag(spec))
+
+    def flag(self) -> str:
+        return f"{self.domain}={self.slm.flag()}"
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        return DOMAINS[self.domain]
+
 
 def _default_devices() -> tuple[DeviceSpec, ...]:
     return (
-        DeviceSpec("math", ModelSpec("gpt2", n_layer=2, n_embd=96, n_head=4)),
-        DeviceSpec("code", ModelSpec("llama", n_layer=2, n_embd=64, n_head=4)),
-        DeviceSpec("word", ModelSpec("gpt2", n_layer=1, n_embd=128, n_head=4)),
+        DeviceSpec("polynomials", ModelSpec("gpt2", n_layer=2, n_embd=96, n_head=4)),
+        DeviceSpec("derivatives", ModelSpec("llama", n_layer=2, n_embd=96, n_head=4)),
+        DeviceSpec("code", ModelSpec("llama", n_layer=3, n_embd=64, n_head=4)),
     )
 
 
 @dataclass(frozen=True)
 class CoPLMsConfig:
-    """Every weight and schedule of Co-PLMs and its baselines.
+    """Every weight, size and schedule of Co-PLMs and its baselines.
+
+    Every model starts from a *public checkpoint*: trained with the skilled-SLM recipe
+    (`offload_agents.slm.skill`: one token per character, short worked steps, fresh tasks) on
+    public data covering every device's domain, the server's LLM for ``server_pretrain_steps``
+    and the SLMs and the DPM for ``slm_pretrain_steps`` (built once, cached; 0 starts from a
+    random initialisation). The devices then hold little private data each.
 
     Attributes:
         devices: The edge devices (K >= 2), each with its domain and SLM architecture.
@@ -76,47 +127,59 @@ class CoPLMsConfig:
         rounds: Communication rounds.
         local_steps: Domain-specific tuning steps of each SLM per round (DST).
         mutual_steps: On-device mutual-learning steps (SLM <-> DPM) per round.
-        server_steps: Server-side mutual-learning steps (LLM <-> each DPM) per round.
+        server_steps: Server-side steps per round (mutual learning LLM <-> each DPM; the LLM's
+            own tuning in the server-only reference).
         batch_size: Sequences per step.
-        lr: AdamW learning rate of every model.
+        lr: AdamW learning rate of every model during co-tuning.
         alpha: Weight of the KL term on the device.
         beta: Weight of the KL term on the server.
         temperature: Distillation temperature T.
-        train_per_device: Private training tasks of each device.
-        server_tasks: Tasks the server holds (a mix of every domain, disjoint from the devices').
-        eval_per_device: Held-out tasks of each device.
+        train_per_device: Private training tasks of each device (few: the low-data regime).
+        server_tasks: Public tasks the server tunes on during co-tuning (every domain).
+        eval_per_device: Held-out tasks of each device (prompts seen by no model in training).
+        min_difficulty: Easiest task difficulty drawn.
         max_difficulty: Hardest task difficulty drawn.
-        max_new_tokens: Longest generated answer at evaluation.
-        vocab_size: Size of the shared tokenizer's vocabulary.
-        seed: Seeds data, initialisation and batch order.
+        max_new_tokens: Longest generated answer at evaluation (characters).
+        server_pretrain_steps: Steps of the server LLM's public checkpoint (0: random init).
+        slm_pretrain_steps: Steps of each SLM's and the DPM's public checkpoint (0: random).
+        pretrain_batch: Fresh public tasks per pretraining step.
+        seed: Seeds the private data, the held-out tasks and the batch order.
     """
 
     devices: tuple[DeviceSpec, ...] = field(default_factory=_default_devices)
-    server: ModelSpec = ModelSpec("gpt2", n_layer=2, n_embd=128, n_head=4)
+    server: ModelSpec = ModelSpec("gpt2", n_layer=4, n_embd=128, n_head=4)
     dpm: ModelSpec = ModelSpec("gpt2", n_layer=1, n_embd=64, n_head=2)
     rounds: int = 3
     local_steps: int = 20
-    mutual_steps: int = 10
-    server_steps: int = 10
-    batch_size: int = 8
-    lr: float = 3e-3
+    mutual_steps: int = 20
+    server_steps: int = 30
+    batch_size: int = 16
+    lr: float = 5e-4
     alpha: float = 1.0
     beta: float = 1.0
     temperature: float = 1.0
-    train_per_device: int = 300
-    server_tasks: int = 150
-    eval_per_device: int = 20
+    train_per_device: int = 64
+    server_tasks: int = 3000
+    eval_per_device: int = 40
+    min_difficulty: int = 1
     max_difficulty: int = 2
-    max_new_tokens: int = 48
-    vocab_size: int = 1000
+    max_new_tokens: int = 96
+    server_pretrain_steps: int = 600
+    slm_pretrain_steps: int = 200
+    pretrain_batch: int = 32
     seed: int = 0
 
     def __post_init__(self) -> None:
         if len(self.devices) < 2:
             raise ValueError("Co-PLMs needs at least 2 devices")
         require_ints(self, ("rounds", "batch_size", "train_per_device", "server_tasks",
-                            "eval_per_device", "max_new_tokens", "max_difficulty"))  # fmt: skip
-        require_ints(self, ("local_steps", "mutual_steps", "server_steps"), minimum=0)
+                            "eval_per_device", "max_new_tokens", "min_difficulty",
+                            "max_difficulty", "pretrain_batch"))  # fmt: skip
+        require_ints(self, ("local_steps", "mutual_steps", "server_steps",
+                            "server_pretrain_steps", "slm_pretrain_steps"), minimum=0)  # fmt: skip
+        if not 1 <= self.min_difficulty <= self.max_difficulty <= 5:
+            raise ValueError("need 1 <= min_difficulty <= max_difficulty <= 5, got "
+                             f"{self.min_difficulty}, {self.max_difficulty}")  # fmt: skip
         for name in ("alpha", "beta"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
@@ -125,12 +188,17 @@ class CoPLMsConfig:
         if len({d.slm.arch for d in self.devices}) < 2:
             raise ValueError("the devices' SLMs must not all share one architecture")
 
+    @property
+    def families(self) -> tuple[str, ...]:
+        """Every family of every device's domain (the public data and the server's)."""
+        return tuple(dict.fromkeys(f for d in self.devices for f in d.families))
+
     @classmethod
     def quick(cls) -> CoPLMsConfig:
-        """The 10-minute CPU version."""
-        return cls(rounds=2, local_steps=10, mutual_steps=5, server_steps=5,
-                   train_per_device=100, server_tasks=60, eval_per_device=10,
-                   max_new_tokens=32)  # fmt: skip
+        """The few-minute CPU version (smaller public checkpoints, 2 rounds, fewer tasks)."""
+        return cls(rounds=2, local_steps=10, mutual_steps=10, server_steps=12,
+                   train_per_device=32, server_tasks=400, eval_per_device=16,
+                   server_pretrain_steps=150, slm_pretrain_steps=60)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict

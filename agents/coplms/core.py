@@ -13,6 +13,7 @@ import torch
 from offload_agents.coplms.config import DOMAINS, ModelSpec
 from offload_agents.coplms.losses import answer_ce, mutual_losses, next_token_mask, token_kl
 from offload_agents.slm.kit import encode_answers
+from offload_agents.slm.skill import prompt_digest, worked_steps
 from offload_agents.slm.template import format_prompt
 from offload_gym.tasks import Task, make_generator
 
@@ -44,17 +45,44 @@ def parameter_bytes(model: Any) -> int:
     return sum(t.numel() * t.element_size() for t in model.state_dict().values())
 
 
-def domain_tasks(domain: str, n: int, *, seed: int, max_difficulty: int) -> list[Task]:
-    """``n`` tasks of ``domain``, its families interleaved (deterministic in ``seed``)."""
+def domain_tasks(
+    domain: str,
+    n: int,
+    *,
+    seed: int,
+    min_difficulty: int = 1,
+    max_difficulty: int,
+    exclude: set[str] | None = None,
+    max_draws: int = 50_000,
+) -> list[Task]:
+    """``n`` tasks of ``domain``, its families interleaved (deterministic in ``seed``), with
+    distinct prompts none of which is in ``exclude`` (digests, `prompt_digest`). Fewer where the
+    task space runs out within ``max_draws`` draws per family."""
     families = DOMAINS[domain]
     per = math.ceil(n / len(families))
-    lists = [make_generator(f, seed=seed, max_difficulty=max_difficulty).take(per)
-             for f in families]  # fmt: skip
-    return [t for group in zip(*lists, strict=True) for t in group][:n]
+    taken: set[str] = set(exclude or ())
+    lists = []
+    for f in families:
+        gen = make_generator(f, seed=seed, min_difficulty=min_difficulty,
+                             max_difficulty=max_difficulty)  # fmt: skip
+        out: list[Task] = []
+        i = 0
+        while len(out) < per and i < max_draws:
+            t = gen[i]
+            i += 1
+            key = prompt_digest(t.prompt)
+            if key not in taken:
+                taken.add(key)
+                out.append(t)
+        lists.append(out)
+    width = min(len(x) for x in lists)
+    return [t for group in zip(*(x[:width] for x in lists), strict=True) for t in group][:n]
 
 
 class Batches:
-    """An endless stream of shuffled answer-only batches over ``tasks`` (epoch after epoch)."""
+    """An endless stream of shuffled batches over ``tasks`` (epoch after epoch), the loss on
+    the target only: the skilled-SLM format (`worked_steps`: short steps then ``####`` and the
+    answer; a code task's function body)."""
 
     def __init__(
         self, tokenizer: Any, tasks: Sequence[Task], batch_size: int, *, seed: int, max_len: int
@@ -72,7 +100,7 @@ class Batches:
             for start in range(0, len(order), self.batch_size):
                 chunk = [self.tasks[i] for i in order[start : start + self.batch_size]]
                 prompts = [format_prompt(t.prompt) for t in chunk]
-                answers = [t.solution or t.answer for t in chunk]
+                answers = [worked_steps(t) for t in chunk]
                 yield encode_answers(self.tokenizer, prompts, answers, self.max_len)
 
     def __next__(self) -> dict[str, torch.Tensor]:

@@ -14,23 +14,30 @@ import numpy as np
 
 from offload_agents.coplms.config import CoPLMsConfig
 from offload_agents.coplms.methods import METHODS, Evaluator, prepare, run_method
+from offload_agents.coplms.public import PublicModels, load_public, public_models
 from offload_agents.lm_eval import generate_responses
+from offload_agents.slm.skill import worked_steps
 from offload_gym.scoring.grade import grade_response
 from offload_gym.tasks import Task
 
 
 def make_evaluator(tokenizer: Any, max_new_tokens: int) -> Evaluator:
-    """``evaluate(model, tasks) -> {"em", "rouge_l"}`` (greedy answers)."""
+    """``evaluate(model, tasks) -> {"em", "em_text", "rouge_l"}`` on greedy answers: ``em`` by
+    the project's verifiers (a math answer compared by value; a code answer run against the
+    task's tests in the sandbox: pass@1), ``em_text`` the response equal to the reference
+    target (`worked_steps`) as text, ``rouge_l`` its Rouge-L F-measure against that target."""
     from rouge_score import rouge_scorer
 
     scorer = rouge_scorer.RougeScorer(["rougeL"])
 
     def evaluate(model: Any, tasks: Sequence[Task]) -> dict[str, float]:
         texts, _ = generate_responses(model, tokenizer, tasks, max_new_tokens=max_new_tokens)
+        refs = [worked_steps(t) for t in tasks]
         em = [grade_response(t, x).correct for t, x in zip(tasks, texts, strict=True)]
-        rouge = [scorer.score(t.solution or t.answer, x)["rougeL"].fmeasure
-                 for t, x in zip(tasks, texts, strict=True)]  # fmt: skip
-        return {"em": float(np.mean(em)), "rouge_l": float(np.mean(rouge))}
+        em_text = [x.strip() == r.strip() for x, r in zip(texts, refs, strict=True)]
+        rouge = [scorer.score(r, x)["rougeL"].fmeasure for r, x in zip(refs, texts, strict=True)]
+        return {"em": float(np.mean(em)), "em_text": float(np.mean(em_text)),
+                "rouge_l": float(np.mean(rouge))}  # fmt: skip
 
     return evaluate
 
@@ -45,65 +52,105 @@ def run_experiment(
     *,
     methods: Sequence[str] = METHODS,
     progress: bool = True,
+    cache_dir: str | PathLike[str] = "~/.cache/offload-gym",
 ) -> dict[str, Any]:
-    """Every method on every seed (same data, initialisations and schedules per seed).
+    """Every method on every seed (same public checkpoints, data and schedules per seed).
 
-    Returns ``{"config", "seeds", "methods": {name: summary}, "runs": {name: [per seed]}}``;
-    a summary holds per-device ``em``/``rouge_l`` (mean and std over seeds), their averages
-    over devices, the LLM's (for methods that train it), bytes per round and in total, and the
-    per-round averages for the plot.
+    Returns ``{"config", "seeds", "methods": {name: summary}, "before": ..., "runs": {name:
+    [per seed]}}``; a summary holds per-device ``em``/``em_text``/``rouge_l`` (mean and std
+    over seeds), their averages over devices, the LLM's (for methods that train it), bytes per
+    round and in total, and the per-round averages for the plot; ``before`` holds, per domain,
+    the public SLM's and the public server LLM's scores before any co-tuning.
     """
     from dataclasses import replace
 
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; valid: {list(METHODS)}")
+    public = public_models(cfg, cache_dir, progress=progress)
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
+    before: list[dict[str, Any]] = []
     for seed in seeds:
         scfg = replace(cfg, seed=seed)
-        setup = prepare(scfg)
+        setup = prepare(scfg, public)
         evaluate = make_evaluator(setup.tokenizer, cfg.max_new_tokens)
+        before.append(_before(scfg, setup.eval, public, evaluate))
         for m in methods:
-            runs[m].append(run_method(m, scfg, setup, evaluate, progress=progress))
+            runs[m].append(run_method(m, scfg, setup, evaluate, progress=progress,
+                                      public=public))  # fmt: skip
     domains = [d.domain for d in cfg.devices]
     summaries = {m: _method_summary(per_seed, domains, cfg.rounds) for m, per_seed in runs.items()}
-    return {"config": cfg.to_dict(), "seeds": list(seeds), "methods": summaries, "runs": runs}
+    return {"config": cfg.to_dict(), "seeds": list(seeds), "methods": summaries,
+            "before": _before_summary(before, domains), "runs": runs}  # fmt: skip
+
+
+def _before(
+    cfg: CoPLMsConfig, held: list[list[Task]], public: PublicModels, evaluate: Evaluator
+) -> dict[str, list[dict[str, float] | None]]:
+    """Each device's public SLM and the public server LLM on each device's held-out tasks,
+    before co-tuning (None for a randomly initialised model)."""
+    slms = [evaluate(load_public(p), held[k]) if p is not None else None
+            for k, p in enumerate(public.slms)]  # fmt: skip
+    server = None
+    if public.server is not None:
+        llm = load_public(public.server)
+        server = [evaluate(llm, tasks) for tasks in held]
+    return {"slm": slms, "server": server if server is not None else [None] * len(held)}
+
+
+def _before_summary(
+    per_seed: list[dict[str, list[Any]]], domains: list[str]
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for k, dom in enumerate(domains):
+        row: dict[str, Any] = {}
+        for role in ("slm", "server"):
+            scores = [s[role][k] for s in per_seed if s[role][k] is not None]
+            row[role] = (
+                None
+                if not scores
+                else {key: float(np.mean([x[key] for x in scores])) for key in scores[0]}
+            )
+        out[dom] = row
+    return out
+
+
+METRICS = ("em", "em_text", "rouge_l")
+
+
+def _avg(devices: list[dict[str, float]], key: str) -> float:
+    return float(np.mean([d[key] for d in devices]))
 
 
 def _method_summary(
     per_seed: list[dict[str, Any]], domains: list[str], rounds: int
 ) -> dict[str, Any]:
-    """One method's summary over seeds: per-device and average EM and Rouge-L (mean, std),
-    the LLM's scores, bytes communicated and the per-round averages for the plot."""
+    """One method's summary over seeds: per-device and average EM, text EM and Rouge-L
+    (mean, std), the LLM's scores, bytes communicated and the per-round averages (and spread)
+    for the plot."""
     final = [run["rounds"][-1]["devices"] for run in per_seed]
-    devices = {}
+    devices: dict[str, dict[str, float]] = {}
     for k, dom in enumerate(domains):
-        em = _mean_std([f[k]["em"] for f in final])
-        rl = _mean_std([f[k]["rouge_l"] for f in final])
-        devices[dom] = {"em": em[0], "em_std": em[1], "rouge_l": rl[0], "rouge_l_std": rl[1]}
-    avg_em = _mean_std([np.mean([d["em"] for d in f]) for f in final])
-    avg_rl = _mean_std([np.mean([d["rouge_l"] for d in f]) for f in final])
-    curve = [
-        {"round": r + 1,
-         "avg_em": float(np.mean([np.mean([d["em"] for d in run["rounds"][r]["devices"]])
-                                  for run in per_seed])),
-         "avg_rouge_l": float(np.mean([np.mean([d["rouge_l"]
-                                                for d in run["rounds"][r]["devices"]])
-                                       for run in per_seed]))}
-        for r in range(rounds)
-    ]  # fmt: skip
+        devices[dom] = {}
+        for key in METRICS:
+            mean, std = _mean_std([f[k][key] for f in final])
+            devices[dom] |= {key: mean, f"{key}_std": std}
+    out: dict[str, Any] = {"devices": devices}
+    for key in METRICS:
+        mean, std = _mean_std([_avg(f, key) for f in final])
+        out |= {f"avg_{key}": mean, f"avg_{key}_std": std}
+    curve = []
+    for r in range(rounds):
+        point: dict[str, Any] = {"round": r + 1}
+        for key in ("em", "rouge_l"):
+            mean, std = _mean_std([_avg(run["rounds"][r]["devices"], key) for run in per_seed])
+            point |= {f"avg_{key}": mean, f"avg_{key}_std": std}
+        curve.append(point)
     server = None
     if per_seed[0]["server"] is not None:
-        server = {dom: {"em": float(np.mean([run["server"][k]["em"] for run in per_seed])),
-                        "rouge_l": float(np.mean([run["server"][k]["rouge_l"]
-                                                  for run in per_seed]))}
-                  for k, dom in enumerate(domains)}  # fmt: skip
-    return {
-        "devices": devices,
-        "avg_em": avg_em[0],
-        "avg_em_std": avg_em[1],
-        "avg_rouge_l": avg_rl[0],
-        "avg_rouge_l_std": avg_rl[1],
+        server = {dom: {key: float(np.mean([run["server"][k][key] for run in per_seed]))
+                        for key in METRICS} for k, dom in enumerate(domains)}  # fmt: skip
+    return out | {
         "server": server,
         "bytes_per_round": per_seed[0]["bytes_per_round"],
         "bytes_total": per_seed[0]["bytes_per_round"] * rounds,
@@ -112,8 +159,49 @@ def _method_summary(
     }
 
 
+def _markdown(result: dict[str, Any]) -> list[str]:
+    methods = result["methods"]
+    domains = list(next(iter(methods.values()))["devices"])
+    n = len(result["seeds"])
+    head = "| method | " + " | ".join(f"{d} EM | {d} Rouge-L" for d in domains)
+    head += " | avg EM | avg Rouge-L | avg text EM | MB per round |"
+    lines = [f"# Co-PLMs and baselines ({n} seed{'s' if n > 1 else ''}, mean ± std)", "",
+             head, "|" + "---|" * (5 + 2 * len(domains))]  # fmt: skip
+    for name, m in methods.items():
+        dev = m["devices"]
+        cells = [f"{dev[d]['em']:.3f} ± {dev[d]['em_std']:.3f} | "
+                 f"{dev[d]['rouge_l']:.3f} ± {dev[d]['rouge_l_std']:.3f}"
+                 for d in domains]  # fmt: skip
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {m['avg_em']:.3f} ± "
+                     f"{m['avg_em_std']:.3f} | {m['avg_rouge_l']:.3f} ± {m['avg_rouge_l_std']:.3f}"
+                     f" | {m['avg_em_text']:.3f} | {m['bytes_per_round'] / 1e6:.2f} |")  # fmt: skip
+    before = result.get("before") or {}
+    if before:
+        lines += [
+            "",
+            "Public checkpoints before co-tuning (EM / Rouge-L on each device's held-out tasks):",
+            "",
+            "| domain | device SLM | server LLM |",
+            "|---|---|---|",
+        ]
+        for dom, row in before.items():
+            cells = [f"{row[r]['em']:.3f} / {row[r]['rouge_l']:.3f}" if row[r] else "random init"
+                     for r in ("slm", "server")]  # fmt: skip
+            lines.append(f"| {dom} | " + " | ".join(cells) + " |")
+    servers = {k: m["server"] for k, m in methods.items() if m["server"] is not None}
+    if servers:
+        lines += ["", "Server LLM after co-tuning, on each device's held-out tasks:", "",
+                  "| method | " + " | ".join(f"{d} EM | {d} Rouge-L" for d in domains) + " |",
+                  "|" + "---|" * (1 + 2 * len(domains))]  # fmt: skip
+        for k, srv in servers.items():
+            cells = [f"{srv[d]['em']:.3f} | {srv[d]['rouge_l']:.3f}" for d in domains]
+            lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    return [*lines, "", "![metrics per round](rounds.png)", ""]
+
+
 def write_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> dict[str, Path]:
-    """``results.json``, ``results.md`` and ``rounds.png`` (average Rouge-L and EM per round)."""
+    """``results.json``, ``results.md`` and ``rounds.png`` (average Rouge-L and EM per round,
+    with their spread over seeds)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -124,35 +212,16 @@ def write_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> dict[s
     paths = {"json": out / "results.json", "md": out / "results.md", "plot": out / "rounds.png"}
     paths["json"].write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     methods = result["methods"]
-    domains = list(next(iter(methods.values()))["devices"])
-    n = len(result["seeds"])
-    head = "| method | " + " | ".join(f"{d} EM | {d} Rouge-L" for d in domains)
-    head += " | avg EM | avg Rouge-L | MB per round |"
-    lines = [f"# Co-PLMs and baselines ({n} seed{'s' if n > 1 else ''}, mean ± std)", "",
-             head, "|" + "---|" * (3 + 2 * len(domains))]  # fmt: skip
-    for name, m in methods.items():
-        cells = [f"{m['devices'][d]['em']:.3f} ± {m['devices'][d]['em_std']:.3f} | "
-                 f"{m['devices'][d]['rouge_l']:.3f} ± {m['devices'][d]['rouge_l_std']:.3f}"
-                 for d in domains]  # fmt: skip
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {m['avg_em']:.3f} ± "
-                     f"{m['avg_em_std']:.3f} | {m['avg_rouge_l']:.3f} ± {m['avg_rouge_l_std']:.3f}"
-                     f" | {m['bytes_per_round'] / 1e6:.2f} |")  # fmt: skip
-    servers = {k: m["server"] for k, m in methods.items() if m["server"] is not None}
-    if servers:
-        lines += ["", "Server LLM on each device's held-out tasks:", "",
-                  "| method | " + " | ".join(f"{d} EM | {d} Rouge-L" for d in domains) + " |",
-                  "|" + "---|" * (1 + 2 * len(domains))]  # fmt: skip
-        for k, srv in servers.items():
-            cells = [f"{srv[d]['em']:.3f} | {srv[d]['rouge_l']:.3f}" for d in domains]
-            lines.append(f"| {k} | " + " | ".join(cells) + " |")
-    lines += ["", "![metrics per round](rounds.png)", ""]
-    paths["md"].write_text("\n".join(lines), encoding="utf-8")
+    paths["md"].write_text("\n".join(_markdown(result)), encoding="utf-8")
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for name, m in methods.items():
         rounds = [r["round"] for r in m["rounds"]]
-        axes[0].plot(rounds, [r["avg_rouge_l"] for r in m["rounds"]], marker="o", label=name)
-        axes[1].plot(rounds, [r["avg_em"] for r in m["rounds"]], marker="o", label=name)
-    for ax, title in zip(axes, ("average Rouge-L", "average exact match"), strict=True):
+        for ax, key in zip(axes, ("avg_rouge_l", "avg_em"), strict=True):
+            mean = np.array([r[key] for r in m["rounds"]])
+            std = np.array([r.get(f"{key}_std", 0.0) for r in m["rounds"]])
+            ax.plot(rounds, mean, marker="o", label=name)
+            ax.fill_between(rounds, mean - std, mean + std, alpha=0.15)
+    for ax, title in zip(axes, ("average Rouge-L", "average exact match (verifiers)"), strict=True):
         ax.set_xlabel("round")
         ax.set_title(title)
         ax.grid(alpha=0.3)

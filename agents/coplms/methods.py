@@ -8,6 +8,9 @@
 - ``fedavg``: homogeneous proxies without mutual learning: each device trains a copy of the
   global DPM-architecture model on its data, the server averages them (weighted by data size),
   and the devices use the global model.
+- ``server``: the reference "server only": no device trains; the server LLM tunes on its public
+  data (``server_steps`` a round) and answers every device's tasks (the devices' queries, not
+  parameters, would travel: 0 bytes of parameters).
 - ``oneway``: one-way distillation: the server tunes the LLM on its data and distils it into the
   DPMs, which go down to the devices and are distilled into the SLMs (frozen teachers); nothing
   flows back.
@@ -38,11 +41,12 @@ from offload_agents.coplms.core import (
     server_steps,
     task_steps,
 )
-from offload_agents.slm.kit import build_tokenizer, task_text
+from offload_agents.coplms.public import PublicModels, load_public
+from offload_agents.slm.skill import char_tokenizer, prompt_digest
 from offload_gym import seeding
 from offload_gym.tasks import Task
 
-METHODS = ("coplms", "standalone", "fedavg", "oneway")
+METHODS = ("coplms", "standalone", "fedavg", "oneway", "server")
 
 
 @dataclass
@@ -64,19 +68,31 @@ def _model_seed(seed: int, k: int) -> int:
     return seeding.derive(seed, k, stride=seeding.MODEL_STRIDE)
 
 
-def prepare(cfg: CoPLMsConfig) -> Setup:
-    s, d = cfg.seed, cfg.max_difficulty
-    train = [domain_tasks(dev.domain, cfg.train_per_device, seed=_data_seed(s, k, 10_000),
-                          max_difficulty=d) for k, dev in enumerate(cfg.devices)]  # fmt: skip
-    held = [domain_tasks(dev.domain, cfg.eval_per_device, seed=_data_seed(s, k, 20_000),
-                         max_difficulty=d) for k, dev in enumerate(cfg.devices)]  # fmt: skip
-    domains = sorted({dev.domain for dev in cfg.devices})
+def prepare(cfg: CoPLMsConfig, public: PublicModels | None = None) -> Setup:
+    """The data of ``cfg.seed``: each device's private tasks, its held-out tasks (prompts seen
+    by no model: not in the private data, the server's data or any public checkpoint's
+    training) and the server's public tasks (every domain). ``public`` gives the checkpoints'
+    seen prompts (None: random initialisations, nothing seen)."""
+    s = cfg.seed
+    diff = {"min_difficulty": cfg.min_difficulty, "max_difficulty": cfg.max_difficulty}
+    train = [domain_tasks(dev.domain, cfg.train_per_device, seed=_data_seed(s, k, 10_000), **diff)
+             for k, dev in enumerate(cfg.devices)]  # fmt: skip
+    domains = list(dict.fromkeys(dev.domain for dev in cfg.devices))
     per = -(-cfg.server_tasks // len(domains))
-    mixed = [domain_tasks(dom, per, seed=_data_seed(s, i, 30_000), max_difficulty=d)
+    mixed = [domain_tasks(dom, per, seed=_data_seed(s, i, 30_000), **diff)
              for i, dom in enumerate(domains)]  # fmt: skip
-    server = [t for group in zip(*mixed, strict=True) for t in group][: cfg.server_tasks]
-    texts = [task_text(t) for tasks in (*train, server) for t in tasks]
-    return Setup(build_tokenizer(texts, cfg.vocab_size), train, held, server)
+    width = min(len(x) for x in mixed)
+    server = [t for group in zip(*(x[:width] for x in mixed), strict=True) for t in group]
+    server = server[: cfg.server_tasks]
+    seen = set(public.seen) if public is not None else set()
+    seen |= {prompt_digest(t.prompt) for t in (*server, *(t for ts in train for t in ts))}
+    held = [domain_tasks(dev.domain, cfg.eval_per_device, seed=_data_seed(s, k, 20_000),
+                         exclude=seen, **diff) for k, dev in enumerate(cfg.devices)]  # fmt: skip
+    for dev, tasks in zip(cfg.devices, held, strict=True):
+        if not tasks:
+            raise ValueError(f"no held-out {dev.domain} task is left that no model has seen; "
+                             "raise max_difficulty or lower the pretraining steps")  # fmt: skip
+    return Setup(char_tokenizer(), train, held, server)
 
 
 Evaluator = Callable[[Any, Sequence[Task]], dict[str, float]]
@@ -104,13 +120,20 @@ def _adam(model: Any, cfg: CoPLMsConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
 
 
-def _build(cfg: CoPLMsConfig, setup: Setup) -> _Models:
+def _start(spec: Any, path: Any, tok: Any, seed: int) -> Any:
+    """A model to tune: a fresh copy of its public checkpoint, or a random initialisation."""
+    return load_public(path) if path is not None else build_model(spec, tok, seed=seed)
+
+
+def _build(cfg: CoPLMsConfig, setup: Setup, public: PublicModels | None) -> _Models:
     tok, K, s = setup.tokenizer, len(cfg.devices), cfg.seed
+    pub = public or PublicModels([None] * K, None, None, set())
     max_len = max(d.slm.n_positions for d in cfg.devices)
-    slms = [build_model(dev.slm, tok, seed=_model_seed(s, k)) for k, dev in enumerate(cfg.devices)]
-    dpm0 = build_model(cfg.dpm, tok, seed=_model_seed(s, 500))
+    slms = [_start(dev.slm, pub.slms[k], tok, _model_seed(s, k))
+            for k, dev in enumerate(cfg.devices)]  # fmt: skip
+    dpm0 = _start(cfg.dpm, pub.dpm, tok, _model_seed(s, 500))
     dpms = [copy.deepcopy(dpm0) for _ in range(K)]
-    llm = build_model(cfg.server, tok, seed=_model_seed(s, 999))
+    llm = _start(cfg.server, pub.server, tok, _model_seed(s, 999))
     return _Models(
         slms, dpms, dpm0, llm,
         opt_slm=[_adam(m, cfg) for m in slms],
@@ -120,7 +143,7 @@ def _build(cfg: CoPLMsConfig, setup: Setup) -> _Models:
         dev_batches=[Batches(tok, setup.train[k], cfg.batch_size, seed=_data_seed(s, k),
                              max_len=max_len) for k in range(K)],
         srv_batches=Batches(tok, setup.server, cfg.batch_size, seed=_data_seed(s, 99),
-                            max_len=max_len),
+                            max_len=max(max_len, cfg.server.n_positions)),
         sizes=[len(t) for t in setup.train],
     )  # fmt: skip
 
@@ -149,6 +172,9 @@ def _one_round(method: str, cfg: CoPLMsConfig, m: _Models) -> list[Any]:
             task_steps(local[k], _adam(local[k], cfg), m.dev_batches[k], slm_steps)
         m.dpm0.load_state_dict(fedavg(local, m.sizes))
         return [m.dpm0] * K
+    if method == "server":
+        task_steps(m.llm, m.opt_llm, m.srv_batches, cfg.server_steps)
+        return [m.llm] * K
     # oneway
     task_steps(m.llm, m.opt_llm, m.srv_batches, cfg.server_steps)
     server_steps(m.llm, m.dpms, None, m.opt_dpm_srv, m.srv_batches, cfg.server_steps, **sl)
@@ -167,8 +193,10 @@ def run_method(
     *,
     progress: bool = True,
     save_dir: str | PathLike[str] | None = None,
+    public: PublicModels | None = None,
 ) -> dict[str, Any]:
     """Run one method for ``cfg.rounds`` rounds; evaluate each device's model after every round.
+    Every model starts from ``public``'s checkpoints (None: random initialisations).
     With ``save_dir``, each device's final model is saved (``save_pretrained``, with the shared
     tokenizer) in ``save_dir/device{k}-{domain}``, loadable as any Hugging Face model (e.g. as
     the local model of the offload environments).
@@ -181,10 +209,10 @@ def run_method(
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     tok, K = setup.tokenizer, len(cfg.devices)
-    m = _build(cfg, setup)
+    m = _build(cfg, setup, public)
     dpm_bytes = parameter_bytes(m.dpm0)
     per_round = {"coplms": 2 * K * dpm_bytes, "standalone": 0, "fedavg": 2 * K * dpm_bytes,
-                 "oneway": K * dpm_bytes}[method]  # fmt: skip
+                 "oneway": K * dpm_bytes, "server": 0}[method]  # fmt: skip
     rounds = []
     bar = tqdm(range(cfg.rounds), desc=f"{method} seed {cfg.seed}", disable=not progress,
                leave=False)  # fmt: skip

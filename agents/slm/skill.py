@@ -389,15 +389,16 @@ def build_char_model(tokenizer: Any, cfg: SkillConfig) -> Any:
     """A freshly initialised GPT-2-style model (no dropout) for the character tokenizer."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    torch.manual_seed(cfg.seed)
-    return GPT2LMHeadModel(
-        GPT2Config(
-            vocab_size=len(tokenizer), n_positions=cfg.n_positions, n_embd=cfg.n_embd,
-            n_layer=cfg.n_layer, n_head=cfg.n_head, resid_pdrop=0.0, embd_pdrop=0.0,
-            attn_pdrop=0.0, bos_token_id=tokenizer.eos_token_id,
-            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-        )
-    )  # fmt: skip
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        return GPT2LMHeadModel(
+            GPT2Config(
+                vocab_size=len(tokenizer), n_positions=cfg.n_positions, n_embd=cfg.n_embd,
+                n_layer=cfg.n_layer, n_head=cfg.n_head, resid_pdrop=0.0, embd_pdrop=0.0,
+                attn_pdrop=0.0, bos_token_id=tokenizer.eos_token_id,
+                eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+            )
+        )  # fmt: skip
 
 
 def _encode(
@@ -496,16 +497,28 @@ def load_seen(path: str | PathLike[str]) -> set[str]:
     return set(f.read_text(encoding="utf-8").split()) if f.exists() else set()
 
 
-def train_skilled_slm(cfg: SkillConfig | None = None, *, progress: bool = True) -> SkilledSLM:
+def train_skilled_slm(
+    cfg: SkillConfig | None = None,
+    *,
+    progress: bool = True,
+    model: Any = None,
+    desc: str = "skilled SLM",
+) -> SkilledSLM:
     """Build the character tokenizer and model and train them on fresh tasks (`SkillConfig`).
 
+    ``model``: a causal LM of another architecture to train instead (built for
+    `char_tokenizer`'s vocabulary; ``cfg``'s size fields then only bound the sequence length).
     torch's intra-op threads are set to ``cfg.threads`` for the run and restored after.
     """
     from tqdm.auto import tqdm
 
     cfg = cfg or SkillConfig()
     tokenizer = char_tokenizer()
-    model = build_char_model(tokenizer, cfg)
+    if model is None:
+        model = build_char_model(tokenizer, cfg)
+    elif model.get_input_embeddings().num_embeddings < len(tokenizer):
+        raise ValueError(f"the model's vocabulary is smaller than the character tokenizer's "
+                         f"({len(tokenizer)})")  # fmt: skip
     sampler = TaskSampler(cfg, seed=cfg.seed)
     drills = DrillSampler(cfg, seed=_derived_seed(cfg.seed, 2)) if cfg.drill_rows else None
     rng = np.random.default_rng([cfg.seed, 1])
@@ -524,7 +537,7 @@ def train_skilled_slm(cfg: SkillConfig | None = None, *, progress: bool = True) 
     model.train()
     with torch_threads(cfg.threads), torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        bar = tqdm(range(cfg.steps), desc="skilled SLM", disable=not progress, leave=False)
+        bar = tqdm(range(cfg.steps), desc=desc, disable=not progress, leave=False)
         for _ in bar:
             tasks = sampler.take(cfg.batch_size)
             prompts = [format_prompt(t.prompt) for t in tasks]

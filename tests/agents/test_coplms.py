@@ -20,15 +20,19 @@ from offload_agents.coplms import (
 )
 from offload_agents.coplms.core import build_model, fedavg, parameter_bytes
 from offload_agents.coplms.losses import answer_ce
+from offload_agents.coplms.methods import METHODS
+from offload_agents.coplms.public import load_public
 
 TINY = CoPLMsConfig(
-    devices=(DeviceSpec("math", ModelSpec("gpt2", n_layer=1, n_embd=32, n_head=2)),
+    devices=(DeviceSpec("polynomials", ModelSpec("gpt2", n_layer=1, n_embd=32, n_head=2)),
              DeviceSpec("code", ModelSpec("llama", n_layer=1, n_embd=32, n_head=2))),
     server=ModelSpec("gpt2", n_layer=1, n_embd=48, n_head=2),
     dpm=ModelSpec("gpt2", n_layer=1, n_embd=16, n_head=2),
     rounds=2, local_steps=1, mutual_steps=1, server_steps=1, batch_size=4,
-    train_per_device=8, server_tasks=8, eval_per_device=3, max_new_tokens=8, vocab_size=300,
+    train_per_device=8, server_tasks=8, eval_per_device=3, max_new_tokens=8,
+    server_pretrain_steps=0, slm_pretrain_steps=0,
 )  # fmt: skip
+"""Random initialisations (no public checkpoints): the mechanics on tiny sizes."""
 
 
 def test_token_kl_by_hand():
@@ -100,34 +104,134 @@ def test_config_checks():
         CoPLMsConfig(devices=(DeviceSpec("math", ModelSpec()), DeviceSpec("code", ModelSpec())))
     with pytest.raises(ValueError, match="domain"):
         DeviceSpec("poetry", ModelSpec())
+    with pytest.raises(ValueError, match="min_difficulty"):
+        CoPLMsConfig(min_difficulty=3, max_difficulty=2)
+
+
+def test_specs_from_their_flags():
+    spec = ModelSpec.from_flag("llama:3x64")
+    assert (spec.arch, spec.n_layer, spec.n_embd, spec.n_head) == ("llama", 3, 64, 4)
+    assert ModelSpec.from_flag(spec.flag()) == spec
+    dev = DeviceSpec.from_flag("code=gpt2:1x128:2")
+    assert dev.domain == "code" and dev.slm == ModelSpec("gpt2", 1, 128, 2)
+    assert DeviceSpec.from_flag(dev.flag()) == dev
+    for bad in ("gpt3:1x64", "gpt2:1x", "gpt2:2x65:2"):
+        with pytest.raises(ValueError):
+            ModelSpec.from_flag(bad)
+    with pytest.raises(ValueError, match="DOMAIN="):
+        DeviceSpec.from_flag("gpt2:1x64")
+
+
+def _zero(model, tasks):
+    return {"em": 0.0, "em_text": 0.0, "rouge_l": 0.0}
 
 
 def test_communication_accounting(setup):
-    def evaluate(model, tasks):
-        return {"em": 0.0, "rouge_l": 0.0}
-
     dpm_bytes = parameter_bytes(build_model(TINY.dpm, setup.tokenizer, seed=0))
     want = {"coplms": 2 * 2 * dpm_bytes, "standalone": 0, "fedavg": 2 * 2 * dpm_bytes,
-            "oneway": 2 * dpm_bytes}  # fmt: skip
+            "oneway": 2 * dpm_bytes, "server": 0}  # fmt: skip
+    assert set(want) == set(METHODS)
     for method, per_round in want.items():
-        run = run_method(method, TINY, setup, evaluate, progress=False)
+        run = run_method(method, TINY, setup, _zero, progress=False)
         assert run["bytes_per_round"] == per_round, method
         assert [r["bytes"] for r in run["rounds"]] == [per_round, 2 * per_round]
         assert (run["server"] is not None) == (method in ("coplms", "oneway"))
 
 
+def test_every_method_gives_the_devices_equal_gradient_steps(setup, monkeypatch):
+    """Each device model gets rounds x (local + mutual) updates whatever the method; the
+    server-only reference trains no device model and deploys the LLM everywhere."""
+    from dataclasses import replace
+
+    from offload_agents.coplms import core
+
+    cfg = replace(TINY, local_steps=2, mutual_steps=3)
+    for method in METHODS:
+        counts: dict[int, int] = {}
+        real = core._update
+
+        def counting(opts, loss, models, counts=counts, real=real):
+            for m in models:
+                counts[id(m)] = counts.get(id(m), 0) + 1
+            return real(opts, loss, models)
+
+        monkeypatch.setattr(core, "_update", counting)
+        deployed: list[list[int]] = []
+
+        def evaluate(model, tasks, deployed=deployed):
+            deployed.append([id(model)])
+            return _zero(model, tasks)
+
+        run_method(method, cfg, setup, evaluate, progress=False)
+        per_device = cfg.rounds * (cfg.local_steps + cfg.mutual_steps)
+        k = len(cfg.devices)  # the last round's devices (the LLM's own scores come after)
+        final = [d[0] for d in deployed[(cfg.rounds - 1) * k : cfg.rounds * k]]
+        if method in ("coplms", "standalone", "oneway"):
+            assert [counts[i] for i in final] == [per_device] * 2, method
+        elif method == "fedavg":  # local copies train, the average is deployed
+            assert sum(counts.values()) == 2 * per_device and len(set(final)) == 1
+        else:
+            assert len(set(final)) == 1 and counts[final[0]] == cfg.rounds * cfg.server_steps
+
+
+def test_evaluator_grades_by_verifiers_and_text(setup, monkeypatch):
+    """Reference targets score 1 on every metric (math by value, code by the sandbox), the
+    math answer in another form is still right by value but not as text, and wrong answers
+    score 0."""
+    from offload_agents.coplms import experiment
+    from offload_agents.slm.skill import worked_steps
+
+    tasks = [setup.eval[0][0], setup.eval[1][0]]  # a polynomial and a code task
+    replies: list[str] = []
+    monkeypatch.setattr(experiment, "generate_responses",
+                        lambda model, tok, ts, **kw: (list(replies), [1.0] * len(ts)))  # fmt: skip
+    evaluate = experiment.make_evaluator(setup.tokenizer, 8)
+    replies[:] = [worked_steps(t) for t in tasks]
+    assert evaluate(None, tasks) == {"em": 1.0, "em_text": 1.0, "rouge_l": pytest.approx(1.0)}
+    replies[:] = ["####" + tasks[0].answer, worked_steps(tasks[1])]
+    got = evaluate(None, tasks)
+    assert got["em"] == 1.0 and got["em_text"] == 0.5
+    replies[:] = ["1=1####-999999", "return None"]
+    assert evaluate(None, tasks)["em"] == 0.0
+
+
+def test_public_checkpoints_are_built_once_and_held_out_tasks_avoid_their_prompts(tmp_path):
+    from dataclasses import replace
+
+    from offload_agents.coplms.public import public_models
+    from offload_agents.slm.skill import prompt_digest
+
+    cfg = replace(TINY, server_pretrain_steps=2, slm_pretrain_steps=2, pretrain_batch=4)
+    pub = public_models(cfg, tmp_path, progress=False)
+    paths = [pub.server, pub.dpm, *pub.slms]
+    assert all(p is not None and (p / "config.json").exists() for p in paths)
+    assert len(set(paths)) == 4 and len(pub.seen) > 0
+    stamps = [(p / "config.json").stat().st_mtime_ns for p in paths]
+    again = public_models(cfg, tmp_path, progress=False)
+    assert [again.server, again.dpm, *again.slms] == paths
+    assert [(p / "config.json").stat().st_mtime_ns for p in paths] == stamps  # not rebuilt
+    setup = prepare(cfg, pub)
+    used = pub.seen | {prompt_digest(t.prompt) for ts in setup.train for t in ts}
+    used |= {prompt_digest(t.prompt) for t in setup.server}
+    assert all(prompt_digest(t.prompt) not in used for ts in setup.eval for t in ts)
+    run = run_method("coplms", cfg, setup, _zero, progress=False, public=pub)
+    assert type(load_public(pub.slms[1])).__name__ == "LlamaForCausalLM"
+    assert run["params"]["llm"] > max(run["params"]["slm"])
+
+
 def test_experiment_end_to_end(tmp_path):
-    result = run_experiment(TINY, seeds=(0, 1), progress=False)
-    assert set(result["methods"]) == {"coplms", "standalone", "fedavg", "oneway"}
+    result = run_experiment(TINY, seeds=(0, 1), progress=False, cache_dir=tmp_path)
+    assert set(result["methods"]) == set(METHODS)
     for m in result["methods"].values():
-        assert set(m["devices"]) == {"math", "code"}
+        assert set(m["devices"]) == {"polynomials", "code"}
         assert 0.0 <= m["avg_rouge_l"] <= 1.0 and 0.0 <= m["avg_em"] <= 1.0
         assert len(m["rounds"]) == 2
     paths = write_report(result, tmp_path)
     data = json.loads(paths["json"].read_text())
     assert data["seeds"] == [0, 1] and "coplms" in paths["md"].read_text()
     assert paths["plot"].read_bytes()[:4] == b"\x89PNG"
-    again = run_experiment(TINY, seeds=(0,), methods=("coplms",), progress=False)
+    again = run_experiment(TINY, seeds=(0,), methods=("coplms",), progress=False,
+                           cache_dir=tmp_path)  # fmt: skip
     first = result["runs"]["coplms"][0]["rounds"]
     assert again["runs"]["coplms"][0]["rounds"] == first  # seeded: identical reruns
     with pytest.raises(ValueError, match="unknown method"):

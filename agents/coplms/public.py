@@ -1,0 +1,140 @@
+"""Public checkpoints: the pretrained models every Co-PLMs method starts from.
+
+In the paper the server LLM and the device SLMs are public pretrained models of different
+sizes and architectures. Here each is trained once with the skilled-SLM recipe
+(`offload_agents.slm.skill`: one token per character, short worked steps, a fresh public task
+in every batch slot) on the union of the devices' domains: the server's LLM for
+``server_pretrain_steps``, each SLM and the DPM for ``slm_pretrain_steps``. A checkpoint depends
+only on its recipe and architecture (not on the experiment's seed, as a public model does not),
+and is cached under ``cache_dir/coplms-public-KEY``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from offload_agents.coplms.config import CoPLMsConfig, ModelSpec
+from offload_agents.slm.skill import (
+    DEFAULT_WEIGHTS,
+    FORMAT_VERSION,
+    SkillConfig,
+    char_tokenizer,
+    load_seen,
+    train_skilled_slm,
+)
+
+PUBLIC_SEED = 0
+"""Seed of the public data and of every public model's initialisation."""
+
+
+def public_recipe(cfg: CoPLMsConfig, spec: ModelSpec, steps: int) -> SkillConfig:
+    """The skilled-SLM recipe of one public checkpoint: every device family (code families
+    as code), ``cfg``'s difficulties, no help requests (nobody asks anyone here), one torch
+    thread for the small models and two for the largest."""
+    families = cfg.families
+    return SkillConfig(
+        math_families=tuple(f for f in families if not f.startswith("code_")),
+        code_families=tuple(f for f in families if f.startswith("code_")),
+        family_weights={f: w for f, w in DEFAULT_WEIGHTS.items() if f in families},
+        min_difficulty=cfg.min_difficulty, max_difficulty=cfg.max_difficulty,
+        steps=steps, batch_size=cfg.pretrain_batch, warmup=min(50, max(1, steps // 10)),
+        help_rate=0.0, n_layer=spec.n_layer, n_embd=spec.n_embd, n_head=spec.n_head,
+        n_positions=spec.n_positions, threads=2 if spec.n_layer * spec.n_embd >= 384 else 1,
+        seed=PUBLIC_SEED,
+    )  # fmt: skip
+
+
+def checkpoint_key(recipe: SkillConfig, spec: ModelSpec) -> str:
+    """A short hash of a public checkpoint's recipe and architecture (its cache key)."""
+    payload = json.dumps([FORMAT_VERSION, recipe.key(), asdict(spec)], sort_keys=True).encode()
+    return hashlib.sha256(payload).hexdigest()[:12]
+
+
+def public_checkpoint(
+    cfg: CoPLMsConfig,
+    spec: ModelSpec,
+    steps: int,
+    cache_dir: str | PathLike[str],
+    *,
+    role: str,
+    progress: bool = True,
+) -> Path:
+    """The folder of the public checkpoint of ``spec`` trained for ``steps`` (built and saved
+    there when missing; a folder without its recipe file is an interrupted build and is
+    rebuilt)."""
+    from offload_agents.coplms.core import build_model
+
+    recipe = public_recipe(cfg, spec, steps)
+    path = Path(cache_dir).expanduser() / f"coplms-public-{checkpoint_key(recipe, spec)}"
+    if (path / "skill_recipe.json").exists():
+        return path
+    model = build_model(spec, char_tokenizer(), seed=PUBLIC_SEED)
+    trained = train_skilled_slm(recipe, progress=progress, model=model,
+                                desc=f"public {role} {spec.flag()}")  # fmt: skip
+    with quiet_transformers():
+        trained.save(path)
+    if progress:
+        print(f"public {role} checkpoint {spec.flag()}: {trained.seconds:.0f} s -> {path}")
+    return path
+
+
+@dataclass
+class PublicModels:
+    """Where each method's starting models come from: a checkpoint folder per role, or None
+    for a random initialisation (pretraining steps 0); ``seen`` holds the digests of every
+    prompt any of them was trained on (held-out tasks avoid them)."""
+
+    slms: list[Path | None]
+    dpm: Path | None
+    server: Path | None
+    seen: set[str]
+
+
+def public_models(
+    cfg: CoPLMsConfig, cache_dir: str | PathLike[str], *, progress: bool = True
+) -> PublicModels:
+    """Every public checkpoint ``cfg`` needs (built where missing)."""
+
+    def get(spec: ModelSpec, steps: int, role: str) -> Path | None:
+        if steps == 0:
+            return None
+        return public_checkpoint(cfg, spec, steps, cache_dir, role=role, progress=progress)
+
+    server = get(cfg.server, cfg.server_pretrain_steps, "server LLM")
+    slms = [get(d.slm, cfg.slm_pretrain_steps, f"{d.domain} SLM") for d in cfg.devices]
+    dpm = get(cfg.dpm, cfg.slm_pretrain_steps, "DPM")
+    seen: set[str] = set()
+    for p in (server, dpm, *slms):
+        if p is not None:
+            seen |= load_seen(p)
+    return PublicModels(slms, dpm, server, seen)
+
+
+def load_public(path: Path) -> Any:
+    """A fresh copy of a public checkpoint (its own parameters, to be tuned)."""
+    from transformers import AutoModelForCausalLM
+
+    with quiet_transformers():
+        return AutoModelForCausalLM.from_pretrained(path)
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers' own loading and saving bars off for the block (restored after): a run
+    loads a fresh copy of each checkpoint for every method and seed."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
