@@ -142,6 +142,13 @@ class CoPLMsConfig:
         max_new_tokens: Longest generated answer at evaluation (characters).
         server_pretrain_steps: Steps of the server LLM's public checkpoint (0: random init).
         slm_pretrain_steps: Steps of each SLM's and the DPM's public checkpoint (0: random).
+        dpm_distill_steps: Steps distilling the public server LLM into the DPM before
+            co-tuning (the *distilled* proxy model; 0: the DPM's own checkpoint as it is).
+        unlabeled_per_device: Queries without references each device also holds. Where > 0,
+            each round the device's DPM answers them (greedy) and its on-device mutual
+            learning draws from the labelled tasks and these DPM-labelled queries alike (the
+            same number of steps and rows): how a teacher reaches a device with few labels.
+            0: labelled tasks only.
         pretrain_batch: Fresh public tasks per pretraining step.
         seed: Seeds the private data, the held-out tasks and the batch order.
     """
@@ -164,8 +171,10 @@ class CoPLMsConfig:
     min_difficulty: int = 1
     max_difficulty: int = 2
     max_new_tokens: int = 96
-    server_pretrain_steps: int = 600
+    server_pretrain_steps: int = 800
     slm_pretrain_steps: int = 200
+    dpm_distill_steps: int = 300
+    unlabeled_per_device: int = 128
     pretrain_batch: int = 32
     seed: int = 0
 
@@ -175,8 +184,9 @@ class CoPLMsConfig:
         require_ints(self, ("rounds", "batch_size", "train_per_device", "server_tasks",
                             "eval_per_device", "max_new_tokens", "min_difficulty",
                             "max_difficulty", "pretrain_batch"))  # fmt: skip
-        require_ints(self, ("local_steps", "mutual_steps", "server_steps",
-                            "server_pretrain_steps", "slm_pretrain_steps"), minimum=0)  # fmt: skip
+        require_ints(self, ("local_steps", "mutual_steps", "server_steps", "server_pretrain_steps",
+                            "slm_pretrain_steps", "dpm_distill_steps", "unlabeled_per_device"),
+                     minimum=0)  # fmt: skip
         if not 1 <= self.min_difficulty <= self.max_difficulty <= 5:
             raise ValueError("need 1 <= min_difficulty <= max_difficulty <= 5, got "
                              f"{self.min_difficulty}, {self.max_difficulty}")  # fmt: skip
@@ -198,7 +208,8 @@ class CoPLMsConfig:
         """The few-minute CPU version (smaller public checkpoints, 2 rounds, fewer tasks)."""
         return cls(rounds=2, local_steps=10, mutual_steps=10, server_steps=12,
                    train_per_device=32, server_tasks=400, eval_per_device=16,
-                   server_pretrain_steps=150, slm_pretrain_steps=60)  # fmt: skip
+                   server_pretrain_steps=150, slm_pretrain_steps=60, dpm_distill_steps=60,
+                   unlabeled_per_device=32)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict

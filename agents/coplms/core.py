@@ -81,15 +81,26 @@ def domain_tasks(
 
 class Batches:
     """An endless stream of shuffled batches over ``tasks`` (epoch after epoch), the loss on
-    the target only: the skilled-SLM format (`worked_steps`: short steps then ``####`` and the
-    answer; a code task's function body)."""
+    the target only: by default the skilled-SLM format (`worked_steps`: short steps then
+    ``####`` and the answer; a code task's function body), or ``targets`` (one per task, e.g.
+    a teacher's answers to unlabeled queries)."""
 
     def __init__(
-        self, tokenizer: Any, tasks: Sequence[Task], batch_size: int, *, seed: int, max_len: int
+        self,
+        tokenizer: Any,
+        tasks: Sequence[Task],
+        batch_size: int,
+        *,
+        seed: int,
+        max_len: int,
+        targets: Sequence[str] | None = None,
     ) -> None:
         if not tasks:
             raise ValueError("no tasks to train on")
+        if targets is not None and len(targets) != len(tasks):
+            raise ValueError(f"one target per task: {len(targets)} for {len(tasks)}")
         self.tokenizer, self.tasks = tokenizer, list(tasks)
+        self.targets = list(targets) if targets is not None else [worked_steps(t) for t in tasks]
         self.batch_size, self.max_len = batch_size, max_len
         self.rng = np.random.default_rng(seed)
         self._it = self._epochs()
@@ -98,9 +109,9 @@ class Batches:
         while True:
             order = self.rng.permutation(len(self.tasks))
             for start in range(0, len(order), self.batch_size):
-                chunk = [self.tasks[i] for i in order[start : start + self.batch_size]]
-                prompts = [format_prompt(t.prompt) for t in chunk]
-                answers = [worked_steps(t) for t in chunk]
+                rows = order[start : start + self.batch_size]
+                prompts = [format_prompt(self.tasks[i].prompt) for i in rows]
+                answers = [self.targets[i] for i in rows]
                 yield encode_answers(self.tokenizer, prompts, answers, self.max_len)
 
     def __next__(self) -> dict[str, torch.Tensor]:

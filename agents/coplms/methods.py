@@ -21,6 +21,7 @@ Communication is counted in bytes of parameters sent (float32 state dicts), both
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from os import PathLike
@@ -42,7 +43,8 @@ from offload_agents.coplms.core import (
     task_steps,
 )
 from offload_agents.coplms.public import PublicModels, load_public
-from offload_agents.slm.skill import char_tokenizer, prompt_digest
+from offload_agents.lm_eval import generate_responses
+from offload_agents.slm.skill import char_tokenizer, prompt_digest, worked_steps
 from offload_gym import seeding
 from offload_gym.tasks import Task
 
@@ -52,12 +54,14 @@ METHODS = ("coplms", "standalone", "fedavg", "oneway", "server")
 @dataclass
 class Setup:
     """The data of one seed: the shared tokenizer, each device's private training and held-out
-    tasks, and the server's tasks (all disjoint: different generator seeds)."""
+    tasks, the server's tasks and each device's unlabeled queries (only their prompts are
+    used; all disjoint: different generator seeds)."""
 
     tokenizer: Any
     train: list[list[Task]]
     eval: list[list[Task]]
     server: list[Task]
+    queries: list[list[Task]] = dataclasses.field(default_factory=list)
 
 
 def _data_seed(seed: int, k: int, offset: int = 0) -> int:
@@ -84,15 +88,19 @@ def prepare(cfg: CoPLMsConfig, public: PublicModels | None = None) -> Setup:
     width = min(len(x) for x in mixed)
     server = [t for group in zip(*(x[:width] for x in mixed), strict=True) for t in group]
     server = server[: cfg.server_tasks]
+    queries = [domain_tasks(dev.domain, cfg.unlabeled_per_device, seed=_data_seed(s, k, 40_000),
+                            **diff) if cfg.unlabeled_per_device else []
+               for k, dev in enumerate(cfg.devices)]  # fmt: skip
     seen = set(public.seen) if public is not None else set()
-    seen |= {prompt_digest(t.prompt) for t in (*server, *(t for ts in train for t in ts))}
+    private = (t for ts in (*train, *queries) for t in ts)
+    seen |= {prompt_digest(t.prompt) for t in (*server, *private)}
     held = [domain_tasks(dev.domain, cfg.eval_per_device, seed=_data_seed(s, k, 20_000),
                          exclude=seen, **diff) for k, dev in enumerate(cfg.devices)]  # fmt: skip
     for dev, tasks in zip(cfg.devices, held, strict=True):
         if not tasks:
             raise ValueError(f"no held-out {dev.domain} task is left that no model has seen; "
                              "raise max_difficulty or lower the pretraining steps")  # fmt: skip
-    return Setup(char_tokenizer(), train, held, server)
+    return Setup(char_tokenizer(), train, held, server, queries)
 
 
 Evaluator = Callable[[Any, Sequence[Task]], dict[str, float]]
@@ -114,6 +122,8 @@ class _Models:
     dev_batches: list[Any]
     srv_batches: Any
     sizes: list[int]
+    setup: Setup
+    max_len: int
 
 
 def _adam(model: Any, cfg: CoPLMsConfig) -> torch.optim.Optimizer:
@@ -145,11 +155,27 @@ def _build(cfg: CoPLMsConfig, setup: Setup, public: PublicModels | None) -> _Mod
         srv_batches=Batches(tok, setup.server, cfg.batch_size, seed=_data_seed(s, 99),
                             max_len=max(max_len, cfg.server.n_positions)),
         sizes=[len(t) for t in setup.train],
+        setup=setup, max_len=max_len,
     )  # fmt: skip
 
 
-def _one_round(method: str, cfg: CoPLMsConfig, m: _Models) -> list[Any]:
-    """One round of ``method``; returns the model each device deploys."""
+def _mutual_batches(cfg: CoPLMsConfig, m: _Models, k: int, r: int) -> Any:
+    """Device ``k``'s batches for on-device mutual learning in round ``r``: its labelled tasks
+    and, where it holds unlabeled queries, those queries answered (greedy) by its DPM now."""
+    queries = m.setup.queries[k] if m.setup.queries else []
+    if not queries:
+        return m.dev_batches[k]
+    answers, _ = generate_responses(m.dpms[k], m.setup.tokenizer, queries,
+                                    max_new_tokens=cfg.max_new_tokens)  # fmt: skip
+    labelled = m.setup.train[k]
+    targets = [worked_steps(t) for t in labelled] + answers
+    return Batches(m.setup.tokenizer, [*labelled, *queries], cfg.batch_size,
+                   seed=_data_seed(cfg.seed, k, 50_000 + r), max_len=m.max_len,
+                   targets=targets)  # fmt: skip
+
+
+def _one_round(method: str, cfg: CoPLMsConfig, m: _Models, r: int = 0) -> list[Any]:
+    """Round ``r`` of ``method``; returns the model each device deploys."""
     K = len(cfg.devices)
     slm_steps = cfg.local_steps + cfg.mutual_steps
     dl = {"alpha": cfg.alpha, "temperature": cfg.temperature}
@@ -157,8 +183,8 @@ def _one_round(method: str, cfg: CoPLMsConfig, m: _Models) -> list[Any]:
     if method == "coplms":
         for k in range(K):
             task_steps(m.slms[k], m.opt_slm[k], m.dev_batches[k], cfg.local_steps)
-            mutual_steps(m.slms[k], m.dpms[k], m.opt_slm[k], m.opt_dpm_dev[k], m.dev_batches[k],
-                         cfg.mutual_steps, **dl)  # fmt: skip
+            mutual_steps(m.slms[k], m.dpms[k], m.opt_slm[k], m.opt_dpm_dev[k],
+                         _mutual_batches(cfg, m, k, r), cfg.mutual_steps, **dl)  # fmt: skip
         server_steps(m.llm, m.dpms, m.opt_llm, m.opt_dpm_srv, m.srv_batches, cfg.server_steps,
                      **sl)  # fmt: skip
         return m.slms
@@ -180,7 +206,7 @@ def _one_round(method: str, cfg: CoPLMsConfig, m: _Models) -> list[Any]:
     server_steps(m.llm, m.dpms, None, m.opt_dpm_srv, m.srv_batches, cfg.server_steps, **sl)
     for k in range(K):
         task_steps(m.slms[k], m.opt_slm[k], m.dev_batches[k], cfg.local_steps)
-        mutual_steps(m.slms[k], m.dpms[k], m.opt_slm[k], None, m.dev_batches[k],
+        mutual_steps(m.slms[k], m.dpms[k], m.opt_slm[k], None, _mutual_batches(cfg, m, k, r),
                      cfg.mutual_steps, **dl)  # fmt: skip
     return m.slms
 
@@ -218,7 +244,7 @@ def run_method(
                leave=False)  # fmt: skip
     deployed = m.slms
     for r in bar:
-        deployed = _one_round(method, cfg, m)
+        deployed = _one_round(method, cfg, m, r)
         devices = [evaluate(deployed[k], setup.eval[k]) for k in range(K)]
         rounds.append({"round": r + 1, "devices": devices, "bytes": per_round * (r + 1)})
         bar.set_postfix(rouge_l=f"{np.mean([d['rouge_l'] for d in devices]):.3f}",

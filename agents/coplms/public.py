@@ -22,11 +22,13 @@ from typing import Any
 
 from offload_agents.coplms.config import CoPLMsConfig, ModelSpec
 from offload_agents.slm.skill import (
-    DEFAULT_WEIGHTS,
     FORMAT_VERSION,
+    SEEN_FILE,
     SkillConfig,
+    TaskSampler,
     char_tokenizer,
     load_seen,
+    prompt_digest,
     train_skilled_slm,
 )
 
@@ -42,7 +44,7 @@ def public_recipe(cfg: CoPLMsConfig, spec: ModelSpec, steps: int) -> SkillConfig
     return SkillConfig(
         math_families=tuple(f for f in families if not f.startswith("code_")),
         code_families=tuple(f for f in families if f.startswith("code_")),
-        family_weights={f: w for f, w in DEFAULT_WEIGHTS.items() if f in families},
+        family_weights={},  # uniform: every domain as much public data
         min_difficulty=cfg.min_difficulty, max_difficulty=cfg.max_difficulty,
         steps=steps, batch_size=cfg.pretrain_batch, warmup=min(50, max(1, steps // 10)),
         help_rate=0.0, n_layer=spec.n_layer, n_embd=spec.n_embd, n_head=spec.n_head,
@@ -110,11 +112,60 @@ def public_models(
     server = get(cfg.server, cfg.server_pretrain_steps, "server LLM")
     slms = [get(d.slm, cfg.slm_pretrain_steps, f"{d.domain} SLM") for d in cfg.devices]
     dpm = get(cfg.dpm, cfg.slm_pretrain_steps, "DPM")
+    if server is not None and dpm is not None and cfg.dpm_distill_steps:
+        dpm = distilled_dpm(cfg, server, dpm, cache_dir, progress=progress)
     seen: set[str] = set()
     for p in (server, dpm, *slms):
         if p is not None:
             seen |= load_seen(p)
     return PublicModels(slms, dpm, server, seen)
+
+
+def distilled_dpm(
+    cfg: CoPLMsConfig,
+    server: Path,
+    dpm: Path,
+    cache_dir: str | PathLike[str],
+    *,
+    progress: bool = True,
+) -> Path:
+    """The DPM distilled from the public server LLM: ``dpm_distill_steps`` steps of
+    CE + KL(LLM || DPM) on fresh public tasks (the LLM frozen), so that the proxy starts out
+    carrying what the server knows (cached like the other checkpoints)."""
+    import time
+
+    import torch
+
+    from offload_agents._torch import torch_threads
+    from offload_agents.coplms.core import Batches, server_steps
+
+    payload = json.dumps([server.name, dpm.name, cfg.dpm_distill_steps, cfg.pretrain_batch])
+    key = hashlib.sha256(payload.encode()).hexdigest()[:12]
+    path = Path(cache_dir).expanduser() / f"coplms-dpm-distilled-{key}"
+    if (path / SEEN_FILE).exists():
+        return path
+    start = time.perf_counter()
+    recipe = public_recipe(cfg, cfg.dpm, cfg.dpm_distill_steps)
+    tasks = TaskSampler(recipe, seed=PUBLIC_SEED + 1).take(
+        cfg.dpm_distill_steps * cfg.pretrain_batch
+    )
+    tok = char_tokenizer()
+    llm, student = load_public(server).eval(), load_public(dpm)
+    opt = torch.optim.AdamW(student.parameters(), lr=recipe.lr, weight_decay=0.01)
+    batches = Batches(tok, tasks, cfg.pretrain_batch, seed=PUBLIC_SEED,
+                      max_len=max(cfg.server.n_positions, cfg.dpm.n_positions))  # fmt: skip
+    with torch_threads(2), torch.random.fork_rng(devices=[]):
+        server_steps(llm, [student], None, [opt], batches, cfg.dpm_distill_steps, beta=1.0,
+                     temperature=1.0)  # fmt: skip
+    path.mkdir(parents=True, exist_ok=True)
+    with quiet_transformers():
+        student.save_pretrained(path)
+        tok.save_pretrained(path)
+    seen = load_seen(dpm) | {prompt_digest(t.prompt) for t in tasks}
+    (path / SEEN_FILE).write_text("\n".join(sorted(seen)) + "\n", encoding="utf-8")
+    if progress:
+        print(f"DPM distilled from the server LLM: {time.perf_counter() - start:.0f} s -> {path}")
+    return path
 
 
 def load_public(path: Path) -> Any:

@@ -30,7 +30,7 @@ TINY = CoPLMsConfig(
     dpm=ModelSpec("gpt2", n_layer=1, n_embd=16, n_head=2),
     rounds=2, local_steps=1, mutual_steps=1, server_steps=1, batch_size=4,
     train_per_device=8, server_tasks=8, eval_per_device=3, max_new_tokens=8,
-    server_pretrain_steps=0, slm_pretrain_steps=0,
+    server_pretrain_steps=0, slm_pretrain_steps=0, dpm_distill_steps=2, unlabeled_per_device=4,
 )  # fmt: skip
 """Random initialisations (no public checkpoints): the mechanics on tiny sizes."""
 
@@ -206,6 +206,7 @@ def test_public_checkpoints_are_built_once_and_held_out_tasks_avoid_their_prompt
     paths = [pub.server, pub.dpm, *pub.slms]
     assert all(p is not None and (p / "config.json").exists() for p in paths)
     assert len(set(paths)) == 4 and len(pub.seen) > 0
+    assert pub.dpm is not None and pub.dpm.name.startswith("coplms-dpm-distilled-")
     stamps = [(p / "config.json").stat().st_mtime_ns for p in paths]
     again = public_models(cfg, tmp_path, progress=False)
     assert [again.server, again.dpm, *again.slms] == paths
@@ -213,6 +214,7 @@ def test_public_checkpoints_are_built_once_and_held_out_tasks_avoid_their_prompt
     setup = prepare(cfg, pub)
     used = pub.seen | {prompt_digest(t.prompt) for ts in setup.train for t in ts}
     used |= {prompt_digest(t.prompt) for t in setup.server}
+    used |= {prompt_digest(t.prompt) for ts in setup.queries for t in ts}
     assert all(prompt_digest(t.prompt) not in used for ts in setup.eval for t in ts)
     run = run_method("coplms", cfg, setup, _zero, progress=False, public=pub)
     assert type(load_public(pub.slms[1])).__name__ == "LlamaForCausalLM"
@@ -236,3 +238,27 @@ def test_experiment_end_to_end(tmp_path):
     assert again["runs"]["coplms"][0]["rounds"] == first  # seeded: identical reruns
     with pytest.raises(ValueError, match="unknown method"):
         run_experiment(TINY, methods=("fedprox",))
+
+
+def test_device_queries_are_answered_by_its_dpm(setup):
+    """Unlabeled queries join on-device mutual learning with the device DPM's greedy answers
+    as their targets (the labelled tasks keep their references); without queries the device's
+    labelled batches are used as they are."""
+    from dataclasses import replace
+
+    from offload_agents.coplms import methods
+    from offload_agents.lm_eval import generate_responses
+    from offload_agents.slm.skill import worked_steps
+
+    m = methods._build(TINY, setup, None)
+    batches = methods._mutual_batches(TINY, m, 0, 0)
+    n = len(setup.train[0])
+    assert len(setup.queries[0]) == TINY.unlabeled_per_device
+    assert batches.tasks == [*setup.train[0], *setup.queries[0]]
+    answers, _ = generate_responses(m.dpms[0], setup.tokenizer, setup.queries[0],
+                                    max_new_tokens=TINY.max_new_tokens)  # fmt: skip
+    assert batches.targets[n:] == answers
+    assert batches.targets[:n] == [worked_steps(t) for t in setup.train[0]]
+    plain = replace(TINY, unlabeled_per_device=0)
+    m2 = methods._build(plain, prepare(plain), None)
+    assert methods._mutual_batches(plain, m2, 0, 0) is m2.dev_batches[0]
