@@ -6,8 +6,11 @@ A lab can put its cloud (the simulated one, or a Hugging Face model) behind HTTP
 - ``POST /v1/chat/completions``: the last user message is the task's prompt (text after
   `PARTIAL_PREFIX` is the local model's partial response). A simulated cloud needs the task
   itself (it simulates from the reference answer): clients send it as ``offload_task`` in the
-  body (`OpenAICloud(send_task=True)`, or ``"auto"``, which reads ``/v1/models``); a request
-  without it (a plain OpenAI client) gets a 200 answer that says so.
+  body (`OpenAICloud(send_task=True)`, or ``"auto"``, which reads ``/v1/models``). A plain
+  OpenAI client sends only the text: the server recognises a prompt of the tasks it was given
+  (``known_tasks``; ``offload-gym serve`` indexes every registered environment's episodes for
+  seeds 0-9 by default, see `episode_tasks_of`) and answers it as that task; any other prompt
+  gets a 200 answer that says the task is needed.
 - ``GET /v1/models``: the served model, with ``offload_needs_task``.
 - ``GET /stats``: the server's own counts (requests, completions, errors, faults injected).
 
@@ -28,7 +31,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -41,6 +44,32 @@ FAULTS = ("slow", "429", "400", "500", "malformed", "close", "empty", "usage", "
 
 class _BadRequest(ValueError):
     pass
+
+
+def episode_tasks_of(env_ids: Iterable[str], seeds: Iterable[int]) -> tuple[list[Task], list[str]]:
+    """The tasks of every episode that each environment id starts with each seed (what a user
+    who types ``env.reset(seed=s)`` is shown), for a server to recognise their prompts.
+    Returns the tasks and the ids that could not be made without arguments (skipped)."""
+    import gymnasium as gym
+
+    from offload_gym.envs import offload_env
+
+    tasks: list[Task] = []
+    skipped: list[str] = []
+    seeds = list(seeds)
+    for env_id in env_ids:
+        try:
+            env = gym.make(env_id)
+        except (TypeError, ValueError, ImportError, OSError):
+            skipped.append(env_id)
+            continue
+        try:
+            for seed in seeds:
+                env.reset(seed=seed)
+                tasks += offload_env(env).episode_tasks
+        finally:
+            env.close()
+    return tasks, skipped
 
 
 def _parse_fault(spec: str) -> tuple[str, float]:
@@ -64,6 +93,8 @@ class CloudServer:
         model_name: The name reported in responses and ``/v1/models``.
         faults: Faults to inject, one per chat request, in order (see the module docstring).
         verbose: Log each request line to stderr.
+        known_tasks: Tasks whose prompts the server recognises in a request without
+            ``offload_task`` (a plain client's), answered as those tasks.
     """
 
     def __init__(
@@ -75,6 +106,7 @@ class CloudServer:
         model_name: str = "offload-gym",
         faults: Sequence[str] = (),
         verbose: bool = False,
+        known_tasks: Iterable[Task] = (),
     ) -> None:
         if not isinstance(cloud, CloudModel):
             raise TypeError(f"cloud must implement CloudModel (quote, answer), got {cloud!r}")
@@ -82,7 +114,9 @@ class CloudServer:
         self.model_name = model_name
         self.faults = deque(_parse_fault(f) for f in faults)
         self.verbose = verbose
-        self.stats = {"requests": 0, "completions": 0, "errors": 0, "faults_injected": 0}
+        self.known = {t.prompt.strip(): t for t in known_tasks}
+        self.stats = {"requests": 0, "completions": 0, "errors": 0, "faults_injected": 0,
+                      "recognised": 0}  # fmt: skip
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
@@ -136,7 +170,11 @@ class CloudServer:
             raise _BadRequest("a user message with string content is required")
         content = users[-1]["content"]
         prompt, sep, partial = content.partition("\n\n" + PARTIAL_PREFIX)
-        if self.needs_task and body.get("offload_task") is None:
+        known = self.known.get(prompt.strip()) if body.get("offload_task") is None else None
+        if known is not None:
+            self._count("recognised")
+            response = self.cloud.answer(known, partial if sep else None)
+        elif self.needs_task and body.get("offload_task") is None:
             text = self._plain()
             response = CloudResponse(text, len(content.encode()), len(text.encode()), 0.0, 0.0)
         else:

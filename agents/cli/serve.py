@@ -10,14 +10,27 @@ from offload_agents.cli._common import _port
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from offload_gym.envs import list_envs
     from offload_gym.models.backends import make_cloud
-    from offload_gym.serve import CloudServer
+    from offload_gym.serve import CloudServer, episode_tasks_of
 
     try:
         cloud = (make_cloud("simulated", seed=args.seed) if args.model == "simulated"
                  else make_cloud(args.model, device=args.device))  # fmt: skip
+        known: list[Any] = []
+        if args.recognise_seeds and getattr(cloud, "needs_task", False):
+            ids = args.recognise.split(",") if args.recognise else list_envs()
+            unknown = [i for i in ids if i not in list_envs()]
+            if unknown:
+                raise ValueError(f"unknown environment id(s) {unknown}; see offload-gym list")
+            known, skipped = episode_tasks_of(ids, range(args.recognise_seeds))
+            made = len(ids) - len(skipped)
+            print(f"recognising {len(known)} task prompts: the episodes of {made} environment"
+                  f" ids under seeds 0-{args.recognise_seeds - 1}"
+                  + (f" (skipped, they need arguments: {', '.join(skipped)})" if skipped else ""),
+                  flush=True)  # fmt: skip
         server = CloudServer(cloud, host=args.host, port=args.port, model_name=args.model_name,
-                             verbose=not args.quiet)  # fmt: skip
+                             verbose=not args.quiet, known_tasks=known)  # fmt: skip
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -44,4 +57,10 @@ def register(sub: Any) -> None:
     p_serve.add_argument("--seed", type=int, default=0, help="seed of the simulated cloud")
     p_serve.add_argument("--device", default="auto", help="device of a Hugging Face model")
     p_serve.add_argument("--quiet", action="store_true", help="do not log requests")
+    p_serve.add_argument("--recognise", default="", metavar="ID,...",
+                         help="environment ids whose episode prompts a plain client's request is "
+                              "recognised as (default: every registered id)")  # fmt: skip
+    p_serve.add_argument("--recognise-seeds", type=int, default=10, metavar="N",
+                         help="index those ids' episodes under seeds 0..N-1 (0: recognise "
+                              "nothing)")  # fmt: skip
     p_serve.set_defaults(func=_cmd_serve)

@@ -129,6 +129,41 @@ def test_a_plain_openai_client_gets_answers_and_a_clean_404(tasks):
         conn.close()
 
 
+def test_a_plain_openai_client_is_answered_as_the_task_it_types():
+    """The prompt a user is shown by ``env.reset(seed=s)``, sent by a plain OpenAI client
+    (no ``offload_task``), is recognised and answered as that task, as OpenAICloud's would be;
+    another prompt gets the plain answer that the task is needed."""
+    import gymnasium as gym
+    import openai
+
+    from offload_gym.serve import episode_tasks_of
+
+    known, skipped = episode_tasks_of(["OffloadMath-v0", "OffloadCode-v0"], range(3))
+    assert skipped == [] and known
+    env = gym.make("OffloadMath-v0")
+    obs, _ = env.reset(seed=2)
+    shown = env.unwrapped.episode_tasks[0]
+    assert shown.prompt in (obs if isinstance(obs, str) else str(obs))
+    with CloudServer(SimulatedCloud(), known_tasks=known) as server:
+        plain = openai.OpenAI(base_url=server.url, api_key="none", max_retries=0)
+        out = plain.chat.completions.create(
+            model="offload-gym", messages=[{"role": "user", "content": shown.prompt}]
+        )
+        assert out.choices[0].message.content == SimulatedCloud().answer(shown).text
+        other = plain.chat.completions.create(
+            model="offload-gym", messages=[{"role": "user", "content": "What is 2 + 2?"}]
+        )
+        assert "offload_task" in other.choices[0].message.content
+        assert stats(server)["recognised"] == 1
+
+
+def test_serve_refuses_unknown_ids_to_recognise(capsys):
+    from offload_agents.cli import main
+
+    assert main(["serve", "--recognise", "OffloadNope-v0", "--port", "0"]) == 2
+    assert "unknown environment id" in capsys.readouterr().err
+
+
 def test_answer_many_runs_requests_in_parallel(tasks):
     with CloudServer(SimulatedCloud(), faults=["slow:0.4"] * 8) as server:
         cloud = client(server, concurrency=8)
