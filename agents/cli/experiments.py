@@ -38,7 +38,8 @@ def _cmd_coplms(args: argparse.Namespace) -> int:
     cfg = config_from_flags(base, args, args.config_fields)
     seeds = tuple(range(args.seeds if args.seeds is not None else (1 if args.quick else 3)))
     result = run_experiment(cfg, seeds, methods=methods, progress=not args.quiet,
-                            cache_dir=Path(args.cache_dir).expanduser())  # fmt: skip
+                            cache_dir=Path(args.cache_dir).expanduser(),
+                            on_seed=lambda partial: write_report(partial, args.out))  # fmt: skip
     paths = write_report(result, args.out)
     print(paths["md"].read_text())
     print(f"wrote {', '.join(str(p) for p in paths.values())}")

@@ -170,11 +170,11 @@ class CoPLMsConfig:
     eval_per_device: int = 40
     min_difficulty: int = 1
     max_difficulty: int = 2
-    max_new_tokens: int = 96
-    server_pretrain_steps: int = 800
+    max_new_tokens: int = 84
+    server_pretrain_steps: int = 700
     slm_pretrain_steps: int = 200
-    dpm_distill_steps: int = 300
-    unlabeled_per_device: int = 128
+    dpm_distill_steps: int = 200
+    unlabeled_per_device: int = 0
     pretrain_batch: int = 32
     seed: int = 0
 
@@ -208,8 +208,8 @@ class CoPLMsConfig:
         """The few-minute CPU version (smaller public checkpoints, 2 rounds, fewer tasks)."""
         return cls(rounds=2, local_steps=10, mutual_steps=10, server_steps=12,
                    train_per_device=32, server_tasks=400, eval_per_device=16,
-                   server_pretrain_steps=150, slm_pretrain_steps=60, dpm_distill_steps=60,
-                   unlabeled_per_device=32)  # fmt: skip
+                   server_pretrain_steps=150, slm_pretrain_steps=60,
+                   dpm_distill_steps=60)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict

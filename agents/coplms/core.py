@@ -3,7 +3,6 @@ training steps (task, mutual, server-side), FedAvg, communication accounting and
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -56,10 +55,10 @@ def domain_tasks(
     max_draws: int = 50_000,
 ) -> list[Task]:
     """``n`` tasks of ``domain``, its families interleaved (deterministic in ``seed``), with
-    distinct prompts none of which is in ``exclude`` (digests, `prompt_digest`). Fewer where the
-    task space runs out within ``max_draws`` draws per family."""
+    distinct prompts none of which is in ``exclude`` (digests, `prompt_digest`). Where a
+    family's task space runs out within ``max_draws`` draws the other families fill its share
+    (fewer than ``n`` only when all run out)."""
     families = DOMAINS[domain]
-    per = math.ceil(n / len(families))
     taken: set[str] = set(exclude or ())
     lists = []
     for f in families:
@@ -67,7 +66,7 @@ def domain_tasks(
                              max_difficulty=max_difficulty)  # fmt: skip
         out: list[Task] = []
         i = 0
-        while len(out) < per and i < max_draws:
+        while len(out) < n and i < max_draws:
             t = gen[i]
             i += 1
             key = prompt_digest(t.prompt)
@@ -75,8 +74,9 @@ def domain_tasks(
                 taken.add(key)
                 out.append(t)
         lists.append(out)
-    width = min(len(x) for x in lists)
-    return [t for group in zip(*(x[:width] for x in lists), strict=True) for t in group][:n]
+    # Round-robin over the families; one whose task space ran out leaves its turns to the rest.
+    mixed = [x[i] for i in range(max(map(len, lists), default=0)) for x in lists if i < len(x)]
+    return mixed[:n]
 
 
 class Batches:

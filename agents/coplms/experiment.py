@@ -5,7 +5,7 @@ in the sandbox) and Rouge-L against the reference solution (``rouge-score``)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ def run_experiment(
     methods: Sequence[str] = METHODS,
     progress: bool = True,
     cache_dir: str | PathLike[str] = "~/.cache/offload-gym",
+    on_seed: Callable[[dict[str, Any]], object] | None = None,
 ) -> dict[str, Any]:
     """Every method on every seed (same public checkpoints, data and schedules per seed).
 
@@ -60,7 +61,9 @@ def run_experiment(
     [per seed]}}``; a summary holds per-device ``em``/``em_text``/``rouge_l`` (mean and std
     over seeds), their averages over devices, the LLM's (for methods that train it), bytes per
     round and in total, and the per-round averages for the plot; ``before`` holds, per domain,
-    the public SLM's and the public server LLM's scores before any co-tuning.
+    the public SLM's and the public server LLM's scores before any co-tuning. ``on_seed`` is
+    called with the result over the seeds finished so far after each one (the command line
+    writes it, so an interrupted run keeps its finished seeds).
     """
     from dataclasses import replace
 
@@ -78,9 +81,17 @@ def run_experiment(
         for m in methods:
             runs[m].append(run_method(m, scfg, setup, evaluate, progress=progress,
                                       public=public))  # fmt: skip
+        if on_seed is not None:
+            on_seed(_result(cfg, list(seeds)[: len(before)], runs, before))
+    return _result(cfg, list(seeds), runs, before)
+
+
+def _result(
+    cfg: CoPLMsConfig, seeds: list[int], runs: dict[str, list[Any]], before: list[Any]
+) -> dict[str, Any]:
     domains = [d.domain for d in cfg.devices]
     summaries = {m: _method_summary(per_seed, domains, cfg.rounds) for m, per_seed in runs.items()}
-    return {"config": cfg.to_dict(), "seeds": list(seeds), "methods": summaries,
+    return {"config": cfg.to_dict(), "seeds": seeds, "methods": summaries,
             "before": _before_summary(before, domains), "runs": runs}  # fmt: skip
 
 

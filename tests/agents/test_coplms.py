@@ -222,7 +222,11 @@ def test_public_checkpoints_are_built_once_and_held_out_tasks_avoid_their_prompt
 
 
 def test_experiment_end_to_end(tmp_path):
-    result = run_experiment(TINY, seeds=(0, 1), progress=False, cache_dir=tmp_path)
+    partial: list[dict] = []
+    result = run_experiment(TINY, seeds=(0, 1), progress=False, cache_dir=tmp_path,
+                            on_seed=partial.append)  # fmt: skip
+    assert [p["seeds"] for p in partial] == [[0], [0, 1]]  # a finished seed is reported at once
+    assert partial[-1]["methods"] == result["methods"]
     assert set(result["methods"]) == set(METHODS)
     for m in result["methods"].values():
         assert set(m["devices"]) == {"polynomials", "code"}
@@ -262,3 +266,19 @@ def test_device_queries_are_answered_by_its_dpm(setup):
     plain = replace(TINY, unlabeled_per_device=0)
     m2 = methods._build(plain, prepare(plain), None)
     assert methods._mutual_batches(plain, m2, 0, 0) is m2.dev_batches[0]
+
+
+def test_domain_tasks_fill_a_family_that_runs_out():
+    """Where one family has no task left that is not excluded, the others fill its share (a
+    small task space must not empty the device's held-out set)."""
+    from offload_agents.coplms.core import domain_tasks
+    from offload_agents.slm.skill import prompt_digest
+    from offload_gym.tasks import make_generator
+
+    lists = make_generator("code_lists", seed=3, max_difficulty=2)
+    gone = {prompt_digest(lists[i].prompt) for i in range(60)}
+    tasks = domain_tasks("code", 10, seed=3, max_difficulty=2, exclude=gone, max_draws=60)
+    assert len(tasks) == 10 and {t.metadata.get("family") for t in tasks} == {"code_arithmetic"}
+    both = domain_tasks("code", 10, seed=3, max_difficulty=2)
+    fams = [t.metadata.get("family") for t in both]
+    assert fams[:4] == ["code_arithmetic", "code_lists"] * 2  # interleaved when both have tasks
