@@ -18,6 +18,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         cloud = (make_cloud("simulated", seed=args.seed) if args.model == "simulated"
                  else make_cloud(args.model, device=args.device))  # fmt: skip
         known: list[Any] = []
+        note = ""
         if args.recognise_seeds and getattr(cloud, "needs_task", False):
             ids = args.recognise.split(",") if args.recognise else list_envs()
             unknown = [i for i in ids if i not in list_envs()]
@@ -25,10 +26,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 raise ValueError(f"unknown environment id(s) {unknown}; see offload-gym list")
             known, skipped = episode_tasks_of(ids, range(args.recognise_seeds))
             made = len(ids) - len(skipped)
-            print(f"recognising {len(known)} task prompts: the episodes of {made} environment"
-                  f" ids under seeds 0-{args.recognise_seeds - 1}"
-                  + (f" (skipped, they need arguments: {', '.join(skipped)})" if skipped else ""),
-                  flush=True)  # fmt: skip
+            note = (f"recognising {len(known)} task prompts: the episodes of {made} environment"
+                    f" ids under seeds 0-{args.recognise_seeds - 1}"
+                    + (f" (skipped, they need arguments: {', '.join(skipped)})" if skipped
+                       else ""))  # fmt: skip
         server = CloudServer(cloud, host=args.host, port=args.port, model_name=args.model_name,
                              verbose=not args.quiet, known_tasks=known)  # fmt: skip
     except (ValueError, OSError) as exc:
@@ -36,6 +37,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return 2
     print(f"serving {args.model} as {args.model_name!r} on {server.url} (Ctrl-C stops)",
           flush=True)  # fmt: skip
+    if note:
+        print(note, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -517,8 +517,7 @@ def train_skilled_slm(
     if model is None:
         model = build_char_model(tokenizer, cfg)
     elif model.get_input_embeddings().num_embeddings < len(tokenizer):
-        raise ValueError(f"the model's vocabulary is smaller than the character tokenizer's "
-                         f"({len(tokenizer)})")  # fmt: skip
+        raise ValueError(f"the model has fewer embeddings than the {len(tokenizer)} tokens")
     sampler = TaskSampler(cfg, seed=cfg.seed)
     drills = DrillSampler(cfg, seed=_derived_seed(cfg.seed, 2)) if cfg.drill_rows else None
     rng = np.random.default_rng([cfg.seed, 1])
