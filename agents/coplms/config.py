@@ -208,8 +208,8 @@ class CoPLMsConfig:
         """The few-minute CPU version (smaller public checkpoints, 2 rounds, fewer tasks)."""
         return cls(rounds=2, local_steps=10, mutual_steps=10, server_steps=12,
                    train_per_device=32, server_tasks=400, eval_per_device=16,
-                   server_pretrain_steps=150, slm_pretrain_steps=60,
-                   dpm_distill_steps=60)  # fmt: skip
+                   server_pretrain_steps=100, slm_pretrain_steps=60,
+                   dpm_distill_steps=40)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
