@@ -56,6 +56,14 @@ def add_out_args(p: argparse.ArgumentParser, *, tensorboard: bool = True) -> Non
 RESULT_FILES = ("results.json", "results.md")
 
 
+CACHE_DIR = "~/.cache/offload-gym"
+
+
+def add_cache_dir_arg(p: argparse.ArgumentParser, what: str) -> None:
+    """``--cache-dir``: where the models a command builds once (``what``) are cached."""
+    p.add_argument("--cache-dir", default=CACHE_DIR, help=f"where {what} cached")
+
+
 def check_out_dir(out: str | Path, *, overwrite: bool) -> Path:
     """``out`` as a Path if results may be written there, else a ValueError that says why: a file
     in its place, or a directory that already holds results (unless ``overwrite``)."""

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from offload_agents.cli._common import _positive, add_out_args
+from offload_agents.cli._common import _positive, add_cache_dir_arg, add_out_args
 from offload_agents.cli._configflags import add_config_flags, config_from_flags
 
 
@@ -56,8 +56,7 @@ def register(sub: Any) -> None:
         help="the few-minute CPU version (its own defaults for every field)",
     )
     add_out_args(p_demo)
-    p_demo.add_argument("--cache-dir", default="~/.cache/offload-gym",
-                        help="where the warm-started SLM is cached")  # fmt: skip
+    add_cache_dir_arg(p_demo, "the warm-started SLM is")
     from offload_agents.grpo.experiment import DemoConfig
 
     p_demo.set_defaults(config_fields=add_config_flags(p_demo, DemoConfig))
@@ -76,7 +75,6 @@ def register(sub: Any) -> None:
     from offload_agents.coplms import CoPLMsConfig
 
     # Model specs as ARCH:LAYERSxWIDTH[:HEADS], devices as DOMAIN=SPEC,... (their from_flag).
-    p_cop.add_argument("--cache-dir", default="~/.cache/offload-gym",
-                       help="where the public checkpoints are cached")  # fmt: skip
+    add_cache_dir_arg(p_cop, "the public checkpoints are")
     fields = add_config_flags(p_cop, CoPLMsConfig, skip=("seed",))
     p_cop.set_defaults(func=_cmd_coplms, config_fields=fields)

@@ -20,8 +20,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         known: list[Any] = []
         note = ""
         if args.recognise_seeds and getattr(cloud, "needs_task", False):
-            ids = args.recognise.split(",") if args.recognise else list_envs()
-            unknown = [i for i in ids if i not in list_envs()]
+            registered = list_envs()
+            ids = args.recognise.split(",") if args.recognise else registered
+            unknown = [i for i in ids if i not in registered]
             if unknown:
                 raise ValueError(f"unknown environment id(s) {unknown}; see offload-gym list")
             known, skipped = episode_tasks_of(ids, range(args.recognise_seeds))

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from offload_agents.cli._common import _positive, add_out_args
+from offload_agents.cli._common import _positive, add_cache_dir_arg, add_out_args
 from offload_agents.cli._configflags import add_config_flags, config_from_flags
 
 CHECKPOINT, LOG, SUMMARY, MODEL = "checkpoint.pt", "train.jsonl", "results.json", "model"
@@ -79,8 +79,7 @@ def register(sub: Any) -> None:
                    help="steps between checkpoints in --out")  # fmt: skip
     p.add_argument("--model", default=None, help="a Hugging Face causal LM folder "
                    "(default: the demo's skilled SLM)")  # fmt: skip
-    p.add_argument("--cache-dir", default="~/.cache/offload-gym",
-                   help="where the skilled SLM is cached")  # fmt: skip
+    add_cache_dir_arg(p, "the skilled SLM is")
     add_out_args(p)
     p.add_argument("--fresh", action="store_true",
                    help="ignore a checkpoint in --out and start over (by default a rerun "

@@ -74,9 +74,16 @@ def domain_tasks(
                 taken.add(key)
                 out.append(t)
         lists.append(out)
-    # Round-robin over the families; one whose task space ran out leaves its turns to the rest.
-    mixed = [x[i] for i in range(max(map(len, lists), default=0)) for x in lists if i < len(x)]
-    return mixed[:n]
+    return interleave(lists)[:n]
+
+
+def interleave(lists: Sequence[Sequence[Task]]) -> list[Task]:
+    """Round-robin over ``lists``; one that runs out leaves its turns to the rest.
+
+    >>> interleave([[1, 2, 3], [10], [20, 21]])
+    [1, 10, 20, 2, 21, 3]
+    """
+    return [x[i] for i in range(max(map(len, lists), default=0)) for x in lists if i < len(x)]
 
 
 class Batches:

@@ -37,6 +37,7 @@ from offload_agents.coplms.core import (
     build_model,
     domain_tasks,
     fedavg,
+    interleave,
     mutual_steps,
     parameter_bytes,
     server_steps,
@@ -85,9 +86,7 @@ def prepare(cfg: CoPLMsConfig, public: PublicModels | None = None) -> Setup:
     per = -(-cfg.server_tasks // len(domains))
     mixed = [domain_tasks(dom, per, seed=_data_seed(s, i, 30_000), **diff)
              for i, dom in enumerate(domains)]  # fmt: skip
-    width = min(len(x) for x in mixed)
-    server = [t for group in zip(*(x[:width] for x in mixed), strict=True) for t in group]
-    server = server[: cfg.server_tasks]
+    server = interleave(mixed)[: cfg.server_tasks]
     queries = [domain_tasks(dev.domain, cfg.unlabeled_per_device, seed=_data_seed(s, k, 40_000),
                             **diff) if cfg.unlabeled_per_device else []
                for k, dev in enumerate(cfg.devices)]  # fmt: skip
