@@ -47,6 +47,10 @@ class GRPOConfig:
         num_iterations: Optimisation passes over each batch (TRL's ``num_iterations``, PPO's
             epochs); the behaviour log-probs are kept from sampling, so from the second pass on
             the ratio differs from 1 and the clip acts.
+        update_chunk: Rows per forward pass of the update. The batch's rows are sorted by
+            length and each chunk is cut to its own longest response and prompt, so the padding
+            of the batch costs no compute; the log-probabilities are the same as in one pass
+            (0: the whole batch in one pass, padded to its longest row).
         clip_eps: PPO clip range (ignored by algorithms that do not clip, such as GAPG).
         length_norm: ``"token"`` (default, every algorithm: the loss averages all response
             tokens of the batch together, as Dr. GRPO and DAPO, so a short response gets no
@@ -92,6 +96,7 @@ class GRPOConfig:
     lora_rank: int = 0
     lora_alpha: float = 16.0
     num_iterations: int = 2
+    update_chunk: int = 8
     clip_eps: float = 0.2
     length_norm: LengthNorm = "token"
     beta: float = 0.0
@@ -118,6 +123,7 @@ class GRPOConfig:
         require_ints(self, ("num_tasks", "group_size", "prompts_per_step", "max_new_tokens",
                             "num_iterations"))  # fmt: skip
         require_int("lora_rank", self.lora_rank, minimum=0)  # 0: full fine-tuning
+        require_int("update_chunk", self.update_chunk, minimum=0)  # 0: one pass
         if not (math.isfinite(self.lora_alpha) and self.lora_alpha > 0):
             raise ValueError(f"lora_alpha must be a finite number > 0, got {self.lora_alpha!r}")
         if self.threads < 0:

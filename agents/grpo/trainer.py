@@ -125,16 +125,38 @@ class GRPOTrainer:
     # ------------------------------------------------------------------ one step
     def _token_logp(self, model: Any, batch: Rollout, start: int) -> torch.Tensor:
         """(B, T - start) log-probabilities of the tokens at positions ``start..T-1`` under
-        ``model`` at the sampling temperature. Logits are computed only for those positions
-        where the model supports it (``logits_to_keep``, as TRL)."""
-        seqs = batch.sequences
+        ``model`` at the sampling temperature (0 past each row's response). The rows go through
+        the model in chunks of ``update_chunk``, sorted by length, each chunk cut to its own
+        first real token and last response token, so the batch's padding costs no compute;
+        a causal model gives each row the same conditionals either way."""
+        seqs, mask = batch.sequences, batch.response_mask
+        rows, width = seqs.shape
+        chunk = self.config.update_chunk or rows
+        resp = mask[:, start:] > 0
+        # one past each row's last response token (``start`` for a row with none)
+        ends = torch.where(resp.any(1), width - resp.flip(1).int().argmax(1), start)
+        firsts = batch.attention_mask.int().argmax(1)  # left padding ends here
+        order = torch.argsort(ends, stable=True)
+        parts = []
+        for idx in order.split(chunk):
+            lo, hi = min(int(firsts[idx].min()), start - 1), int(ends[idx].max())
+            part = self._span_logp(model, seqs[idx, lo:hi], batch.attention_mask[idx, lo:hi],
+                                   start - lo)  # fmt: skip
+            parts.append(torch.nn.functional.pad(part, (0, width - hi)))
+        return torch.cat(parts)[torch.argsort(order)]
+
+    def _span_logp(
+        self, model: Any, seqs: torch.Tensor, attention: torch.Tensor, start: int
+    ) -> torch.Tensor:
+        """Log-probabilities of ``seqs[:, start:]``; logits are computed only for those
+        positions where the model supports it (``logits_to_keep``, as TRL)."""
         keep = seqs.shape[1] - start + 1
         kwargs = {"logits_to_keep": keep} if self._logits_to_keep else {}
         # Prompts are left-padded: positions count real tokens only, as in `generate`, or the
         # update would score a different conditional than the one that was sampled.
-        positions = (batch.attention_mask.long().cumsum(1) - 1).clamp(min=0)
-        logits = model(input_ids=seqs, attention_mask=batch.attention_mask,
-                       position_ids=positions, **kwargs).logits  # fmt: skip
+        positions = (attention.long().cumsum(1) - 1).clamp(min=0)
+        logits = model(input_ids=seqs, attention_mask=attention, position_ids=positions,
+                       **kwargs).logits  # fmt: skip
         logits = logits[:, -keep:-1].float() / self.config.temperature
         logp = torch.log_softmax(logits, dim=-1)
         return logp.gather(-1, seqs[:, start:, None]).squeeze(-1)

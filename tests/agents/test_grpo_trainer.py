@@ -1,5 +1,7 @@
 """The GRPO-family trainer: algorithms as pluggable pieces, driven through the vector text env."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -140,6 +142,45 @@ def test_gapg_filter_removes_dropped_prompts_from_the_denominator(lm):
     halved.close()
     both.close()
     alone.close()
+
+
+def padded_logp(model, batch, start):
+    """The reference: one forward over the whole padded batch, every position scored."""
+    positions = (batch.attention_mask.long().cumsum(1) - 1).clamp(min=0)
+    logits = model(input_ids=batch.sequences, attention_mask=batch.attention_mask,
+                   position_ids=positions).logits[:, start - 1 : -1]  # fmt: skip
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    return logp.gather(-1, batch.sequences[:, start:, None]).squeeze(-1)
+
+
+@pytest.mark.parametrize("chunk", [0, 1, 3, 4])
+def test_chunked_update_scores_the_same_as_one_padded_pass(lm, chunk):
+    """Rows sorted by length and cut to their own span give the padded pass's log-probs on
+    every response token, so the loss and its gradient are the same."""
+    model, tok = lm
+    cfg = GRPOConfig(algorithm="dagrpo", num_tasks=6, group_size=2, prompts_per_step=2,
+                     max_new_tokens=12, update_chunk=chunk)  # fmt: skip
+    t = GRPOTrainer(model, tok, cfg)
+    batch = t.collector.collect(t.rewards)
+    mask = batch.response_mask.clone()
+    start = batch.prompt_len
+    for row, length in enumerate([1, 5, 12, 0]):  # responses ending at different lengths
+        mask[row, start + length :] = 0.0
+    batch = batch._replace(response_mask=mask)
+    assert (batch.attention_mask == 0).any()  # prompts of different lengths: left padding
+    adv, m = torch.tensor([0.5, -1.0, 2.0, 0.25]), mask[:, start:]
+    grads, values = [], []
+    for score in (lambda: t._token_logp(model, batch, start),
+                  lambda: padded_logp(model, batch, start)):  # fmt: skip
+        model.zero_grad()
+        logp = score()
+        assert logp.shape == m.shape
+        F.policy_loss(logp, logp.detach(), adv, m).backward()
+        values.append(logp.detach() * m)
+        grads.append([p.grad.clone() for p in model.parameters()])
+    assert torch.allclose(values[0], values[1], atol=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads, strict=True))
+    t.close()
 
 
 def test_several_passes_make_the_clip_act_and_dropout_is_off(lm):
