@@ -1,6 +1,5 @@
 """The GRPO-family trainer: algorithms as pluggable pieces, driven through the vector text env."""
 
-
 import pytest
 import torch
 
