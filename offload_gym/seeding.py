@@ -21,6 +21,8 @@ SAMPLER_STRIDE = 1_000_003
 """Sampling calls (a prime, so sampler seeds fall apart from every other stream)."""
 SAMPLER_RANK_STRIDE = 7_919
 """A distributed run's processes within a sampler block (a prime)."""
+ANCHOR_STRIDE = 1_000_033
+"""The GRPO trainer's answer-anchor draws, one per training step (a prime)."""
 EPISODE_STRIDE = 1_000
 """Episodes of an evaluation or a calibration run."""
 MODEL_STRIDE = 1_000
@@ -35,6 +37,7 @@ def derive(seed: int, index: int = 0, *, stride: int, offset: int = 0) -> int:
 
 
 __all__ = [
+    "ANCHOR_STRIDE",
     "DATA_STRIDE",
     "EPISODE_STRIDE",
     "MODEL_STRIDE",

@@ -56,6 +56,12 @@ class GRPOConfig:
             tokens of the batch together, as Dr. GRPO and DAPO, so a short response gets no
             larger per-token weight) or ``"sequence"`` (tokens averaged within each response,
             then over responses, as the original GRPO).
+        anchor_coef: Weight of the answer anchor (`offload_agents.grpo.anchor`, PPO-ptx's
+            supervised term): the cross-entropy of fresh worked answers of the batch's task
+            group, without their first token (the decision stays with the RL), added to the
+            policy loss in every pass. Needs an anchor source (``GRPOTrainer(anchor=...)``);
+            0 (default) trains as the papers do.
+        anchor_rows: Supervised rows of the anchor per training step.
         beta: Weight of the k3 KL to the initial policy (0 disables the reference model).
         tau: Cloud budget: target usage (dagrpo) or hard cap (gapg, collab).
         lambda0: Initial dual variable (dagrpo); the PID controller's bias term.
@@ -99,6 +105,8 @@ class GRPOConfig:
     update_chunk: int = 8
     clip_eps: float = 0.2
     length_norm: LengthNorm = "token"
+    anchor_coef: float = 0.0
+    anchor_rows: int = 16
     beta: float = 0.0
     tau: float = 0.3
     lambda0: float = 0.5
@@ -121,7 +129,7 @@ class GRPOConfig:
 
         get_algorithm(self.algorithm)  # raises with the registered names
         require_ints(self, ("num_tasks", "group_size", "prompts_per_step", "max_new_tokens",
-                            "num_iterations"))  # fmt: skip
+                            "num_iterations", "anchor_rows"))  # fmt: skip
         require_int("lora_rank", self.lora_rank, minimum=0)  # 0: full fine-tuning
         require_int("update_chunk", self.update_chunk, minimum=0)  # 0: one pass
         if not (math.isfinite(self.lora_alpha) and self.lora_alpha > 0):
@@ -148,8 +156,8 @@ class GRPOConfig:
         for name in ("lr", "temperature"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0")
-        for name in ("clip_eps", "beta", "lambda0", "eta_lambda", "gapg_rho", "pid_kp", "pid_ki",
-                     "pid_kd"):  # fmt: skip
+        for name in ("clip_eps", "beta", "anchor_coef", "lambda0", "eta_lambda", "gapg_rho",
+                     "pid_kp", "pid_ki", "pid_kd"):  # fmt: skip
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name} must be a finite number, got {getattr(self, name)!r}")
             if getattr(self, name) < 0:

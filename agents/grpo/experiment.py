@@ -39,6 +39,7 @@ from offload_agents.slm.skill import (
     CODE_FAMILIES,
     MATH_FAMILIES,
     SkillConfig,
+    WorkedAnswers,
     build_skilled_slm,
     load_seen,
     prompt_digest,
@@ -86,6 +87,10 @@ class DemoConfig:
         lora_rank: 0 tunes every weight in the RL phase; r > 0 tunes rank-r LoRA adapters on
             every linear layer instead (base weights frozen; needs ``peft``).
         lora_alpha: LoRA scale numerator (adapter output scaled by alpha / r).
+        anchor_coef: Weight of the answer anchor in every method's loss (PPO-ptx's supervised
+            term on fresh worked answers of the current task group, without the first token,
+            which is the decision; `offload_agents.grpo.anchor`). 0 trains as the papers do.
+        anchor_rows: Anchor rows per training step.
         beta: KL coefficient to the warm-started model (k3 estimator; 0: no reference model).
         num_iterations: Optimisation passes over each batch.
         eta_lambda: DA-GRPO's dual ascent step size.
@@ -123,6 +128,8 @@ class DemoConfig:
     lr: float = 5e-5
     lora_rank: int = 0
     lora_alpha: float = 16.0
+    anchor_coef: float = 0.0
+    anchor_rows: int = 16
     beta: float = 0.0
     num_iterations: int = 2
     eta_lambda: float = 0.01
@@ -180,6 +187,7 @@ class DemoConfig:
         return GRPOConfig(num_tasks=2 * self.steps_per_group, tau=self.tau,
                           group_size=self.group_size, prompts_per_step=self.prompts_per_step,
                           max_new_tokens=self.max_new_tokens, lr=self.lr, beta=self.beta,
+                          anchor_coef=self.anchor_coef, anchor_rows=self.anchor_rows,
                           lora_rank=self.lora_rank, lora_alpha=self.lora_alpha,
                           seed=seed,
                           num_iterations=self.num_iterations, eta_lambda=self.eta_lambda,
@@ -326,9 +334,11 @@ def _train_method(
     train_stream = demo_stream(cfg, cfg.steps_per_group, TRAIN_SEED + seed)
     log = out / "train" / f"{method}-seed{seed}.jsonl"
     log.unlink(missing_ok=True)  # a fresh run (the trainer appends to resume its own log)
+    groups = {"math": cfg.math_families, "code": cfg.code_families}
     trainer = GRPOTrainer(model, tokenizer, cfg.grpo(method, seed),
                           env_kwargs={"tasks": train_stream}, log_path=log,
-                          tensorboard_dir=tensorboard_dir)  # fmt: skip
+                          tensorboard_dir=tensorboard_dir,
+                          anchor=WorkedAnswers(cfg.skill(), groups, seed=seed))  # fmt: skip
     trainer.train(cfg.steps_per_group, progress=progress)
     after = _math_skill(model, tokenizer, math_only, run)
     trainer.train(cfg.steps_per_group, progress=progress)

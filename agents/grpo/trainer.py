@@ -13,6 +13,7 @@ import json
 import math
 import pickle
 import time
+from collections import Counter
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,11 @@ import torch
 
 from offload_agents._torch import torch_threads
 from offload_agents.grpo import functional as F
+from offload_agents.grpo.anchor import AnchorSource, anchor_loss, encode_anchor
 from offload_agents.grpo.config import GRPOConfig
 from offload_agents.grpo.dual import DualController, make_controller
 from offload_agents.grpo.rollout import Rollout, RolloutCollector
+from offload_gym.models.hf import context_window
 
 
 class GRPOTrainer:
@@ -39,6 +42,9 @@ class GRPOTrainer:
         tensorboard_dir: Optional TensorBoard log directory: every step's lambda, training
             requests and granted usage, reward, accuracy, loss, gradient norm, clip fraction and
             kept prompts as ``offload/...`` scalars, flushed each step (needs ``tensorboard``).
+        anchor: The answer anchor's source (`offload_agents.grpo.anchor.AnchorSource`, e.g. the
+            kit's `offload_agents.slm.skill.WorkedAnswers`), needed when
+            ``config.anchor_coef > 0``.
         accelerator: An ``accelerate.Accelerator`` for data-parallel training under
             ``accelerate launch``: each process collects its own prompts (its own seeds), the
             gradients are averaged across processes, and the dual update uses the usage averaged
@@ -55,7 +61,12 @@ class GRPOTrainer:
         log_path: str | PathLike[str] | None = None,
         accelerator: Any | None = None,
         tensorboard_dir: str | PathLike[str] | None = None,
+        anchor: AnchorSource | None = None,
     ) -> None:
+        if config.anchor_coef > 0 and anchor is None:
+            raise ValueError("anchor_coef > 0 needs an anchor source: GRPOTrainer(anchor=...), e.g."
+                             " offload_agents.slm.skill.WorkedAnswers for a kit model")  # fmt: skip
+        self.anchor = anchor
         self.model, self.tokenizer, self.config = model, tokenizer, config
         self.raw_model = model
         self.accelerator = accelerator
@@ -78,6 +89,7 @@ class GRPOTrainer:
         self._lam = cfg.lambda0
         self._logits_to_keep = _accepts_logits_to_keep(model)
         self._update_timings: dict[str, float] = {}
+        self._anchor_loss: float | None = None
         self.step_count = 0
         self.history: list[dict[str, Any]] = []
         self.timings: list[dict[str, float]] = []
@@ -206,7 +218,7 @@ class GRPOTrainer:
         record = {
             "step": self.step_count,
             "algorithm": cfg.algorithm,
-            "task_group": max(set(batch.groups), key=batch.groups.count),
+            "task_group": _main_group(batch),
             "loss": losses[0],
             "reward": float(batch.rewards.mean()),
             "accuracy": float(batch.correct.mean()),
@@ -217,6 +229,7 @@ class GRPOTrainer:
             "grad_norm": grad_norm,
             "clip_fraction": clipped,
             "kept_prompts": float(keep.mean()),
+            "anchor_loss": self._anchor_loss,
             "response_tokens": float(batch.response_mask.sum() / batch.response_mask.shape[0]),
         }
         self._log(record)
@@ -238,12 +251,19 @@ class GRPOTrainer:
             ref = None if self.reference is None else self._token_logp(self.reference, batch, start)
         losses, clipped, opt_time, grad_norm = [], 0.0, 0.0, 0.0
         old = torch.empty(0)
+        anchor = self._anchor_rows(batch)
+        self._anchor_loss = None
         for i in range(cfg.num_iterations):
             logp = self._token_logp(self.model, batch, start)
             if i == 0:  # the behaviour policy: the model before any update (no extra forward)
                 old = logp.detach()
             loss = F.policy_loss(logp, old, adv, mask, clip_eps=clip, ref_logp=ref,
                                  beta=cfg.beta, length_norm=cfg.length_norm)  # fmt: skip
+            if anchor is not None:
+                ce = anchor_loss(self.model, anchor)
+                if i == 0:  # the first pass's (the model the step's batch was sampled from)
+                    self._anchor_loss = float(ce.detach())
+                loss = loss + cfg.anchor_coef * ce
             grad_norm, seconds = self._backward_step(loss)
             opt_time += seconds
             losses.append(float(loss.detach()))
@@ -252,6 +272,14 @@ class GRPOTrainer:
         total = time.perf_counter() - t0
         self._update_timings = {"forward_backward": total - opt_time, "optimizer": opt_time}
         return losses, grad_norm, clipped
+
+    def _anchor_rows(self, batch: Rollout) -> dict[str, torch.Tensor] | None:
+        """The step's anchor rows, encoded (None without an anchor): drawn for the batch's
+        task group, deterministic by the step index."""
+        if self.anchor is None or self.config.anchor_coef <= 0:
+            return None
+        rows = self.anchor(_main_group(batch), self.config.anchor_rows, self.step_count)
+        return encode_anchor(self.tokenizer, rows, context_window(self.raw_model) or 2048)
 
     def _log(self, record: dict[str, Any]) -> None:
         """Keep a step's record; write it to the JSONL log and TensorBoard, flushed."""
@@ -431,9 +459,14 @@ def load_env_state(data: bytes, *, trusted: bool = False) -> Any:
         raise ValueError(f"checkpoint state refused: {exc}") from None
 
 
+def _main_group(batch: Rollout) -> str:
+    """The task group of most of the batch's prompts (the first of them on a tie)."""
+    return Counter(batch.groups).most_common(1)[0][0]
+
+
 TENSORBOARD_SCALARS = ("lambda", "cloud_requests", "greedy_requests", "cloud_usage", "reward",
                        "accuracy", "loss", "grad_norm", "clip_fraction",
-                       "kept_prompts")  # fmt: skip
+                       "kept_prompts", "anchor_loss")  # fmt: skip
 """The training record's values written to TensorBoard (as ``offload/<key>``)."""
 
 

@@ -22,7 +22,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from os import PathLike
 from pathlib import Path
@@ -33,6 +33,7 @@ import torch
 
 from offload_agents._torch import torch_threads
 from offload_agents.slm.template import HELP_REQUEST, SPECIAL_TOKENS, format_prompt
+from offload_gym import seeding
 from offload_gym.tasks import Task, make_generator
 from offload_gym.validation import require_ints
 
@@ -332,6 +333,45 @@ class TaskSampler:
             out.append(self.gens[key][self.next_index[key]])
             self.next_index[key] += 1
         return out
+
+
+class WorkedAnswers:
+    """An answer-anchor source for the GRPO trainer (`offload_agents.grpo.anchor`): fresh tasks
+    of a task group's families, drawn as the warm start draws them (the recipe's family weights
+    and difficulties), with the kit's worked answers as targets and never the help request.
+
+    ``groups`` maps a task group's name to its families. A call ``(group, n, index)`` draws
+    ``n`` tasks from generators seeded by ``(seed, index)`` alone, so a resumed run draws the
+    same rows at the same step.
+
+    >>> src = WorkedAnswers(SkillConfig(), {"math": ("polynomials",)}, seed=0)
+    >>> rows = src("math", 2, 0)
+    >>> [r[0][:11] for r in rows] == [r[0][:11] for r in src("math", 2, 0)], len(rows)
+    (True, 2)
+    """
+
+    def __init__(self, cfg: SkillConfig, groups: Mapping[str, Sequence[str]], *, seed: int) -> None:
+        self.configs: dict[str, SkillConfig] = {}
+        for name, families in groups.items():
+            unknown = set(families) - set(cfg.families)
+            if unknown or not families:
+                raise ValueError(f"anchor group {name!r}: families {sorted(families)} must be "
+                                 f"among the recipe's {list(cfg.families)}")  # fmt: skip
+            weights = {f: cfg.family_weights.get(f, 1.0) for f in families}
+            math_f = tuple(f for f in cfg.math_families if f in families)
+            code_f = tuple(f for f in cfg.code_families if f in families)
+            self.configs[name] = replace(cfg, math_families=math_f, code_families=code_f,
+                                         family_weights=weights)  # fmt: skip
+        self.seed = seed
+
+    def __call__(self, group: str, n: int, index: int) -> list[tuple[str, str]]:
+        if group not in self.configs:
+            raise ValueError(f"no anchor families for task group {group!r}; "
+                             f"known: {list(self.configs)}")  # fmt: skip
+        sampler = TaskSampler(
+            self.configs[group], seed=seeding.derive(self.seed, index, stride=seeding.ANCHOR_STRIDE)
+        )
+        return [(t.prompt, worked_steps(t)) for t in sampler.take(n)]
 
 
 DRILL_PROMPT = "Drill:\n"

@@ -1,0 +1,79 @@
+"""The answer anchor: a supervised term beside the policy gradient that keeps the answering skill.
+
+InstructGPT's PPO-ptx (Ouyang et al. 2022) mixes pre-training gradients into PPO so the RL
+updates do not cost the model what it already knew. The anchor here is that term with one
+change for a policy that decides whether to ask the cloud: its loss is the cross-entropy of
+fresh *worked answers* of the current task group, **without the first response token**. The
+first token is the decision (the offload marker or the answer's first character); left in, the
+anchor, whose targets are all answers, would teach "never ask" and override the dual
+controller. Every later token is the answer given that the model answers locally, which the RL
+updates of a tiny model otherwise corrupt (measured: its signed additions, docs/results.md).
+
+The loss added to the policy loss is ``anchor_coef * CE``; ``GRPOConfig.anchor_coef = 0``
+leaves the trainer as the papers have it. The rows come from an `AnchorSource`: a callable
+``source(group, n, index) -> [(prompt, target), ...]`` that returns ``n`` task prompts (as the
+environment shows them) with their reference answers for the task group ``group``; ``index``
+(the training step) makes the draw deterministic, so a resumed run draws the same rows. The
+skilled-SLM kit's `offload_agents.slm.skill.WorkedAnswers` is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from offload_agents.slm.template import format_prompt
+
+AnchorSource = Callable[[str, int, int], Sequence[tuple[str, str]]]
+
+
+def encode_anchor(
+    tokenizer: Any, rows: Sequence[tuple[str, str]], max_len: int
+) -> dict[str, torch.Tensor]:
+    """Right-padded ``format_prompt(prompt) + target + end-of-text`` ids with labels on the
+    target's tokens after its first and on the end-of-text (-100 elsewhere).
+
+    >>> from offload_agents.slm.skill import char_tokenizer
+    >>> tok = char_tokenizer()
+    >>> enc = encode_anchor(tok, [("1+1?", "2#2")], 64)
+    >>> n = len(format_prompt("1+1?"))
+    >>> labels = enc["labels"][0]
+    >>> (labels[: n + 1] == -100).all().item(), tok.decode(labels[n + 1 : n + 3])
+    (True, '#2')
+    """
+    if not rows:
+        raise ValueError("the anchor source returned no rows")
+    ids, labels = [], []
+    for prompt, target in rows:
+        p = tokenizer(format_prompt(prompt), add_special_tokens=False)["input_ids"]
+        t = tokenizer(target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        if len(t) < 2:
+            raise ValueError(f"an anchor target needs a token after its first, got {target!r}")
+        row = (p + t)[:max_len]
+        ids.append(row)
+        labels.append(([-100] * (len(p) + 1) + t[1:])[:max_len])
+    width = max(len(r) for r in ids)
+    out = torch.full((len(ids), width), tokenizer.pad_token_id, dtype=torch.long)
+    lab = torch.full_like(out, -100)
+    mask = torch.zeros_like(out)
+    for i, (row, lr) in enumerate(zip(ids, labels, strict=True)):
+        out[i, : len(row)] = torch.tensor(row)
+        lab[i, : len(lr)] = torch.tensor(lr)
+        mask[i, : len(row)] = 1
+    return {"input_ids": out, "attention_mask": mask, "labels": lab}
+
+
+def anchor_loss(model: Any, encoded: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean cross-entropy of the labelled tokens of `encode_anchor`'s rows."""
+    logits = model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).logits
+    labels = encoded["labels"][:, 1:]
+    return torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, logits.shape[-1]).float(),
+        labels.reshape(-1),
+        ignore_index=-100,
+    )
+
+
+__all__ = ["AnchorSource", "anchor_loss", "encode_anchor"]
