@@ -311,6 +311,22 @@ def test_train_checkpoints_resumes_and_saves_a_loadable_model(tmp_path, capsys):
     assert "checkpoint config differs" in capsys.readouterr().err
 
 
+def test_train_with_the_answer_anchor(tmp_path):
+    import json
+
+    from offload_agents.slm import TinyLMConfig, build_slm
+
+    tiny = TinyLMConfig(vocab_size=400, n_layer=1, n_embd=32, n_head=2, n_positions=384)
+    model_dir = build_slm(tmp_path / "slm", config=tiny, n_per_family=2, progress=False)
+    out = tmp_path / "run"
+    assert main(["train", "--model", str(model_dir), "--out", str(out), "--steps", "1",
+                 "--num-tasks", "4", "--group-size", "2", "--prompts-per-step", "2",
+                 "--max-new-tokens", "8", "--anchor-coef", "1", "--anchor-rows", "2",
+                 "--quiet"]) == 0  # fmt: skip
+    (record,) = [json.loads(x) for x in (out / "train.jsonl").read_text().splitlines()]
+    assert record["anchor_loss"] > 0
+
+
 def test_every_coplms_field_is_a_flag(capsys):
     """Scalars and the nested model specs (``ARCH:LAYERSxWIDTH[:HEADS]``, devices as
     ``DOMAIN=SPEC,...``) are flags; defaults shown in their one-line form; a bad spec is one

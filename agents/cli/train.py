@@ -28,6 +28,19 @@ def _model(args: argparse.Namespace) -> tuple[Any, Any]:
                                     progress=not args.quiet))  # fmt: skip
 
 
+def _anchor(cfg: Any) -> Any:
+    """The answer anchor's source for ``--anchor-coef > 0``: the kit's worked answers of the
+    demo's math and code families, for the env's ``math`` and ``code`` task groups."""
+    if cfg.anchor_coef <= 0:
+        return None
+    from offload_agents.grpo.experiment import DemoConfig
+    from offload_agents.slm.skill import WorkedAnswers
+
+    demo = DemoConfig()
+    groups = {"math": demo.math_families, "code": demo.code_families}
+    return WorkedAnswers(demo.skill(), groups, seed=cfg.seed)
+
+
 def _resume(trainer: Any, out: Path, fresh: bool) -> None:
     """Continue from ``out/checkpoint.pt`` unless ``fresh``; the log keeps exactly the steps
     the checkpoint holds (a step logged after the last checkpoint is dropped, then redone)."""
@@ -48,7 +61,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     model, tokenizer = _model(args)
     trainer = GRPOTrainer(model, tokenizer, cfg, log_path=out / LOG,
-                          tensorboard_dir=args.tensorboard)  # fmt: skip
+                          tensorboard_dir=args.tensorboard, anchor=_anchor(cfg))  # fmt: skip
     try:
         _resume(trainer, out, args.fresh)
         while trainer.step_count < args.steps:

@@ -135,7 +135,7 @@ class DemoConfig:
     eta_lambda: float = 0.01
     lambda0: float = 0.5
     pid_kp: float = 2.0
-    pid_ki: float = 0.5
+    pid_ki: float = 0.1
     budget_signal: str = "sampled"
     eval_per_group: int = 40
     math_families: tuple[str, ...] = MATH_FAMILIES

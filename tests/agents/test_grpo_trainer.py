@@ -8,6 +8,7 @@ from offload_agents.grpo.config import GRPOConfig
 from offload_agents.grpo.rollout import Rollout
 from offload_agents.grpo.trainer import GRPOTrainer
 from offload_agents.slm import TinyLMConfig, build_slm, load_local_lm
+from offload_agents.slm.skill import CODE_FAMILIES, MATH_FAMILIES, SkillConfig, WorkedAnswers
 
 TINY = TinyLMConfig(vocab_size=400, n_layer=1, n_embd=32, n_head=2, n_positions=384)
 
@@ -398,8 +399,11 @@ def test_tensorboard_gets_every_step_of_the_training_record(lm, tmp_path):
 
     model, tok = lm
     cfg = GRPOConfig(algorithm="dagrpo", dual="pid", num_tasks=6, group_size=2,
-                     prompts_per_step=2, max_new_tokens=8, budget_signal="greedy")  # fmt: skip
-    trainer = GRPOTrainer(model, tok, cfg, tensorboard_dir=tmp_path / "tb")
+                     prompts_per_step=2, max_new_tokens=8, budget_signal="greedy",
+                     anchor_coef=1.0, anchor_rows=2)  # fmt: skip
+    groups = {"math": MATH_FAMILIES, "code": CODE_FAMILIES}
+    trainer = GRPOTrainer(model, tok, cfg, tensorboard_dir=tmp_path / "tb",
+                          anchor=WorkedAnswers(SkillConfig(), groups, seed=0))  # fmt: skip
     records = trainer.train(3, progress=False)
     events = EventAccumulator(str(tmp_path / "tb")).Reload()  # readable before close: flushed
     for key in TENSORBOARD_SCALARS:
