@@ -275,10 +275,13 @@ class GRPOTrainer:
 
     def _anchor_rows(self, batch: Rollout) -> dict[str, torch.Tensor] | None:
         """The step's anchor rows, encoded (None without an anchor): drawn for the batch's
-        task group, deterministic by the step index."""
+        task group, deterministic by the step index (and the process: each process of a
+        distributed run draws its own rows)."""
         if self.anchor is None or self.config.anchor_coef <= 0:
             return None
-        rows = self.anchor(_main_group(batch), self.config.anchor_rows, self.step_count)
+        world = self.accelerator.num_processes if self.accelerator is not None else 1
+        index = self.step_count * world + self.rank
+        rows = self.anchor(_main_group(batch), self.config.anchor_rows, index)
         return encode_anchor(self.tokenizer, rows, context_window(self.raw_model) or 2048)
 
     def _log(self, record: dict[str, Any]) -> None:
