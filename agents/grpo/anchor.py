@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from offload_agents.slm.skill import encode_supervised
 from offload_agents.slm.template import format_prompt
 
 AnchorSource = Callable[[str, int, int], Sequence[tuple[str, str]]]
@@ -45,24 +46,14 @@ def encode_anchor(
     """
     if not rows:
         raise ValueError("the anchor source returned no rows")
-    ids, labels = [], []
-    for prompt, target in rows:
-        p = tokenizer(format_prompt(prompt), add_special_tokens=False)["input_ids"]
-        t = tokenizer(target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        if len(t) < 2:
+    masks = []
+    for _, target in rows:
+        n = len(tokenizer(target, add_special_tokens=False)["input_ids"])
+        if n < 1:
             raise ValueError(f"an anchor target needs a token after its first, got {target!r}")
-        row = (p + t)[:max_len]
-        ids.append(row)
-        labels.append(([-100] * (len(p) + 1) + t[1:])[:max_len])
-    width = max(len(r) for r in ids)
-    out = torch.full((len(ids), width), tokenizer.pad_token_id, dtype=torch.long)
-    lab = torch.full_like(out, -100)
-    mask = torch.zeros_like(out)
-    for i, (row, lr) in enumerate(zip(ids, labels, strict=True)):
-        out[i, : len(row)] = torch.tensor(row)
-        lab[i, : len(lr)] = torch.tensor(lr)
-        mask[i, : len(row)] = 1
-    return {"input_ids": out, "attention_mask": mask, "labels": lab}
+        masks.append([False] + [True] * (n - 1))  # the first token is the decision
+    return encode_supervised(tokenizer, [format_prompt(p) for p, _ in rows],
+                             [t for _, t in rows], max_len, masks)  # fmt: skip
 
 
 def anchor_loss(model: Any, encoded: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -441,7 +441,7 @@ def build_char_model(tokenizer: Any, cfg: SkillConfig) -> Any:
         )  # fmt: skip
 
 
-def _encode(
+def encode_supervised(
     tokenizer: Any,
     prompts: list[str],
     targets: list[str],
@@ -489,7 +489,7 @@ def _accumulate(
     encoded = []
     for part in np.array_split(order, chunks):
         if len(part):
-            encoded.append(_encode(tokenizer, [prompts[i] for i in part],
+            encoded.append(encode_supervised(tokenizer, [prompts[i] for i in part],
                                    [targets[i] for i in part], cfg.n_positions,
                                    [masks[i] for i in part]))  # fmt: skip
     n_target = sum(int((enc["labels"][:, 1:] != -100).sum()) for enc in encoded)

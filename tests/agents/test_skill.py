@@ -12,9 +12,9 @@ from offload_agents.slm.skill import (
     DrillSampler,
     SkillConfig,
     TaskSampler,
-    _encode,
     char_tokenizer,
     drill_target,
+    encode_supervised,
     help_share,
     load_seen,
     math_steps,
@@ -113,11 +113,11 @@ def test_drills_are_single_steps_of_fresh_math_tasks_with_loss_on_results():
         assert shown == ";".join(s.split("=")[1] for s in steps)
     tok = char_tokenizer()
     text, mask = drill_target(["-6+1=-5", "8+5=13"])
-    enc = _encode(tok, [DRILL_PROMPT], [text], 512, [mask])
+    enc = encode_supervised(tok, [DRILL_PROMPT], [text], 512, [mask])
     labelled = tok.decode([i for i in enc["labels"][0].tolist() if i != -100])
     assert labelled == "-5;31<|endoftext|>"  # results, separator and end of text only
     with pytest.raises(ValueError, match="one flag per token"):
-        _encode(tok, [DRILL_PROMPT], [text], 512, [mask[:-1]])
+        encode_supervised(tok, [DRILL_PROMPT], [text], 512, [mask[:-1]])
 
 
 def test_drills_need_math_and_count_in_training(tmp_path):
