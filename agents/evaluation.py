@@ -236,5 +236,5 @@ def _summary(logs: list[dict[str, Any]], per_seed: list[dict[str, Any]], budget:
     summary["n_seeds"] = len(per_seed)
     for key in ("accuracy", "cloud_usage"):
         values = [s[key] for s in per_seed if s[key] is not None]
-        summary[f"{key}_std"] = float(np.std(values)) if len(values) > 1 else 0.0
+        summary[f"{key}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
     return summary

@@ -11,6 +11,7 @@ from typing import Any
 
 from offload_agents.evaluation import EvalResult
 from offload_agents.plots import plot_accuracy_vs_usage, plot_group_accuracy, plot_usage_over_stream
+from offload_agents.stats import compare_all, comparisons_table
 
 COLUMNS = (
     ("accuracy", "accuracy"),
@@ -43,7 +44,8 @@ def _fmt(value: Any, key: str) -> str:
 
 
 def results_table(results: Mapping[str, EvalResult]) -> str:
-    """A Markdown table of the agents' metrics (mean over all seeds; +- the across-seed std)."""
+    """A Markdown table of the agents' metrics (mean over all seeds; +- the across-seed sample SD,
+    shown only with two seeds or more)."""
     head = "| agent | " + " | ".join(label for _, label in COLUMNS) + " | seeds |"
     rule = "|---" * (len(COLUMNS) + 2) + "|"
     rows = [head, rule]
@@ -66,15 +68,23 @@ def write_report(
     *,
     switch_points: tuple[int, ...] = (),
     window: int = 20,
+    primary: str | None = None,
 ) -> dict[str, Path]:
-    """Write ``results.json``, ``results.md`` and three PNG plots into ``out_dir``."""
+    """Write ``results.json``, ``results.md`` and three PNG plots into ``out_dir``. With
+    ``primary`` (an agent of ``results``), both files carry the paired comparisons of it against
+    every other agent (`offload_agents.stats`; ``results.json["comparisons"]``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     budget = float(config["budget"])
-    payload = {
-        "config": _clean(dict(config)),
+    payload: dict[str, Any] = {
+        "config": _clean({**config, "primary": primary}),
         "agents": {name: _clean(res.metrics) for name, res in results.items()},
     }
+    comparisons = []
+    if primary is not None and len(results) > 1:
+        logs = {name: res.logs for name, res in results.items()}
+        comparisons = compare_all(logs, primary)
+        payload["comparisons"] = [c.to_dict() for c in comparisons]
     paths = {"json": out / "results.json", "md": out / "results.md"}
     paths["json"].write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     plots = {
@@ -93,12 +103,15 @@ def write_report(
         f"Configuration: {cfg}.",
         "",
         results_table(results),
-        "Accuracy is over all evaluation steps and seeds; local acc. is accuracy on the steps kept "
+        "Accuracy is over all evaluation steps and seeds (± the sample SD over seeds, ddof 1); "
+        "local acc. is accuracy on the steps kept "
         f"local; budget error is the mean |usage - tau| over windows of {window} steps; APGR and "
         "CPT(50%) "
         "come from each agent's routing scores (n/a for agents without scores).",
         "",
     ]
+    if comparisons:
+        md += [f"## Paired comparisons against {primary}", "", comparisons_table(comparisons)]
     md += [f"![{name}]({p.name})" for name, p in plots.items()]
     paths["md"].write_text("\n".join(md) + "\n", encoding="utf-8")
     paths.update(plots)

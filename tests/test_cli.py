@@ -73,6 +73,23 @@ def test_compare_end_to_end(tmp_path, capsys):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "![accuracy_vs_usage](accuracy_vs_usage.png)" in (out / "results.md").read_text()
     assert len((out / "logs" / "oracle.jsonl").read_text().splitlines()) == 40
+    # the first agent is the primary: paired comparisons of it against every other agent
+    assert data["config"]["primary"] == "local"
+    rows = data["comparisons"]
+    assert [(c["a"], c["b"]) for c in rows] == [("local", "random"), ("local", "threshold"),
+                                                 ("local", "oracle")]  # fmt: skip
+    for c in rows:
+        assert (
+            c["n_tasks"] == 40 and c["n_seeds"] == 2 and c["ci95"][0] <= c["diff"] <= c["ci95"][1]
+        )
+        assert 0.0 <= c["p"] <= 1.0 and c["mde80"] >= 0
+    assert "## Paired comparisons against local" in (out / "results.md").read_text()
+    # stats recomputes the same from the saved per-task logs
+    assert main(["stats", str(out), "--json", str(tmp_path / "again.json")]) == 0
+    assert json.loads((tmp_path / "again.json").read_text())["comparisons"] == rows
+    assert main(["compare", "--agents", "local,random", "--primary", "oracle", "--out",
+                 str(tmp_path / "x"), "--num-tasks", "5", "--quiet"]) == 2  # fmt: skip
+    assert "--primary 'oracle' is not one of --agents" in capsys.readouterr().err
 
 
 def test_evaluate_errors(tmp_path, capsys):

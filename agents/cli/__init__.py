@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from offload_agents.cli import evaluate, experiments, inspect_cmds, serve, train
+from offload_agents.cli import evaluate, experiments, inspect_cmds, serve, stats_cmd, train
 from offload_agents.cli._common import _Formatter, _SubParser, check_out_dir, default_cloud_cache
 
 
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=_SubParser)  # fmt: skip
-    for module in (inspect_cmds, evaluate, train, experiments, serve):
+    for module in (inspect_cmds, evaluate, train, experiments, serve, stats_cmd):
         module.register(sub)
     return parser
 

@@ -57,7 +57,7 @@ def _probe_env(args: argparse.Namespace) -> tuple[dict[str, Any], tuple[int, ...
     return env_kwargs, tuple(offload_env(probe).stream.switch_points)
 
 
-def _run_agents(args: argparse.Namespace, names: list[str]) -> int:
+def _run_agents(args: argparse.Namespace, names: list[str], primary: str | None = None) -> int:
     from offload_agents import evaluate, list_agents, make_agent
     from offload_agents.report import results_table, write_report
 
@@ -109,11 +109,12 @@ def _run_agents(args: argparse.Namespace, names: list[str]) -> int:
         if results:  # keep what finished
             config["interrupted"] = True
             config["finished_agents"] = list(results)
-            paths = write_report(results, out, config, switch_points=switch_points)
+            paths = write_report(results, out, config, switch_points=switch_points,
+                                 primary=primary if primary in results else None)  # fmt: skip
             print(f"interrupted; kept the results of {list(results)} in {paths['json']}",
                   file=sys.stderr)  # fmt: skip
         raise
-    paths = write_report(results, out, config, switch_points=switch_points)
+    paths = write_report(results, out, config, switch_points=switch_points, primary=primary)
     print(results_table(results))
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
@@ -128,7 +129,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if not names:
         print("error: --agents names no agent", file=sys.stderr)
         return 2
-    return _run_agents(args, names)
+    primary = args.primary or names[0]
+    if primary not in names:
+        print(f"error: --primary {primary!r} is not one of --agents {names}", file=sys.stderr)
+        return 2
+    return _run_agents(args, names, primary)
 
 
 def _add_eval_args(p: argparse.ArgumentParser) -> None:
@@ -157,6 +162,12 @@ def register(sub: Any) -> None:
         "--agents",
         default=DEFAULT_COMPARE,
         help=f"comma-separated agent names (default: {DEFAULT_COMPARE})",
+    )
+    p_cmp.add_argument(
+        "--primary",
+        default=None,
+        help="the agent compared with every other in the report (paired "
+        "differences, 95%% CIs, McNemar p, mde80; default: the first of --agents)",
     )
     _add_eval_args(p_cmp)
     p_cmp.set_defaults(func=_cmd_compare)

@@ -43,7 +43,7 @@ def make_evaluator(tokenizer: Any, max_new_tokens: int) -> Evaluator:
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    return float(np.mean(values)), float(np.std(values)) if len(values) > 1 else 0.0
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
 def run_experiment(

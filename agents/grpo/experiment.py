@@ -116,6 +116,8 @@ class DemoConfig:
             request.
         threads: torch intra-op threads for the whole run (2 on a 2-core machine with nothing
             else running; 1 when several runs share it).
+        primary: The method the report compares with every other agent (paired differences,
+            CIs, McNemar p, mde80; `offload_agents.stats`); empty: the first of `methods`.
     """
 
     tau: float = 0.3
@@ -149,11 +151,17 @@ class DemoConfig:
     slm_width: int = 128
     slm_help_rate: float = 0.4
     threads: int = 2
+    primary: str = ""
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
+        if not self.methods:
+            raise ValueError("methods must name at least one method")
+        if self.primary and self.primary not in self.methods:
+            raise ValueError(f"primary {self.primary!r} is not one of the run's methods "
+                             f"{list(self.methods)}")  # fmt: skip
         if not self.seeds:
             raise ValueError("seeds must name at least one seed")
         if self.budget_signal not in ("sampled", "greedy"):
@@ -167,6 +175,11 @@ class DemoConfig:
         return cls(seeds=(0,), steps_per_group=4, group_size=4, prompts_per_step=2,
                    max_new_tokens=96, eval_per_group=16, slm_steps=80, slm_batch=32,
                    slm_layers=2)  # fmt: skip
+
+    @property
+    def primary_method(self) -> str:
+        """`primary`, or the first of `methods`."""
+        return self.primary or self.methods[0]
 
     def skill(self) -> SkillConfig:
         """The recipe of the demo's SLM."""
@@ -215,6 +228,11 @@ def fixed_stream(stream: TaskStream, seed: int) -> TaskStream:
                        for i, g in enumerate(stream.groups)])  # fmt: skip
 
 
+def _sample_sd(values: list[float]) -> float:
+    """The sample SD (ddof 1) of ``values``; 0.0 for fewer than two."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
 def training_budget_tracking(
     requests: list[list[float]], tau: float, steps_per_group: int
 ) -> dict[str, Any]:
@@ -236,9 +254,9 @@ def training_budget_tracking(
         usage.append(round(float(np.mean(second)), 12))
     return {
         "tracking_error": float(np.mean(errors)),
-        "tracking_error_std": float(np.std(errors)),
+        "tracking_error_std": _sample_sd(errors),
         "requests": float(np.mean(usage)),
-        "requests_std": float(np.std(usage)),
+        "requests_std": _sample_sd(usage),
         "per_seed": errors,
         "requests_per_seed": usage,
     }
@@ -291,13 +309,35 @@ def _trained_router(
     return lambda text, c, i: HELP_REQUEST if offload[i] else never_help(text, c, i)
 
 
+PROBE_VIEWS = ("with_cloud", "local")
+"""The two views of a forgetting probe: with the cloud at the budget, and the model's own."""
+
+
 def _math_skill(model: Any, tokenizer: Any, math_only: TaskStream, run: dict[str, Any]) -> dict:
     """Accuracy on the math evaluation tasks alone: with the cloud at the budget, and the
-    model's own (help requests answered by nobody)."""
+    model's own (help requests answered by nobody); ``records`` keeps each view's per-task
+    records."""
     with_cloud = evaluate_lm(model, tokenizer, math_only, agent="probe", **run)
     local = evaluate_lm(model, tokenizer, math_only, agent="probe", route=never_help, **run)
     return {"with_cloud": metrics.overall_accuracy(with_cloud) or 0.0,
-            "local": metrics.overall_accuracy(local) or 0.0}  # fmt: skip
+            "local": metrics.overall_accuracy(local) or 0.0,
+            "records": {"with_cloud": with_cloud, "local": local}}  # fmt: skip
+
+
+def probe_name(method: str, when: str, view: str) -> str:
+    """The agent name of a forgetting probe's records: ``dagrpo@after-math:local``."""
+    return f"{method}@{when}:{view}"
+
+
+def forgetting_comparisons(probes: dict[str, list[dict[str, Any]]]) -> list[Any]:
+    """Per method and view, the paired change of math accuracy from after the math group to the
+    end, on the same tasks (`offload_agents.stats.compare`: diff < 0 is forgetting)."""
+    from offload_agents.stats import compare
+
+    methods = list(dict.fromkeys(name.split("@")[0] for name in probes))  # in run order
+    return [compare(probes[probe_name(m, "end", v)], probes[probe_name(m, "after-math", v)],
+                    probe_name(m, "end", v), probe_name(m, "after-math", v))
+            for m in methods for v in PROBE_VIEWS]  # fmt: skip
 
 
 def _forgetting(after: list[float], end: list[float]) -> dict[str, Any]:
@@ -307,7 +347,7 @@ def _forgetting(after: list[float], end: list[float]) -> dict[str, Any]:
     rel = [p.relative for p in pairs if p.relative is not None]
     return {"after_math": float(np.mean(after)), "end": float(np.mean(end)),
             "absolute": float(np.mean([p.absolute for p in pairs])),
-            "absolute_std": float(np.std([p.absolute for p in pairs])),
+            "absolute_std": _sample_sd([p.absolute for p in pairs]),
             "relative": float(np.mean(rel)) if len(rel) == len(pairs) else None}  # fmt: skip
 
 
@@ -361,7 +401,7 @@ def _summaries(
                     for s in cfg.seeds]  # fmt: skip
         summary["accuracy_per_seed"] = per_seed
         values = [a for a in per_seed if a is not None]
-        summary["accuracy_std"] = float(np.std(values)) if len(values) > 1 else 0.0
+        summary["accuracy_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
         summary["eval_requests"] = float(np.mean([r.get("action") == "cloud"
                                                   for r in agent_logs]))  # fmt: skip
         if name in after_math:
@@ -391,7 +431,8 @@ def run_demo(
     progress: bool = True,
     tensorboard_dir: str | PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """Run the experiment; return ``{"config", "agents", "traces", "logs", "slm"}`` (written
+    """Run the experiment; return ``{"config", "agents", "traces", "logs", "slm", "probes"}``
+    (``probes``: the per-task records of the forgetting probes, by `probe_name`; written
     to ``out_dir/results.json`` with ``results.md`` and plots by `write_demo_report`). With
     ``tensorboard_dir``, each trained method's steps go to ``<dir>/<method>-seed<seed>``."""
     with torch_threads(cfg.threads):
@@ -430,10 +471,15 @@ def _run_demo(
     after_math: dict[str, list[dict[str, float]]] = {}
     end_math: dict[str, list[dict[str, float]]] = {}
     traces: dict[str, dict[str, list[list[float]]]] = {}
+    probes: dict[str, list[dict[str, Any]]] = {}
     for done in per_seed:
         for name, records in done["logs"].items():
             logs.setdefault(name, []).extend(records)
         for method in done["after"]:
+            for when, key in (("after-math", "after"), ("end", "end")):
+                for view, records in done[key][method].pop("records").items():
+                    name = probe_name(method, when, view)
+                    probes.setdefault(name, []).extend({**r, "agent": name} for r in records)
             after_math.setdefault(method, []).append(done["after"][method])
             end_math.setdefault(method, []).append(done["end"][method])
             trace = traces.setdefault(method, {k: [] for k in TRACED})
@@ -443,7 +489,8 @@ def _run_demo(
     config = {"experiment": "math-to-code stream", **asdict(cfg), "eval_seen_in_warm_start": share}
     agents = _summaries(cfg, logs, traces, after_math, end_math)
     slm = json.loads((slm_path / "skill_recipe.json").read_text(encoding="utf-8"))
-    return {"config": config, "agents": agents, "traces": traces, "logs": logs, "slm": slm}
+    return {"config": config, "agents": agents, "traces": traces, "logs": logs, "slm": slm,
+            "probes": probes}  # fmt: skip
 
 
 def _run_seed(
@@ -498,9 +545,9 @@ def write_demo_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> d
     }
     config = {"env": "OffloadStream-v0 (text view)", "budget": cfg["tau"],
               **{k: v for k, v in cfg.items() if k != "tau"}}  # fmt: skip
-    paths = write_report(
-        evals, out_dir, config, switch_points=(cfg["eval_per_group"],), window=DEMO_WINDOW
-    )
+    primary = cfg["primary"] or cfg["methods"][0]
+    paths = write_report(evals, out_dir, config, switch_points=(cfg["eval_per_group"],),
+                         window=DEMO_WINDOW, primary=primary)  # fmt: skip
     payload = json.loads(paths["json"].read_text())
     payload["traces"] = result["traces"]
     steps = Path(out_dir) / "steps.jsonl"  # every evaluation step of every agent and seed
@@ -508,6 +555,14 @@ def write_demo_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> d
         for records in result["logs"].values():
             fh.writelines(json.dumps(r) + "\n" for r in records)
     paths["steps"] = steps
+    probes = result.get("probes") or {}
+    forgetting = forgetting_comparisons(probes) if probes else []
+    if probes:  # every forgetting probe's per-task records
+        paths["probes"] = Path(out_dir) / "probes.jsonl"
+        with paths["probes"].open("w", encoding="utf-8") as fh:
+            for records in probes.values():
+                fh.writelines(json.dumps(r) + "\n" for r in records)
+        payload["forgetting_comparisons"] = [c.to_dict() for c in forgetting]
     paths["json"].write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(Path(out_dir) / PARTIAL_DIR, ignore_errors=True)  # the run is written
     trained = {k: m["training"] for k, m in result["agents"].items() if "training" in m}
@@ -536,6 +591,11 @@ def write_demo_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> d
             cells = [f"{f[v]['after_math']:.3f} | {f[v]['end']:.3f} | {f[v]['absolute']:+.3f}"
                      for v in ("with_cloud", "local")]  # fmt: skip
             rows.append(f"| {k} | " + " | ".join(cells) + " |")
+        if forgetting:
+            from offload_agents.stats import comparisons_table
+
+            note = "Change from after the math group to the end, paired on the same math tasks"
+            rows += ["", f"{note} (negative: forgetting):", "", comparisons_table(forgetting)]
         paths["md"].write_text(paths["md"].read_text() + "\n".join(rows) + "\n", encoding="utf-8")
     if result["traces"]:
         paths["training"] = plot_training_traces(

@@ -38,6 +38,22 @@ def test_demo_end_to_end(tmp_path):
     assert len(paths["steps"].read_text().splitlines()) == 6 * len(names)
     md = paths["md"].read_text()
     assert "training requests J_c" in md and "eval granted" in md
+    # paired comparisons of the primary (the first method) against every other agent
+    assert data["config"]["primary"] == "dagrpo"
+    assert {c["b"] for c in data["comparisons"]} == names - {"dagrpo"}
+    assert all(c["a"] == "dagrpo" and c["n_tasks"] == 6 for c in data["comparisons"])
+    assert "## Paired comparisons against dagrpo" in md
+    # forgetting: per-task probe records saved, and the paired change per method and view
+    probes = [json.loads(line) for line in paths["probes"].read_text().splitlines()]
+    assert len(probes) == 5 * 2 * 2 * 3  # methods x (after math, end) x views x math tasks
+    assert {p["agent"] for p in probes} >= {"dagrpo@after-math:local", "gapg@end:with_cloud"}
+    rows = data["forgetting_comparisons"]
+    assert len(rows) == 5 * 2
+    for row in rows:
+        method, view = row["a"].split("@")[0], row["a"].split(":")[1]
+        f = data["agents"][method]["forgetting"][view]
+        assert row["diff"] == pytest.approx(-f["absolute"])
+    assert "negative: forgetting" in md
     assert 0.0 <= result["config"]["eval_seen_in_warm_start"] <= 1.0
     assert result["slm"]["config"]["steps"] == 2
     # The cached SLM is reused.
@@ -70,6 +86,9 @@ def test_demo_writes_tensorboard_logs_per_method_and_seed(tmp_path):
 def test_demo_config_refuses_unknown_methods():
     with pytest.raises(ValueError, match="unknown methods"):
         DemoConfig(methods=("dagrpo", "ppo"))
+    with pytest.raises(ValueError, match="primary 'gapg' is not one of the run's methods"):
+        DemoConfig(methods=("dagrpo", "grpo"), primary="gapg")
+    assert DemoConfig(methods=("grpo", "dagrpo")).primary_method == "grpo"
 
 
 def test_interrupted_demo_keeps_finished_seeds_and_resumes_them(tmp_path, monkeypatch):
