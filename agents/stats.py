@@ -16,8 +16,10 @@ seed, episode and step, and must name the same task). For a comparison ``a`` aga
   ``test`` names it.
 * ``mde80``: the smallest true difference the run detects with 80% power at the two-sided
   5% level: ``(t[1 - alpha/2, n-1] + t[power, n-1]) * s / sqrt(n)`` over the ``n`` per-seed
-  differences with their sample SD ``s``; with one seed the same with normal quantiles over
-  the per-task differences (task sampling only: ``mde_basis`` says which).
+  differences with their sample SD ``s``, floored by the same with normal quantiles over the
+  per-task differences (the task-sampling part alone, which every seed carries: a sample SD of
+  three seeds can be 0 by chance while tasks still differ); with one seed the task-level value
+  alone (``mde_basis`` says which bound it is).
 
 >>> def run(values):
 ...     return [{"seed": 0, "step": i, "task_id": f"t{i}", "correct": c}
@@ -67,7 +69,8 @@ class Comparison:
         discordant: (tasks where only ``a`` is right, tasks where only ``b`` is) for a binary
             metric, else None.
         per_seed_diff: The difference in each seed (in seed order).
-        mde_basis: ``"seeds"`` or ``"tasks"`` (one seed: no training variance in it).
+        mde_basis: ``"seeds"`` or ``"tasks"`` (the larger bound; with one seed always
+            ``"tasks"``, which has no training variance in it).
     """
 
     a: str
@@ -257,13 +260,15 @@ def compare(
     d = xs - ys
     per_seed = tuple(float((x - y).mean()) for x, y in seeds.values())
     boot = paired_bootstrap([x - y for x, y in seeds.values()], seed=bootstrap_seed)
+    by_tasks = mde_normal(d) if d.size >= 2 else None
+    mde80, basis = by_tasks, "tasks"
     if len(seeds) >= 2:
         ci, ci_method = t_interval(per_seed), "t over seeds"
-        mde80: float | None = mde(per_seed)
-        basis = "seeds"
+        by_seeds = mde(per_seed)
+        if by_tasks is None or by_seeds >= by_tasks:
+            mde80, basis = by_seeds, "seeds"
     else:
-        ci, ci_method, basis = boot, "bootstrap over tasks", "tasks"
-        mde80 = mde_normal(d) if d.size >= 2 else None
+        ci, ci_method = boot, "bootstrap over tasks"
     if _is_binary(xs, ys):
         only_a, only_b = int(((xs == 1) & (ys == 0)).sum()), int(((xs == 0) & (ys == 1)).sum())
         p, test, disc = mcnemar_exact(only_a, only_b), "mcnemar-exact", (only_a, only_b)
@@ -308,8 +313,8 @@ def comparisons_table(comparisons: Sequence[Comparison]) -> str:
         f"\nPaired over the same tasks. 95% CI: {' / '.join(methods)} (t: sample SD, ddof 1, "
         f"over per-seed differences); p: {' / '.join(tests)} over tasks; mde80: the smallest "
         "difference this run detects with 80% power at the 5% level (from the per-seed "
-        "differences; from per-task differences with one seed, which leaves out the training "
-        "variance).\n"
+        "differences, floored by the task-level value; from per-task differences alone with one "
+        "seed, which leaves out the training variance).\n"
     )
     return "\n".join(rows) + "\n" + note
 

@@ -92,7 +92,7 @@ def test_compare_three_seeds_by_hand():
     assert c.test == "mcnemar-exact"
     assert c.ci_method == "t over seeds" and c.mde_basis == "seeds"
     assert c.ci95 == pytest.approx(stats.t_interval([0.5, -0.25, 0.25]))
-    assert c.mde80 == pytest.approx(stats.mde([0.5, -0.25, 0.25]))
+    assert c.mde80 == pytest.approx(stats.mde([0.5, -0.25, 0.25]))  # above the task-level one
     assert (c.n_tasks, c.n_seeds) == (12, 3)
     lo, hi = c.ci95_bootstrap
     assert lo <= c.diff <= hi
@@ -100,6 +100,17 @@ def test_compare_three_seeds_by_hand():
     assert {"a", "b", "metric", "diff", "ci95", "p", "mde80", "n_tasks", "n_seeds"} <= set(row)
     assert isinstance(row["ci95"], list) and len(row["ci95"]) == 2
     json.dumps(row)  # JSON-ready
+
+
+def test_mde_is_floored_by_task_sampling():
+    # equal accuracy in every seed (seed SD 0) while 8 of 10 tasks per seed differ: the
+    # per-seed estimate would claim any difference is detectable; the task-level one does not
+    a = _records({0: [1, 0] * 5, 1: [0, 1] * 5})
+    b = _records({0: [0, 1] * 5, 1: [1, 0] * 5})
+    c = stats.compare(a, b, "x", "y")
+    assert c.per_seed_diff == (0.0, 0.0) and c.discordant == (10, 10)
+    assert c.mde_basis == "tasks"
+    assert c.mde80 == pytest.approx(stats.mde_normal([1.0, -1.0] * 10))
 
 
 def test_compare_one_seed_uses_the_bootstrap_and_task_level_mde():
