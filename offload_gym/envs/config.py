@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -131,8 +133,9 @@ class EnvConfig:
             raise ValueError(
                 f"cloud_failure must be 'raise' or 'local', got {self.cloud_failure!r}"
             )
-        if not self.checker_timeout > 0:
-            raise ValueError(f"checker_timeout must be > 0, got {self.checker_timeout!r}")
+        if not (self.checker_timeout > 0 and math.isfinite(self.checker_timeout)):
+            raise ValueError(f"checker_timeout must be a finite number of seconds > 0, got "
+                             f"{self.checker_timeout!r}")  # fmt: skip
         self.reward_weights = validate_weights(self.reward_weights)
         if self.tasks is not None and not isinstance(self.tasks, TaskStream | Sequence):
             raise ValueError(

@@ -72,12 +72,14 @@ def main() -> None:
     sys.stdout.flush()
 
     for line in sys.stdin:
+        request_id = None
         try:
-            pred, gold = json.loads(line)
+            request_id, pred, gold = json.loads(line)
             result: bool | str = _equivalent(str(pred), str(gold))
         except (ValueError, TypeError) as exc:
             result = f"bad request: {exc}"
-        sys.stdout.write(json.dumps(result) + "\n")
+        # The reply names its request: the parent discards a reply to an earlier request.
+        sys.stdout.write(json.dumps([request_id, result]) + "\n")
         sys.stdout.flush()
 
 

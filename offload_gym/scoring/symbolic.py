@@ -6,26 +6,34 @@ use, about half a second) that is killed and restarted when a request overruns i
 The child only ever sees strings produced by `offload_gym.scoring.latex.to_expression`, which
 contain whitelisted tokens only, so sympy's parser never evaluates arbitrary code.
 
-The protocol is one JSON line per request and per answer over the child's stdin and stdout.
+The protocol is one JSON line per request and per answer over the child's stdin and stdout;
+each request carries an id that its answer repeats, and an answer to any other request is
+discarded. A comparison that is interrupted (Ctrl-C, any exception) or overruns its limit kills
+the helper, so no reply can outlive its request.
 """
 
 from __future__ import annotations
 
 import atexit
+import itertools
 import json
+import math
 import os
 import select
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 _lock = threading.Lock()
 _proc: subprocess.Popen[str] | None = None
 _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="offload-sympy-spawner")
 STARTUP_TIMEOUT_S = 60.0
-stats = {"calls": 0, "timeouts": 0, "errors": 0, "restarts": 0}
-"""Counters of the helper's use in this process: calls, timeouts, errors, restarts."""
+stats = {"calls": 0, "timeouts": 0, "errors": 0, "restarts": 0, "stale": 0}
+"""Counters of the helper's use in this process: calls, timeouts, errors, restarts, and stale
+replies discarded (answers to an earlier request)."""
+_ids = itertools.count(1)
 
 
 def _start() -> subprocess.Popen[str]:
@@ -78,6 +86,9 @@ def sympy_equivalent(pred_expr: str, gold_expr: str, *, timeout: float) -> bool 
     The first call (and the first after a timeout) also waits for the helper to start, which is
     not counted in ``timeout``.
     """
+    if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
+        stats["errors"] += 1
+        return f"the sympy stage needs a finite timeout > 0 seconds, got {timeout!r}"
     with _lock:
         stats["calls"] += 1
         try:
@@ -85,27 +96,55 @@ def sympy_equivalent(pred_expr: str, gold_expr: str, *, timeout: float) -> bool 
         except (OSError, RuntimeError) as exc:
             stats["errors"] += 1
             return f"sympy helper unavailable: {exc}"
-        assert proc.stdin is not None and proc.stdout is not None
+        request_id = next(_ids)
         try:
-            proc.stdin.write(json.dumps([pred_expr, gold_expr]) + "\n")
-            proc.stdin.flush()
-            ready = _wait_ready(proc, timeout)
-            line = proc.stdout.readline() if ready else ""
-        except (BrokenPipeError, OSError):
-            line = ""
-        if not line:
+            answer = _exchange(proc, request_id, pred_expr, gold_expr, timeout)
+        except BaseException:  # interrupted mid-request: its reply must never be read later
+            _kill()
+            raise
+        if answer is _NO_REPLY:
             stats["timeouts"] += 1
             _kill()
             return None
-        try:
-            answer = json.loads(line)
-        except json.JSONDecodeError:
+        if not isinstance(answer, bool | str):
             stats["errors"] += 1
             _kill()
             return "bad reply from sympy helper"
         if isinstance(answer, str):
             stats["errors"] += 1
         return answer
+
+
+_NO_REPLY = object()
+
+
+def _exchange(
+    proc: subprocess.Popen[str], request_id: int, pred: str, gold: str, timeout: float
+) -> object:
+    """Send one request; return the answer that names it (discarding stale ones), or
+    ``_NO_REPLY`` when none came within ``timeout`` seconds or the pipe broke."""
+    assert proc.stdin is not None and proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    try:
+        proc.stdin.write(json.dumps([request_id, pred, gold]) + "\n")
+        proc.stdin.flush()
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not _wait_ready(proc, remaining):
+                return _NO_REPLY
+            line = proc.stdout.readline()
+            if not line:
+                return _NO_REPLY
+            reply = json.loads(line)
+            if not (isinstance(reply, list) and len(reply) == 2):
+                return None  # malformed: reported as a bad reply
+            if reply[0] == request_id:
+                return reply[1]
+            stats["stale"] += 1  # an answer to an earlier request: never this one's verdict
+    except (BrokenPipeError, OSError):
+        return _NO_REPLY
+    except json.JSONDecodeError:
+        return None
 
 
 def _wait_ready(proc: subprocess.Popen[str], timeout: float) -> bool:
