@@ -15,7 +15,13 @@ from offload_gym.models.simulated import SimulatedCloud, SimulatedLocal
 from offload_gym.protocol import OFFLOAD_MARKER
 from offload_gym.scoring.equivalence import DEFAULT_TIMEOUT_S
 from offload_gym.tasks.base import Task
-from offload_gym.tasks.stream import TaskStream, code_stream, math_code_stream, math_stream
+from offload_gym.tasks.stream import (
+    MAX_GROUP_SIZE,
+    TaskStream,
+    code_stream,
+    math_code_stream,
+    math_stream,
+)
 from offload_gym.validation import reject_unknown, require_ints
 
 DEFAULT_OFFLOAD_MARKER = OFFLOAD_MARKER
@@ -43,7 +49,8 @@ class EnvConfig:
             builds the default procedural stream of ``domain`` with ``num_tasks`` tasks.
         domain: The default stream (set by the registered id): ``"math"``, ``"code"``, or
             ``"stream"`` (a math group, then a code group).
-        num_tasks: Tasks per episode of the default stream.
+        num_tasks: Tasks per episode of the default stream (at most 100,000,
+            `offload_gym.tasks.stream.MAX_GROUP_SIZE`: the episode's tasks are drawn at reset).
         switch_point: ``"stream"``: the step at which the code group starts
             (``num_tasks // 2`` by default).
         task_seed: Seed of the default stream's generators.
@@ -126,6 +133,9 @@ class EnvConfig:
         ):
             raise ValueError(f"cost_budget must be None or >= 0, got {self.cost_budget!r}")
         require_ints(self, ("num_tasks", "max_response_chars", "max_prompt_chars", "usage_window"))
+        if self.num_tasks > MAX_GROUP_SIZE:
+            raise ValueError(f"num_tasks must be at most {MAX_GROUP_SIZE:,} (each episode's tasks "
+                             f"are drawn at reset), got {self.num_tasks}")  # fmt: skip
         if not isinstance(self.offload_marker, str) or not self.offload_marker:
             raise ValueError("offload_marker must be a non-empty string")
         if self.cloud_failure not in ("raise", "local"):

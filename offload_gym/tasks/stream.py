@@ -11,6 +11,12 @@ import numpy as np
 from offload_gym.tasks.base import Task, TaskGenerator
 from offload_gym.tasks.registry import list_generators, make_generator
 
+MAX_GROUP_SIZE = 100_000
+"""Most tasks a generator group draws per episode. Each episode's tasks are drawn at ``reset``
+(about 20 microseconds a task: 100,000 tasks take about 2 s), so a larger size is refused with a
+clear error instead of a ``reset`` that seems to hang (``num_tasks=10**9`` would take hours and
+tens of GB)."""
+
 Order = Literal["random", "given", "difficulty"]
 _ORDERS = ("random", "given", "difficulty")
 
@@ -71,6 +77,12 @@ class TaskGroup:
             if self.size is None or self.size < 1:
                 raise ValueError(
                     f"TaskGroup {self.name!r}: a generator group needs size >= 1, got {self.size}"
+                )
+            if self.size > MAX_GROUP_SIZE:
+                raise ValueError(
+                    f"TaskGroup {self.name!r}: size {self.size} is above the maximum of "
+                    f"{MAX_GROUP_SIZE:,} tasks per episode (tasks are drawn at reset); use "
+                    "several episodes or several groups"
                 )
             weights = (
                 np.ones(len(gens)) if self.weights is None else np.asarray(self.weights, float)

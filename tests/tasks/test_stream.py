@@ -84,3 +84,20 @@ def test_stream_errors():
         TaskStream([g, g])
     with pytest.raises(ValueError, match="empty"):
         TaskStream.from_tasks([])
+
+
+def test_sizes_have_a_documented_maximum_with_a_clear_error():
+    """num_tasks=10**9 once hung reset: sizes above the maximum are refused at once."""
+    import gymnasium as gym
+
+    import offload_gym  # noqa: F401
+    from offload_gym.tasks import TaskGroup, make_generator
+    from offload_gym.tasks.stream import MAX_GROUP_SIZE
+
+    with pytest.raises(ValueError, match="num_tasks must be at most 100,000"):
+        gym.make("OffloadMath-v0", num_tasks=10**9)
+    with pytest.raises(ValueError, match="above the maximum of 100,000 tasks"):
+        TaskGroup("math", make_generator("arithmetic"), size=MAX_GROUP_SIZE + 1)
+    assert (
+        TaskGroup("math", make_generator("arithmetic"), size=MAX_GROUP_SIZE).size == MAX_GROUP_SIZE
+    )
