@@ -57,6 +57,17 @@ def _probe_env(args: argparse.Namespace) -> tuple[dict[str, Any], tuple[int, ...
     return env_kwargs, tuple(offload_env(probe).stream.switch_points)
 
 
+def _check_same_run(out: Path, config: dict[str, Any]) -> None:
+    """Refuse to resume an interrupted run in ``out`` whose settings differ from ``config``."""
+    earlier = _interrupted_config(out)
+    if earlier is not None:
+        differ = {k: (earlier.get(k), v) for k, v in config.items()
+                  if k != "agents" and earlier.get(k) != v}  # fmt: skip
+        if differ:
+            raise ValueError(f"the interrupted run in --out {out} used other settings "
+                             f"{differ}; pass --fresh to start over")  # fmt: skip
+
+
 def _run_agents(args: argparse.Namespace, names: list[str], primary: str | None = None) -> int:
     from offload_agents import evaluate, list_agents, make_agent
     from offload_agents.report import results_table, write_report
@@ -81,13 +92,8 @@ def _run_agents(args: argparse.Namespace, names: list[str], primary: str | None 
         "agents": names,
     }
     resume = not (args.fresh or args.overwrite)
-    earlier = _interrupted_config(out) if resume else None
-    if earlier is not None:
-        differ = {k: (earlier.get(k), v) for k, v in config.items()
-                  if k != "agents" and earlier.get(k) != v}  # fmt: skip
-        if differ:
-            raise ValueError(f"the interrupted run in --out {args.out} used other settings "
-                             f"{differ}; pass --fresh to start over")  # fmt: skip
+    if resume:
+        _check_same_run(out, config)
     try:
         for name in names:
             agent = make_agent(name, **_agent_kwargs(name, args))

@@ -582,20 +582,7 @@ def write_demo_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> d
                         f"{t['tracking_error']:.3f} ± {t['tracking_error_std']:.3f} | "
                         f"{greedy} | {granted:.3f} | {m['eval_requests']:.3f} | "
                         f"{m['cloud_usage']:.3f} |")  # fmt: skip
-        rows += ["", "## Forgetting: accuracy on the same math tasks after the math group and "
-                 "at the end", "",
-                 "| method | with cloud: after math | at end | drop | own skill: after math "
-                 "| at end | drop |", "|---|---|---|---|---|---|---|"]  # fmt: skip
-        for k in trained:
-            f = result["agents"][k]["forgetting"]
-            cells = [f"{f[v]['after_math']:.3f} | {f[v]['end']:.3f} | {f[v]['absolute']:+.3f}"
-                     for v in ("with_cloud", "local")]  # fmt: skip
-            rows.append(f"| {k} | " + " | ".join(cells) + " |")
-        if forgetting:
-            from offload_agents.stats import comparisons_table
-
-            note = "Change from after the math group to the end, paired on the same math tasks"
-            rows += ["", f"{note} (negative: forgetting):", "", comparisons_table(forgetting)]
+        rows += _forgetting_rows(result, list(trained), forgetting)
         paths["md"].write_text(paths["md"].read_text() + "\n".join(rows) + "\n", encoding="utf-8")
     if result["traces"]:
         paths["training"] = plot_training_traces(
@@ -605,3 +592,24 @@ def write_demo_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> d
         md = paths["md"].read_text() + "\n![training](training.png)\n"
         paths["md"].write_text(md, encoding="utf-8")
     return paths
+
+
+def _forgetting_rows(
+    result: dict[str, Any], trained: list[str], forgetting: list[Any]
+) -> list[str]:
+    """The report's forgetting section: the probes' accuracies, then their paired changes."""
+    rows = ["", "## Forgetting: accuracy on the same math tasks after the math group and "
+             "at the end", "",
+             "| method | with cloud: after math | at end | drop | own skill: after math "
+             "| at end | drop |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for k in trained:
+        f = result["agents"][k]["forgetting"]
+        cells = [f"{f[v]['after_math']:.3f} | {f[v]['end']:.3f} | {f[v]['absolute']:+.3f}"
+                 for v in ("with_cloud", "local")]  # fmt: skip
+        rows.append(f"| {k} | " + " | ".join(cells) + " |")
+    if forgetting:
+        from offload_agents.stats import comparisons_table
+
+        note = "Change from after the math group to the end, paired on the same math tasks"
+        rows += ["", f"{note} (negative: forgetting):", "", comparisons_table(forgetting)]
+    return rows

@@ -1,20 +1,25 @@
 """A response cache in front of any cloud model: each question is asked (and paid) at most once.
 
 Keys: a cloud model may define ``cache_key(task, partial) -> str`` (the real backends hash their
-model name, the prompt and the sampling parameters into it); otherwise the key is the model's
-class name, the task id and the partial response. Entries live in memory (least recently used
-dropped first) and, with ``path``, on disk: in SQLite (any suffix but ``.jsonl``; safe with
-several threads and processes writing at once) or in an append-only JSONL file. Each answer is
-written to disk as soon as it arrives, so a crash loses no paid answer.
+model name, the prompt and the sampling parameters into it); otherwise the key hashes the model's
+class name and settings (its repr), the task's id, domain, prompt, reference answer and
+difficulty, and the partial response: never the task id alone. Entries live in memory (least
+recently used dropped first) and, with ``path``, on disk: in SQLite (any suffix but ``.jsonl``;
+safe with several threads and processes writing at once) or in an append-only JSONL file. Each
+answer is written to disk as soon as it arrives, so a crash loses no paid answer; a JSONL line
+torn by a kill mid-write is skipped with a warning, and a stored row that fails validation (a NaN
+or negative cost, a count that is not a count) is a clear error naming the file and line.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sqlite3
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +40,10 @@ def cache_key(cloud: Any, task: Task, partial: str | None) -> str:
     # A model's repr identifies its settings when the class defines one (dataclasses do); the
     # default repr holds a memory address, which would make every run's keys new.
     ident = repr(cloud) if type(cloud).__repr__ is not object.__repr__ else ""
-    raw = json.dumps([type(cloud).__qualname__, ident, task.id, partial or ""])
+    # Everything of the task that can change an answer, not its id alone: two tasks that share
+    # an id (two datasets, an edited prompt) must not share an answer.
+    content = [task.id, task.domain, task.prompt, task.answer, task.difficulty]
+    raw = json.dumps([type(cloud).__qualname__, ident, content, partial or ""], default=str)
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -119,14 +127,22 @@ class JSONLStore:
         if not self.path.exists():
             return
         with self.path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
+            lines = fh.readlines()
+        for lineno, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            where = f"{self.path}:{lineno}"
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                if lineno == len(lines) and not line.endswith("\n"):  # torn by a kill mid-write
+                    warnings.warn(f"{where}: skipped a torn last line (an interrupted write)",
+                                  RuntimeWarning, stacklevel=2)  # fmt: skip
                     continue
-                try:
-                    rec = json.loads(line)
-                    yield rec["key"], CloudResponse(*rec["response"])
-                except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                    raise ValueError(f"{self.path}:{lineno}: bad cache entry ({exc})") from None
+                raise ValueError(f"{where}: bad cache entry ({exc})") from None
+            if not isinstance(rec, dict) or not isinstance(rec.get("key"), str):
+                raise ValueError(f"{where}: bad cache entry (expected an object with a key)")
+            yield rec["key"], _validated(rec.get("response"), where)
 
     def get(self, key: str) -> CloudResponse | None:
         return None  # everything was loaded into memory at start
@@ -134,6 +150,8 @@ class JSONLStore:
     def put(self, key: str, response: CloudResponse) -> None:
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if _ends_without_newline(self.path):  # a torn fragment (skipped at load): drop it
+                _drop_torn_tail(self.path)
             with self.path.open("a", encoding="utf-8") as fh:
                 rec = {"key": key, "response": list(response._replace(cached=False))}
                 fh.write(json.dumps(rec) + "\n")
@@ -143,11 +161,58 @@ class JSONLStore:
         pass
 
 
+def _ends_without_newline(path: Path) -> bool:
+    """Whether ``path`` ends in a torn line (so the next append starts on a line of its own)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, 2)
+            if fh.tell() == 0:
+                return False
+            fh.seek(-1, 2)
+            return fh.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cut the file after its last complete line (the torn fragment that follows it cannot be
+    parsed and held no usable answer)."""
+    with path.open("rb+") as fh:
+        data = fh.read()
+        fh.truncate(data.rfind(b"\n") + 1)
+
+
 def _decode(text: str, where: str) -> CloudResponse:
     try:
-        return CloudResponse(*json.loads(text))
-    except (json.JSONDecodeError, TypeError) as exc:
+        return _validated(json.loads(text), where)
+    except json.JSONDecodeError as exc:
         raise ValueError(f"{where}: bad cache entry ({exc})") from None
+
+
+def _validated(fields: Any, where: str) -> CloudResponse:
+    """A stored response, checked field by field: a tampered or damaged row (NaN or negative
+    cost, a count that is not a count) is a clear error naming where it is, never a crash in
+    ``env.step`` or a ledger charged a nonsense amount."""
+    if not isinstance(fields, list) or not 5 <= len(fields) <= len(CloudResponse._fields):
+        raise ValueError(f"{where}: bad cache entry (expected a list of 5-7 response fields)")
+    r = CloudResponse(*fields)
+
+    def count(v: Any) -> bool:
+        return type(v) is int and v >= 0
+
+    def amount(v: Any) -> bool:
+        return type(v) in (int, float) and math.isfinite(v) and v >= 0
+
+    problems = [name for name, ok in (
+        ("text", isinstance(r.text, str)), ("prompt_tokens", count(r.prompt_tokens)),
+        ("completion_tokens", count(r.completion_tokens)), ("cost", amount(r.cost)),
+        ("latency_s", amount(r.latency_s)), ("cached", type(r.cached) is bool),
+        ("unconfirmed_attempts", count(r.unconfirmed_attempts))) if not ok]  # fmt: skip
+    if problems:
+        bad = ", ".join(f"{n}={getattr(r, n)!r}" for n in problems)
+        raise ValueError(f"{where}: bad cache entry ({bad}: counts must be integers >= 0, cost "
+                         "and latency finite numbers >= 0, text a string)")  # fmt: skip
+    return r
 
 
 def open_store(path: str | PathLike[str]) -> ResponseStore:

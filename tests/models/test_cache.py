@@ -129,3 +129,67 @@ def test_bad_cache_files_are_clear_errors(tmp_path):
         CachedCloud(SimulatedCloud(), path=path)
     with pytest.raises(ValueError, match="concurrency"):
         CachedCloud(SimulatedCloud(), concurrency=0)
+
+
+def test_the_key_holds_the_task_not_its_id_alone():
+    """Two tasks that share an id got one cached answer: the key now holds what they ask."""
+    import dataclasses
+
+    a = make_generator("arithmetic", seed=1).take(1)[0]
+    b = dataclasses.replace(a, prompt=a.prompt + " (edited)", answer=a.answer + "1")
+    cloud = SimulatedCloud()
+    assert cache_key(cloud, a, None) != cache_key(cloud, b, None)
+    assert cache_key(cloud, a, None) == cache_key(SimulatedCloud(), a, None)  # stable
+    counting = CachedCloud(Counting())
+    counting.answer(a)
+    counting.answer(b)
+    assert counting.cloud.calls == 2
+
+
+def test_a_torn_last_jsonl_line_is_skipped_with_a_warning_and_appends_stay_readable(
+    tmp_path, tasks
+):
+    path = tmp_path / "c.jsonl"
+    first = CachedCloud(SimulatedCloud(), path=path)
+    first.answer(tasks[0])
+    first.answer(tasks[1])
+    whole = path.read_text()
+    path.write_text(whole + whole.splitlines()[0][:25])  # a kill -9 in the middle of a write
+    with pytest.warns(RuntimeWarning, match=r"c.jsonl:3: skipped a torn last line"):
+        second = CachedCloud(SimulatedCloud(), path=path)
+    assert second.answer(tasks[0]).cached and second.answer(tasks[1]).cached
+    second.answer(tasks[2])  # the next write drops the fragment and appends a whole line
+    assert path.read_text().splitlines()[:2] == whole.splitlines()
+    assert len(path.read_text().splitlines()) == 3
+    third = CachedCloud(SimulatedCloud(), path=path)  # loads cleanly, with all three answers
+    assert all(third.answer(t).cached for t in tasks[:3])
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [(3, float("nan"), "cost=nan"), (3, -1.0, "cost=-1.0"), (1, 2.5, "prompt_tokens=2.5"),
+     (4, float("inf"), "latency_s=inf"), (0, 7, "text=7"), (2, -3, "completion_tokens=-3")],
+)  # fmt: skip
+def test_tampered_rows_are_clear_errors_naming_file_and_line(
+    tmp_path, tasks, field, value, message
+):
+    import json
+
+    for name in ("c.jsonl", "c.sqlite"):
+        path = tmp_path / name
+        CachedCloud(SimulatedCloud(), path=path).answer(tasks[0])
+        if name.endswith(".jsonl"):
+            rec = json.loads(path.read_text())
+            rec["response"][field] = value
+            path.write_text(json.dumps(rec) + "\n")
+            where = "c.jsonl:1"
+        else:
+            with sqlite3.connect(path) as db:
+                (text,) = db.execute("SELECT response FROM responses").fetchone()
+                row = json.loads(text)
+                row[field] = value
+                db.execute("UPDATE responses SET response = ?", (json.dumps(row),))
+            where = "c.sqlite key"
+        with pytest.raises(ValueError, match=rf"{where}.*bad cache entry \({message}"):
+            cache = CachedCloud(SimulatedCloud(), path=path)
+            cache.answer(tasks[0])
