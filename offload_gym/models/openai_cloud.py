@@ -234,9 +234,10 @@ class OpenAICloud:
         return msgs
 
     def cache_key(self, task: Task, partial: str | None = None) -> str:
-        """Model, messages and sampling parameters (not the endpoint or the key)."""
-        raw = json.dumps([self.model, self.messages(task, partial), self.max_tokens,
-                          self.temperature], sort_keys=True)  # fmt: skip
+        """Endpoint, model, messages and sampling parameters (not the API key): two servers
+        that serve the same model name never share an answer."""
+        raw = json.dumps([self.endpoint, self.model, self.messages(task, partial),
+                          self.max_tokens, self.temperature], sort_keys=True)  # fmt: skip
         return "openai:" + hashlib.sha256(raw.encode()).hexdigest()
 
     def quote(self, task: Task, partial: str | None = None) -> float:

@@ -193,3 +193,14 @@ def test_tampered_rows_are_clear_errors_naming_file_and_line(
         with pytest.raises(ValueError, match=rf"{where}.*bad cache entry \({message}"):
             cache = CachedCloud(SimulatedCloud(), path=path)
             cache.answer(tasks[0])
+
+
+def test_openai_keys_hold_the_endpoint():
+    from offload_gym.models.openai_cloud import OpenAICloud
+
+    task = make_generator("arithmetic", seed=1).take(1)[0]
+    a = OpenAICloud(model="m", base_url="http://127.0.0.1:1/v1", api_key="k")
+    b = OpenAICloud(model="m", base_url="http://127.0.0.1:2/v1", api_key="k")
+    same = OpenAICloud(model="m", base_url="http://127.0.0.1:1/v1", api_key="other")
+    assert a.cache_key(task) != b.cache_key(task)
+    assert a.cache_key(task) == same.cache_key(task)  # the API key is not part of it
