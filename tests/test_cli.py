@@ -383,3 +383,29 @@ def test_every_coplms_field_is_a_flag(capsys):
         build_parser().parse_args(["coplms", "--help"])
     shown = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
     assert "(default: gpt2:4x128:4)" in shown and "polynomials=gpt2:2x96:4" in shown
+
+
+def test_a_killed_compare_resumes_only_with_the_same_settings(tmp_path, capsys):
+    """A kill -9 leaves logs and no results: resuming with another --budget (or other models)
+    is one clear error naming the differences, not a report that mixes budgets."""
+    out = tmp_path / "run"
+    args = ["compare", "--agents", "local,random", "--episodes", "1", "--seeds", "2",
+            "--num-tasks", "5", "--out", str(out), "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    saved = json.loads((out / "run.json").read_text())
+    assert saved["budget"] == 0.3 and saved["models"]["cloud"] == "simulated"
+    for name in ("results.json", "results.md"):  # as if killed before the report
+        (out / name).unlink()
+    assert main([*args, "--budget", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "budget: 0.3 then, 0.5 now" in err and "--fresh" in err
+    assert main([*args, "--cloud-model", "other"]) == 2
+    assert "models:" in capsys.readouterr().err
+    assert main(args) == 0  # the same settings resume
+    (out / "run.json").unlink()
+    for name in ("results.json", "results.md"):
+        (out / name).unlink()
+    assert main(args) == 2  # logs whose settings are unknown
+    assert "settings were not saved" in capsys.readouterr().err
+    assert main([*args, "--budget", "0.5", "--fresh"]) == 0
+    assert json.loads((out / "results.json").read_text())["config"]["budget"] == 0.5

@@ -4,6 +4,7 @@ environment, resumable, with reports and plots."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,15 +58,37 @@ def _probe_env(args: argparse.Namespace) -> tuple[dict[str, Any], tuple[int, ...
     return env_kwargs, tuple(offload_env(probe).stream.switch_points)
 
 
+RUN_FILE = "run.json"
+"""The settings of a run, written to ``--out`` before its first step: a resumed run must match."""
+
+
 def _check_same_run(out: Path, config: dict[str, Any]) -> None:
-    """Refuse to resume an interrupted run in ``out`` whose settings differ from ``config``."""
-    earlier = _interrupted_config(out)
-    if earlier is not None:
-        differ = {k: (earlier.get(k), v) for k, v in config.items()
-                  if k != "agents" and earlier.get(k) != v}  # fmt: skip
-        if differ:
-            raise ValueError(f"the interrupted run in --out {out} used other settings "
-                             f"{differ}; pass --fresh to start over")  # fmt: skip
+    """Refuse to resume the run in ``out`` (its logs, kept even by a kill -9) when its settings
+    differ from ``config`` (budget, env, sizes, seeds, models), or when its logs have no saved
+    settings to compare with; agents may differ (each has its own log)."""
+    saved = out / RUN_FILE
+    if saved.exists():
+        earlier = json.loads(saved.read_text(encoding="utf-8"))
+    else:
+        earlier = _interrupted_config(out)
+        if earlier is None:
+            if any((out / "logs").glob("*.jsonl")):
+                raise ValueError(f"--out {out} holds logs of a run whose settings were not saved "
+                                 f"({RUN_FILE}); pass --fresh to start over")  # fmt: skip
+            return
+    differ = {k: (earlier.get(k), v) for k, v in config.items()
+              if k != "agents" and earlier.get(k) != v}  # fmt: skip
+    if differ:
+        names = ", ".join(f"{k}: {a!r} then, {b!r} now" for k, (a, b) in differ.items())
+        raise ValueError(f"the run in --out {out} used other settings ({names}); pass --fresh "
+                         "to start over")  # fmt: skip
+
+
+def _models(args: argparse.Namespace) -> dict[str, Any]:
+    """The model flags of a run (part of what a resumed run must match)."""
+    keys = ("local", "cloud", "cloud_model", "cloud_url", "max_new_tokens", "no_counterfactuals",
+            "cloud_send_task")  # fmt: skip
+    return {k: getattr(args, k, None) for k in keys}
 
 
 def _run_agents(args: argparse.Namespace, names: list[str], primary: str | None = None) -> int:
@@ -90,10 +113,13 @@ def _run_agents(args: argparse.Namespace, names: list[str], primary: str | None 
         "episodes": args.episodes,
         "seeds": args.seeds,
         "agents": names,
+        "models": _models(args),
     }
     resume = not (args.fresh or args.overwrite)
     if resume:
         _check_same_run(out, config)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / RUN_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     try:
         for name in names:
             agent = make_agent(name, **_agent_kwargs(name, args))
