@@ -328,7 +328,7 @@ class GRPOTrainer:
             "dual": None if self.controller is None else self.controller.state_dict(),
             "step": self.step_count,
             "history": self.history,
-            "collector": pickle.dumps(self.collector.state()),
+            "collector": dump_env_state(self.collector.state(), self._live_objects()),
         }
         buffer = io.BytesIO()
         torch.save(state, buffer)
@@ -357,7 +357,14 @@ class GRPOTrainer:
             raise ValueError(f"checkpoint {path}: step must be an int >= 0, got {state['step']!r}")
         self.step_count = state["step"]
         self.history = list(state["history"])
-        self.collector.restore(load_env_state(state["collector"], trusted=trusted))
+        self.collector.restore(load_env_state(state["collector"], trusted=trusted,
+                                              live=self._live_objects()))  # fmt: skip
+
+    def _live_objects(self) -> dict[str, Any]:
+        """What a checkpoint refers to instead of holding: the cloud model behind the shared
+        cache (a network client, its credentials, a loaded LLM) is this trainer's own, passed
+        back in on load, never rebuilt from the file."""
+        return {LIVE_CLOUD: self.collector.cloud.cloud}
 
     def _rank_path(self, path: str | PathLike[str]) -> Path:
         """Each process of a distributed run keeps its own environments: one file per rank."""
@@ -417,15 +424,48 @@ _STATE_CALLABLES = frozenset({
 """The functions and classes outside the state modules that environment state needs."""
 STATE_MODULES = (
     "offload_gym.tasks.", "offload_gym.envs.", "offload_gym.budget", "offload_gym.models.base",
-    "offload_gym.models.cache", "offload_gym.models.simulated", "offload_gym.models.openai_cloud",
+    "offload_gym.models.cache", "offload_gym.models.simulated",
     "offload_gym.scoring.grade", "gymnasium.spaces.", "gymnasium.wrappers.",
     "gymnasium.envs.registration", "numpy.random.",
 )  # fmt: skip
 """Modules whose classes (data: tasks, generators, configs, ledgers, simulated and cached
-clouds, spaces, wrappers, generators' bit states) a checkpoint's environment state may hold."""
+clouds, spaces, wrappers, generators' bit states) a checkpoint's environment state may hold.
+Network clients are not among them: the cloud behind the cache is a live object (`LIVE_CLOUD`)
+that the caller passes back in."""
+LIVE_CLOUD = "live:cloud"
+"""The checkpoint's reference to the cloud model behind the shared cache."""
+
+
+class _StatePickler(pickle.Pickler):
+    def __init__(self, file: Any, live: dict[str, Any]) -> None:
+        super().__init__(file)
+        self._ids = {id(obj): name for name, obj in live.items()}
+
+    def persistent_id(self, obj: Any) -> str | None:
+        return self._ids.get(id(obj))
+
+
+def dump_env_state(state: Any, live: dict[str, Any] | None = None) -> bytes:
+    """Pickle environment state, writing each object of ``live`` as a reference by its name
+    (the live cloud model is not stored: `load_env_state` takes it from the caller)."""
+    buffer = io.BytesIO()
+    _StatePickler(buffer, live or {}).dump(state)
+    return buffer.getvalue()
 
 
 class _StateUnpickler(pickle.Unpickler):
+    def __init__(self, file: Any, live: dict[str, Any]) -> None:
+        super().__init__(file)
+        self._live = live
+
+    def persistent_load(self, pid: Any) -> Any:
+        if isinstance(pid, str) and pid in self._live:
+            return self._live[pid]
+        raise pickle.UnpicklingError(
+            f"the state refers to a live object {pid!r} that the "
+            f"caller did not pass (it passed {sorted(self._live)})"
+        )
+
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _STATE_CALLABLES:
             return super().find_class(module, name)
@@ -439,12 +479,16 @@ class _StateUnpickler(pickle.Unpickler):
         )
 
 
-def load_env_state(data: bytes, *, trusted: bool = False) -> Any:
+def load_env_state(
+    data: bytes, *, trusted: bool = False, live: dict[str, Any] | None = None
+) -> Any:
     """The environments' state pickled in a checkpoint. Only the classes of `STATE_MODULES`
     (and numpy's array and generator reconstructors) are looked up: no other module is
-    imported and no other function is called, so a tampered file cannot run code; anything
-    else is a ValueError saying what it held. ``trusted=True`` uses plain pickle (for state
-    holding your own classes, from checkpoints you wrote).
+    imported and no other function is called, so a tampered file cannot run code, and no
+    network client is ever built from it (the cloud model is a reference resolved from
+    ``live``, the caller's own objects by name); anything else is a ValueError saying what it
+    held. ``trusted=True`` uses plain pickle (for state holding your own classes, from
+    checkpoints you wrote), with the same ``live`` references.
 
     >>> import pickle
     >>> load_env_state(pickle.dumps({"calls": 3}))
@@ -455,9 +499,14 @@ def load_env_state(data: bytes, *, trusted: bool = False) -> Any:
     ValueError: checkpoint state refused: os.system is not a class a checkpoint's ...
     """
     if trusted:
-        return pickle.loads(data)
+        plain = pickle.Unpickler(io.BytesIO(data))
+        plain.persistent_load = _StateUnpickler(io.BytesIO(), live or {}).persistent_load
+        try:
+            return plain.load()
+        except pickle.UnpicklingError as exc:
+            raise ValueError(f"checkpoint state refused: {exc}") from None
     try:
-        return _StateUnpickler(io.BytesIO(data)).load()
+        return _StateUnpickler(io.BytesIO(data), live or {}).load()
     except pickle.UnpicklingError as exc:
         raise ValueError(f"checkpoint state refused: {exc}") from None
 

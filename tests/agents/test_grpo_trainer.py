@@ -600,3 +600,41 @@ def test_a_tampered_checkpoint_runs_no_code(lm, tmp_path):
     assert not target.exists()
     t.close()
     u.close()
+
+
+def test_checkpoints_hold_data_only_and_the_cloud_comes_from_the_caller(lm, tmp_path, monkeypatch):
+    """A data-only forged checkpoint once restored a cloud client that sent an attacker-named
+    environment variable as a bearer token to an attacker's URL: the cloud behind the cache is
+    now a reference the loader resolves to the caller's own model, and a network client in the
+    state is refused by name."""
+    import pickle
+
+    from offload_agents.grpo.trainer import LIVE_CLOUD, dump_env_state, load_env_state
+    from offload_gym.models.openai_cloud import OpenAICloud
+
+    t = make(lm, "dagrpo")
+    t.train(1, progress=False)
+    t.save_checkpoint(tmp_path / "ck.pt")
+    u = make(lm, "dagrpo")
+    own = u.collector.cloud.cloud
+    u.load_checkpoint(tmp_path / "ck.pt")
+    assert u.collector.cloud.cloud is own  # the caller's live object, not one from the file
+    assert len(u.collector.cloud) == len(t.collector.cloud)  # the cached answers are data
+    # forged: the environments' state holds an OpenAI client pointed at an attacker
+    monkeypatch.setenv("ATTACKER_NAMED_SECRET", "sk-secret")
+    state = t.collector.state()
+    state["envs"][0].unwrapped.cloud.cloud = OpenAICloud(
+        "m", base_url="http://127.0.0.1:9/v1", api_key_env="ATTACKER_NAMED_SECRET"
+    )
+    _forge(tmp_path / "ck.pt", lambda s: s.update(collector=pickle.dumps(state)))
+    with pytest.raises(ValueError, match=r"openai_cloud\.OpenAICloud is not a class"):
+        u.load_checkpoint(tmp_path / "ck.pt")
+    # a reference to a live object the caller does not pass is refused too
+    data = dump_env_state({"cloud": own}, {"live:other": own})
+    with pytest.raises(ValueError, match="live object 'live:other' that the caller did not pass"):
+        load_env_state(data, live={LIVE_CLOUD: own})
+    assert (
+        load_env_state(dump_env_state([own], {LIVE_CLOUD: own}), live={LIVE_CLOUD: own})[0] is own
+    )
+    t.close()
+    u.close()
