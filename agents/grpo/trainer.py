@@ -454,9 +454,9 @@ def dump_env_state(state: Any, live: dict[str, Any] | None = None) -> bytes:
 
 
 class _StateUnpickler(pickle.Unpickler):
-    def __init__(self, file: Any, live: dict[str, Any]) -> None:
+    def __init__(self, file: Any, live: dict[str, Any], *, trusted: bool = False) -> None:
         super().__init__(file)
-        self._live = live
+        self._live, self._trusted = live, trusted
 
     def persistent_load(self, pid: Any) -> Any:
         if isinstance(pid, str) and pid in self._live:
@@ -467,7 +467,7 @@ class _StateUnpickler(pickle.Unpickler):
         )
 
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _STATE_CALLABLES:
+        if self._trusted or (module, name) in _STATE_CALLABLES:
             return super().find_class(module, name)
         if module.startswith(STATE_MODULES) or module + "." in STATE_MODULES:
             obj = super().find_class(module, name)
@@ -498,15 +498,8 @@ def load_env_state(
     ...
     ValueError: checkpoint state refused: os.system is not a class a checkpoint's ...
     """
-    if trusted:
-        plain = pickle.Unpickler(io.BytesIO(data))
-        plain.persistent_load = _StateUnpickler(io.BytesIO(), live or {}).persistent_load
-        try:
-            return plain.load()
-        except pickle.UnpicklingError as exc:
-            raise ValueError(f"checkpoint state refused: {exc}") from None
     try:
-        return _StateUnpickler(io.BytesIO(data), live or {}).load()
+        return _StateUnpickler(io.BytesIO(data), live or {}, trusted=trusted).load()
     except pickle.UnpicklingError as exc:
         raise ValueError(f"checkpoint state refused: {exc}") from None
 
