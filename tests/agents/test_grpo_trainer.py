@@ -636,5 +636,12 @@ def test_checkpoints_hold_data_only_and_the_cloud_comes_from_the_caller(lm, tmp_
     assert (
         load_env_state(dump_env_state([own], {LIVE_CLOUD: own}), live={LIVE_CLOUD: own})[0] is own
     )
+    # trusted=True: plain pickle for your own classes, with the same live references
+    from fractions import Fraction
+
+    mine = dump_env_state([Fraction(1, 3), own], {LIVE_CLOUD: own})
+    with pytest.raises(ValueError, match=r"fractions\.Fraction is not a class"):
+        load_env_state(mine, live={LIVE_CLOUD: own})
+    assert load_env_state(mine, trusted=True, live={LIVE_CLOUD: own}) == [Fraction(1, 3), own]
     t.close()
     u.close()
