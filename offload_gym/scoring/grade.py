@@ -25,12 +25,19 @@ class Grade(NamedTuple):
     method: str
 
 
+MAX_GRADED_CHARS = 16_384
+"""A math response (local or cloud) is graded on its last this-many characters, where its final
+answer is: extraction then costs at most about 0.2 s on the worst input found (thousands of
+repeated open tags; a 1 MB cloud answer once held one env step for 126 s)."""
+
+
 def grade_response(task: Task, response: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> Grade:
-    """Grade ``response``: for math, extract its final answer and compare it with
-    ``task.answer`` (``timeout`` bounds the sympy stage); for code, run its code against the
-    task's tests in the sandbox (``Grade.method`` is then the sandbox's status)."""
+    """Grade ``response``: for math, extract its final answer from its last `MAX_GRADED_CHARS`
+    characters and compare it with ``task.answer`` (``timeout`` bounds the sympy stage); for
+    code, run its code against the task's tests in the sandbox (``Grade.method`` is then the
+    sandbox's status; the sandbox's own limits bound it)."""
     if task.domain == "math":
-        answer = extract_answer(response)
+        answer = extract_answer(response[-MAX_GRADED_CHARS:])
         verdict: Verdict = compare(answer, task.answer, timeout=timeout)
         return Grade(verdict.equivalent, answer, verdict.method)
     if task.domain == "code":
