@@ -75,7 +75,7 @@ def test_stats_errors_are_one_line(tmp_path, capsys):
         fh.write('{"agent": "x", "seed"')  # a torn last line
     assert main(["stats", str(tmp_path / "run"), "--primary", "x"]) == 2
     err = capsys.readouterr().err
-    assert "steps.jsonl:5: not a JSON record" in err
+    assert "steps.jsonl:5: invalid JSON" in err
 
 
 @pytest.mark.parametrize("bad", ["[1, 2]", '"text"'])

@@ -9,26 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from offload_agents.stats import compare_all, comparisons_table
+from offload_gym.tasks.loaders import json_objects
 
 RECORD_FILES = ("steps.jsonl", "logs/*.jsonl", "records/*.jsonl")
 """Where a run keeps its per-task records: the demo's and coplms' ``steps.jsonl`` (and
 ``records/``), compare's ``logs/<agent>.jsonl``. Each record names its ``agent``."""
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: not a JSON record ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
-            rows.append(row)
-    return rows
 
 
 def load_run(path: str | Path) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
@@ -41,7 +26,7 @@ def load_run(path: str | Path) -> tuple[dict[str, list[dict[str, Any]]], dict[st
         raise ValueError(f"{run} holds no per-task records (looked for {', '.join(RECORD_FILES)})")
     logs: dict[str, list[dict[str, Any]]] = {}
     for f in files:
-        for row in _read_jsonl(f):
+        for _, row in json_objects(f):
             agent = row.get("agent") or f.stem
             logs.setdefault(str(agent), []).append(row)
     results = run / "results.json"

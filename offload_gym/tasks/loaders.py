@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,25 @@ class DatasetFormatError(ValueError):
     """A dataset line is malformed; the message names the file and the line."""
 
 
+def json_objects(
+    path: Path, error: type[ValueError] = ValueError
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line of a JSONL file; a line that is not a
+    JSON object raises ``error`` naming the file and the line."""
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise error(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise error(f"{path}:{lineno}: expected a JSON object, got "
+                            f"{type(record).__name__}")  # fmt: skip
+            yield lineno, record
+
+
 def _read_jsonl(
     path: str | PathLike[str], parse: Callable[[dict[str, Any], int], Task]
 ) -> list[Task]:
@@ -32,22 +51,11 @@ def _read_jsonl(
     if not p.is_file():
         raise FileNotFoundError(f"dataset file not found: {p}")
     tasks: list[Task] = []
-    with p.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetFormatError(f"{p}:{lineno}: invalid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise DatasetFormatError(
-                    f"{p}:{lineno}: expected a JSON object, got {type(record).__name__}"
-                )
-            try:
-                tasks.append(parse(record, lineno))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise DatasetFormatError(f"{p}:{lineno}: {exc}") from None
+    for lineno, record in json_objects(p, DatasetFormatError):
+        try:
+            tasks.append(parse(record, lineno))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DatasetFormatError(f"{p}:{lineno}: {exc}") from None
     if not tasks:
         raise DatasetFormatError(f"{p}: no records")
     return tasks
