@@ -401,7 +401,7 @@ def _summaries(
                     for s in cfg.seeds]  # fmt: skip
         summary["accuracy_per_seed"] = per_seed
         values = [a for a in per_seed if a is not None]
-        summary["accuracy_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        summary["accuracy_std"] = _sample_sd(values)
         summary["eval_requests"] = float(np.mean([r.get("action") == "cloud"
                                                   for r in agent_logs]))  # fmt: skip
         if name in after_math:
