@@ -38,10 +38,12 @@ from offload_agents.grpo.algorithms import AlgorithmSpec
 from offload_agents.grpo.config import GRPOConfig
 from offload_agents.grpo.dual import DualController, make_controller
 from offload_agents.slm.template import format_prompt
+from offload_gym import seeding
+from offload_gym.budget import grant_batch
 from offload_gym.envs.config import DEFAULT_OFFLOAD_MARKER
 from offload_gym.models import CachedCloud, SimulatedCloud
 from offload_gym.models.hf import decode_keeping_specials
-from offload_gym.protocol import check_marker
+from offload_gym.protocol import asks_cloud, check_marker
 from offload_gym.tasks import Task
 
 try:
@@ -131,6 +133,7 @@ class OffloadScorer:
     env_id: str = "OffloadStream-v0"
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     last: dict[str, np.ndarray] = field(default_factory=dict, init=False)
+    _calls: int = field(default=0, init=False)
     __name__ = "offload_reward"  # TRL names reward functions by it
 
     def __post_init__(self) -> None:
@@ -143,15 +146,17 @@ class OffloadScorer:
         budget, mode = self.spec.env_budget(self.config.tau)
         # With their special tokens (the offload marker is one): TRL's own decoding drops them.
         texts = [decode_keeping_specials(self.tokenizer, list(ids)) for ids in completion_ids]
-        allowed = math.floor(self.config.tau * len(texts) + 1e-9)
-        granted = 0
+        cap = self.spec.batch_budget(self.config.tau)  # per batch of this process
+        refused = np.zeros(len(texts), dtype=bool)
+        if cap is not None:
+            asks = [asks_cloud(t, self.marker)[0] for t in texts]
+            rng = np.random.default_rng(seeding.derive(self.config.seed, self._calls,
+                                                       stride=seeding.GRANT_STRIDE))  # fmt: skip
+            refused = np.asarray(asks, dtype=bool) & ~grant_batch(asks, cap, rng)
+        self._calls += 1
         parts: dict[str, list[float]] = {}
-        for text, index in zip(texts, task_index, strict=True):
-            b, m = budget, mode
-            if self.spec.budget_mode == "hard":  # the cap, per batch of this process
-                asks = self.marker in text
-                b, m = (1.0, "soft") if asks and granted < allowed else (0.0, "hard")
-                granted += int(asks and granted < allowed)
+        for text, index, no in zip(texts, task_index, refused, strict=True):
+            b, m = (0.0, "hard") if no else (budget, mode)
             env = gym.make(self.env_id, tasks=[self.tasks[int(index)]], budget=b, budget_mode=m,
                            cloud_model=self.cloud, **self.env_kwargs)  # fmt: skip
             env.reset(seed=self.config.seed)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Literal
+
+import numpy as np
 
 BudgetMode = Literal["hard", "soft"]
 _EPS = 1e-9
@@ -250,3 +253,24 @@ class BudgetLedger:
             f"calls={self.calls_used}/{self.calls_allowed}, cost={self.cost_used:.6g}"
             f"/{self.cost_budget})"
         )
+
+
+def grant_batch(asks: Sequence[bool], rate: float, rng: np.random.Generator) -> np.ndarray:
+    """Which requests of one batch the batch's budget grants: ``floor(rate * len(asks))`` calls
+    at most, given to requesters in an order drawn from ``rng`` (so no position of the batch is
+    favoured); the rest are answered locally (GAPG's training budget: "calls beyond the budget
+    are answered locally").
+
+    >>> grant_batch([True, False, True, True], 0.5, np.random.default_rng(0)).sum()
+    np.int64(2)
+    >>> grant_batch([False, True], 1.0, np.random.default_rng(0)).tolist()
+    [False, True]
+    """
+    if not (math.isfinite(rate) and 0.0 <= rate <= 1.0):
+        raise ValueError(f"rate must be in [0, 1], got {rate!r}")
+    asks = np.asarray(asks, dtype=bool)
+    allowed = math.floor(rate * len(asks) + _EPS)
+    granted = np.zeros(len(asks), dtype=bool)
+    askers = np.flatnonzero(asks)
+    granted[rng.permutation(askers)[:allowed]] = True
+    return granted

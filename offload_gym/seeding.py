@@ -23,6 +23,9 @@ SAMPLER_RANK_STRIDE = 7_919
 """A distributed run's processes within a sampler block (a prime)."""
 ANCHOR_STRIDE = 1_000_033
 """The GRPO trainer's answer-anchor draws, one per training step (a prime)."""
+GRANT_STRIDE = 1_000_037
+"""A training batch's budget draws (which requests a batch budget grants), one per step (a
+prime)."""
 EPISODE_STRIDE = 1_000
 """Episodes of an evaluation or a calibration run."""
 MODEL_STRIDE = 1_000
@@ -40,6 +43,7 @@ __all__ = [
     "ANCHOR_STRIDE",
     "DATA_STRIDE",
     "EPISODE_STRIDE",
+    "GRANT_STRIDE",
     "MODEL_STRIDE",
     "RANK_STRIDE",
     "ROLLOUT_STRIDE",

@@ -11,9 +11,11 @@ Built in:
   request granted: lambda does the holding); clip; dual controller (``GRPOConfig.dual``).
 - ``grpo``: task tuning only: reward = correctness, std-normalised advantages, no cloud.
 - ``collab``: collaboration-aware tuning: Dr. GRPO (mean-centred) with GAPG's fixed hierarchical
-  reward alpha_a / alpha_c, hard budget cap at tau, clip.
+  reward alpha_a / alpha_c, soft budget as DA-GRPO (no paper gives it a cap; its usage is free to
+  drift, which is GAPG's observation about fixed shaping), clip.
 - ``gapg``: the hierarchical reward, mean-centred advantages scaled by G/(G-1), no clip, GAPG's
-  prompt filter (dropped prompts leave the batch and the loss's denominators), hard budget cap.
+  prompt filter (dropped prompts leave the batch and the loss's denominators), hard budget per
+  training batch (GAPG's paper: calls beyond the 30% budget are answered locally).
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ class AlgorithmSpec:
         reward: ``reward(components, config) -> (B,)`` from the env's reward parts.
         advantage: ``advantage(batch, config, lam) -> (P, G)``.
         budget_mode: ``"none"`` (no cloud: budget 0), ``"soft"`` (every request granted) or
-            ``"hard"`` (requests beyond ``tau`` answered locally).
+            ``"hard"`` (per training batch, requests beyond ``floor(tau * B)`` are answered
+            locally, which requests drawn at random: GAPG's "calls beyond the budget are
+            answered locally").
         clip: Whether the PPO clip applies (``False``: the plain ratio, as GAPG).
         prompt_filter: Optional ``filter(batch, config) -> (P,)`` 0/1 mask of kept prompts.
         dual: Whether lambda is updated by the configured dual controller.
@@ -59,12 +63,17 @@ class AlgorithmSpec:
     description: str = ""
 
     def env_budget(self, tau: float) -> tuple[float, str]:
-        """The environment's ``(budget, budget_mode)`` while training."""
+        """The environment's ``(budget, budget_mode)`` while training (a hard budget is held
+        per batch, `batch_budget`, not by each sub-environment's ledger)."""
         if self.budget_mode == "none":
             return 0.0, "hard"
-        if self.budget_mode == "soft":
-            return 1.0, "soft"
-        return tau, "hard"
+        return 1.0, "soft"
+
+    def batch_budget(self, tau: float) -> float | None:
+        """The share of each training batch's responses the cloud may answer (``tau`` under a
+        hard budget: requests beyond it are answered locally, `offload_gym.budget.grant_batch`);
+        None: no batch cap."""
+        return tau if self.budget_mode == "hard" else None
 
 
 _REGISTRY: dict[str, AlgorithmSpec] = {}
@@ -142,7 +151,7 @@ _BUILT_IN = (
                   description="A_r - lambda A_c with a dual controller"),
     AlgorithmSpec("grpo", correctness, std_advantage, "none",
                   description="task tuning only (no cloud)"),
-    AlgorithmSpec("collab", hierarchical, centred_advantage, "hard",
+    AlgorithmSpec("collab", hierarchical, centred_advantage, "soft",
                   description="Dr. GRPO + fixed hierarchical reward"),
     AlgorithmSpec("gapg", hierarchical, gapg_advantage, "hard", clip=False,
                   prompt_filter=gapg_filter,

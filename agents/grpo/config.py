@@ -63,7 +63,8 @@ class GRPOConfig:
             0 (default) trains as the papers do.
         anchor_rows: Supervised rows of the anchor per training step.
         beta: Weight of the k3 KL to the initial policy (0 disables the reference model).
-        tau: Cloud budget: target usage (dagrpo) or hard cap (gapg, collab).
+        tau: Cloud budget: target usage (dagrpo), or the share of each training batch the cloud
+            may answer (gapg).
         lambda0: Initial dual variable (dagrpo); the PID controller's bias term.
         dual: DA-GRPO's dual controller: ``"ascent"`` (the paper's
             ``lambda <- max(0, lambda + eta (J_c - tau))``), ``"pid"`` (a PID Lagrangian on a

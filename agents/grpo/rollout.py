@@ -16,6 +16,7 @@ import torch
 
 from offload_agents.slm.template import HELP_REQUEST, format_prompt
 from offload_gym import seeding
+from offload_gym.budget import grant_batch
 from offload_gym.envs import offload_env
 from offload_gym.models import CachedCloud, SimulatedCloud
 from offload_gym.models.hf import (
@@ -24,7 +25,7 @@ from offload_gym.models.hf import (
     generate_tokens,
     response_mask,
 )
-from offload_gym.protocol import OFFLOAD_CLOSE, check_marker
+from offload_gym.protocol import OFFLOAD_CLOSE, asks_cloud, check_marker
 
 
 class Rollout(NamedTuple):
@@ -45,6 +46,8 @@ class Rollout(NamedTuple):
             known, every position is scored).
         greedy_cloud: (P,) 1 where the greedy response to the prompt asks for the cloud (the
             decision the evaluation sees), or None when the collector does not probe it.
+        refused: (P, G) 1 where the response asked but the batch's budget answered it locally
+            (all 0 without a batch budget).
     """
 
     sequences: torch.Tensor
@@ -58,6 +61,7 @@ class Rollout(NamedTuple):
     responses: list[str]
     prompt_len: int = 0
     greedy_cloud: torch.Tensor | None = None
+    refused: torch.Tensor | None = None
 
 
 class RolloutCollector:
@@ -78,12 +82,16 @@ class RolloutCollector:
         rank: int = 0,
         min_new_tokens: int = 0,
         greedy_probe: bool = False,
+        batch_budget: float | None = None,
     ) -> None:
         self.model, self.tokenizer = model, tokenizer
         self.P, self.G = prompts, group_size
         self.max_new_tokens, self.temperature = max_new_tokens, temperature
         self.min_new_tokens = min_new_tokens
         self.greedy_probe = greedy_probe
+        self.batch_budget = batch_budget
+        """None, or the share of each batch's responses the cloud may answer
+        (`offload_gym.budget.grant_batch`); requests beyond it are answered locally."""
         self.timings: dict[str, float] = {}
         """Seconds spent in the last `collect`: ``generate`` and ``scoring`` (decoding, the
         environments' step with grading and the cloud, rewards)."""
@@ -157,21 +165,38 @@ class RolloutCollector:
         generated = time.perf_counter()
         mask, texts = self._own_texts(seqs, prompt_len)
         groups = [offload_env(self.envs.envs[p * self.G]).task_group for p in range(self.P)]
-        self._obs, _, _, _, info = self.envs.step(tuple(texts))
+        actions, refused = self._batch_budget(texts)
+        self._obs, _, _, _, info = self.envs.step(tuple(actions))
         self._info = info
         info = _step_outcomes(info)
         comps = {k: np.asarray(v, dtype=np.float64) for k, v in info["reward_components"].items()
                  if not k.startswith("_")}  # fmt: skip
         shape = (self.P, self.G)
         rewards = torch.as_tensor(reward_fn(comps), dtype=torch.float32).reshape(shape)
-        asked = torch.as_tensor(np.asarray(info["offload_requested"], dtype=np.float32)).reshape(
-            shape
-        )
+        asked = np.asarray(info["offload_requested"], dtype=bool) | refused
+        asked = torch.as_tensor(asked, dtype=torch.float32).reshape(shape)
         correct = torch.as_tensor(np.asarray(info["correct"], dtype=np.float32)).reshape(shape)
         offloaded = torch.as_tensor(comps["offloaded"], dtype=torch.float32).reshape(shape)
         self.timings = {"generate": generated - start, "scoring": time.perf_counter() - generated}
         return Rollout(seqs, attention, mask, rewards, asked, correct, offloaded, groups, texts,
-                       prompt_len, greedy)  # fmt: skip
+                       prompt_len, greedy,
+                       torch.as_tensor(refused, dtype=torch.float32).reshape(shape))  # fmt: skip
+
+    def _batch_budget(self, texts: list[str]) -> tuple[list[str], np.ndarray]:
+        """The env's actions and the refused rows under the batch budget: a refused request is
+        answered locally by what the response wrote before the help request."""
+        refused = np.zeros(len(texts), dtype=bool)
+        if self.batch_budget is None:
+            return texts, refused
+        asks = [asks_cloud(t, self.marker) for t in texts]
+        rng = np.random.default_rng(seeding.derive(
+            self.seed, self.rank * seeding.SAMPLER_RANK_STRIDE + self._calls,
+            stride=seeding.GRANT_STRIDE))  # fmt: skip
+        granted = grant_batch([a for a, _ in asks], self.batch_budget, rng)
+        refused = np.array([a for a, _ in asks], dtype=bool) & ~granted
+        actions = [p if r and p is not None else t
+                   for t, (_, p), r in zip(texts, asks, refused, strict=True)]  # fmt: skip
+        return actions, refused
 
     def state(self) -> dict[str, Any]:
         """Picklable state: the sub-environments (with the shared cloud cache), the current

@@ -112,6 +112,7 @@ class GRPOTrainer:
             group_size=cfg.group_size, env_kwargs=kwargs, max_new_tokens=cfg.max_new_tokens,
             min_new_tokens=cfg.min_new_tokens, temperature=cfg.temperature, seed=cfg.seed,
             rank=self.rank, greedy_probe=cfg.budget_signal == "greedy",
+            batch_budget=self.spec.batch_budget(cfg.tau),
         )  # fmt: skip
 
     @property
@@ -224,6 +225,7 @@ class GRPOTrainer:
             "accuracy": float(batch.correct.mean()),
             "cloud_requests": usage,
             "cloud_usage": float(batch.offloaded.mean()),
+            "cloud_refused": 0.0 if batch.refused is None else float(batch.refused.mean()),
             "greedy_requests": greedy,
             "lambda": lam_before,
             "grad_norm": grad_norm,

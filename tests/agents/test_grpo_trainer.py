@@ -645,3 +645,27 @@ def test_checkpoints_hold_data_only_and_the_cloud_comes_from_the_caller(lm, tmp_
     assert load_env_state(mine, trusted=True, live={LIVE_CLOUD: own}) == [Fraction(1, 3), own]
     t.close()
     u.close()
+
+
+def test_a_hard_budget_holds_per_training_batch_not_per_slot(lm):
+    """GAPG's budget: of each batch's requests, floor(tau * B) reach the cloud, drawn at random;
+    the rest are answered locally and still count as asked. collab has no cap."""
+    from offload_gym.protocol import help_request
+
+    trainer = make(lm, "gapg", tau=0.5)  # B = 4: two calls a batch
+    collector = trainer.collector
+    own = collector._own_texts
+    collector._own_texts = lambda seqs, n: (own(seqs, n)[0], [help_request()] * 4)
+    granted = []
+    for _ in range(3):  # a per-slot cap (floor(0.5 * 6) = 3 calls an episode) would refuse none
+        batch = collector.collect(trainer.rewards)
+        assert batch.cloud.sum() == 4 and batch.offloaded.sum() == 2
+        assert batch.refused.sum() == 2 and not (batch.refused * batch.offloaded).any()
+        granted.append(tuple(batch.offloaded.flatten().tolist()))
+    assert len(set(granted)) > 1  # which requests are granted is drawn, not by position
+    trainer.close()
+    collab = make(lm, "collab", tau=0.5)
+    collab.collector._own_texts = lambda seqs, n: (own(seqs, n)[0], [help_request()] * 4)
+    batch = collab.collector.collect(collab.rewards)
+    assert batch.offloaded.sum() == 4 and batch.refused.sum() == 0
+    collab.close()

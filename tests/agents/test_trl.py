@@ -119,10 +119,16 @@ def test_scorer_grades_through_the_env_and_caps_hard_budgets(tiny_slm):
     assert rewards[:2] == [1.0, 0.0]
     assert list(scorer.last["cloud"]) == [0, 0, 1, 1] and list(scorer.last["correct"]) == rewards
     assert scorer.last["offloaded"][2:].tolist() == [1.0, 1.0]  # soft: every request granted
-    hard = GRPOConfig(algorithm="collab", tau=0.5)
+    hard = GRPOConfig(algorithm="gapg", tau=0.5)  # the batch cap: floor(0.5 * 4) = 2 calls
     capped = OffloadScorer(tasks, hard.spec, hard, tok)
     capped(None, None, [ids(HELP_REQUEST)] * 4, [0, 1, 2, 3])
-    assert capped.last["offloaded"].sum() <= 2 and capped.last["cloud"].tolist() == [1, 1, 1, 1]
+    assert capped.last["offloaded"].sum() == 2 and capped.last["cloud"].tolist() == [1, 1, 1, 1]
+    capped(None, None, [ids(HELP_REQUEST)] * 4, [0, 1, 2, 3])  # a fresh draw of who is granted
+    assert capped.last["offloaded"].sum() == 2
+    soft = GRPOConfig(algorithm="collab", tau=0.5)  # collab: no cap (no paper gives it one)
+    uncapped = OffloadScorer(tasks, soft.spec, soft, tok)
+    uncapped(None, None, [ids(HELP_REQUEST)] * 4, [0, 1, 2, 3])
+    assert uncapped.last["offloaded"].sum() == 4
     none = GRPOConfig(algorithm="grpo")
     no_cloud = OffloadScorer(tasks, none.spec, none, tok)
     no_cloud(None, None, [ids(HELP_REQUEST)] * 2, [0, 1])
