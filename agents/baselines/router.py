@@ -69,6 +69,13 @@ class TrainedRouter(Agent):
         scores = self.model.predict_proba(x)[:, 1]
         self.threshold = float(np.quantile(scores, 1.0 - rate)) if rate > 0 else np.inf
 
+    def scores(self, obs: np.ndarray) -> np.ndarray:
+        """The predicted probability of a gain from the cloud for each row of ``obs`` (rows in
+        the router view's feature layout)."""
+        if self.model is None:
+            raise RuntimeError("TrainedRouter needs fit()")
+        return np.asarray(self.model.predict_proba(self._features(obs))[:, 1])
+
     def score(self, obs: Any, info: Mapping[str, Any]) -> float:
         if self.model is None:
             raise RuntimeError("TrainedRouter needs fit()")

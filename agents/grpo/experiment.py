@@ -9,8 +9,10 @@ the same distribution with its own seed. Every trained model is evaluated on uns
 code tasks after the math group and at the end (for forgetting), next to the references
 ``local`` (the warm-started model alone), ``cloud`` (every task to the cloud, no budget) and the
 composite baselines ``grpo+random`` (the GRPO-tuned model with random offloading at the budget
-rate) and ``grpo+router`` (the same model behind a trained Hybrid-LLM-style router,
-`offload_agents.baselines.TrainedRouter`, fitted on that model's own correctness).
+rate), ``grpo+router`` (the same model behind a Hybrid-LLM-style router that reads the prompt
+and the model's confidence, fitted on that model's own correctness) and the reference
+``grpo+router-privileged`` (the same classifier over the task's difficulty label, which no
+deployed router knows; `offload_agents.grpo.routers`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import hashlib
 import json
 import shutil
 import sys
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from os import PathLike
 from pathlib import Path
@@ -29,12 +30,18 @@ from typing import Any
 import numpy as np
 
 from offload_agents._torch import torch_threads
-from offload_agents.baselines.router import TrainedRouter
 from offload_agents.grpo.algorithms import get_algorithm
 from offload_agents.grpo.config import GRPOConfig
+from offload_agents.grpo.routers import (
+    calibrate,
+    mask_route,
+    random_route,
+    route_by,
+    routing_ceiling,
+)
 from offload_agents.grpo.trainer import GRPOTrainer
 from offload_agents.lm_eval import always_help, evaluate_lm, generate_responses, never_help
-from offload_agents.slm import HELP_REQUEST, load_local_lm
+from offload_agents.slm import load_local_lm
 from offload_agents.slm.skill import (
     CODE_FAMILIES,
     MATH_FAMILIES,
@@ -102,6 +109,9 @@ class DemoConfig:
             greedy response asks, the decision the evaluation sees; one extra greedy decode of
             the P prompts a step). The other methods have no controller and ignore it.
         eval_per_group: Unseen evaluation tasks per group.
+        calib_per_group: Calibration tasks per group on which the routers of ``grpo+router``
+            and ``grpo+router-privileged`` are fitted (drawn apart from the training and
+            evaluation tasks).
         math_families: Math families of the stream's math group.
         code_families: Code families of the code group.
         min_difficulty: Easiest difficulty of the stream (uniform mix up to `max_difficulty`).
@@ -140,6 +150,7 @@ class DemoConfig:
     pid_ki: float = 0.1
     budget_signal: str = "sampled"
     eval_per_group: int = 40
+    calib_per_group: int = 100
     math_families: tuple[str, ...] = MATH_FAMILIES
     code_families: tuple[str, ...] = CODE_FAMILIES
     min_difficulty: int = 1
@@ -173,8 +184,8 @@ class DemoConfig:
     @classmethod
     def quick(cls) -> DemoConfig:
         return cls(seeds=(0,), steps_per_group=4, group_size=4, prompts_per_step=2,
-                   max_new_tokens=96, eval_per_group=16, slm_steps=80, slm_batch=32,
-                   slm_layers=2)  # fmt: skip
+                   max_new_tokens=96, eval_per_group=16, calib_per_group=24, slm_steps=80,
+                   slm_batch=32, slm_layers=2)  # fmt: skip
 
     @property
     def primary_method(self) -> str:
@@ -273,44 +284,12 @@ def cached_slm(cfg: DemoConfig, cache_dir: str | PathLike[str], progress: bool) 
     return path
 
 
-def _task_features(tasks: list[Any], confidences: list[float]) -> np.ndarray:
-    """Router-view features of tasks (is_math, is_code, difficulty, confidence; the rest 0)."""
-    from offload_gym.envs.offload_env import ROUTER_FEATURES
-
-    x = np.zeros((len(tasks), len(ROUTER_FEATURES)))
-    for i, (t, c) in enumerate(zip(tasks, confidences, strict=True)):
-        x[i, :4] = [t.domain == "math", t.domain == "code", (t.difficulty - 1) / 4.0, c]
-    return x
-
-
-def _trained_router(
-    model: Any, tokenizer: Any, cfg: DemoConfig, seed: int, stream: TaskStream
-) -> Callable[[str, float, int], str]:
-    """GAPG's ``task tuning + trained router`` baseline: a Hybrid-LLM-style quality-gap
-    classifier (`TrainedRouter`) fitted on the tuned model's own correctness and the cloud's on
-    calibration tasks from the training distribution, then applied to ``stream``'s tasks."""
-    calib = fixed_stream(demo_stream(cfg, cfg.eval_per_group, CALIB_SEED + seed), seed)
-    run = {"budget": 1.0, "max_new_tokens": cfg.max_new_tokens, "seed": seed}
-    local = evaluate_lm(model, tokenizer, calib, route=never_help, agent="calib", **run)
-    cloud = evaluate_lm(model, tokenizer, calib, route=always_help, agent="calib", **run)
-    tasks, _ = calib.draw(np.random.default_rng(0))
-    router = TrainedRouter()
-    conf = [r["confidence"] for r in local]
-    eval_tasks, _ = stream.draw(np.random.default_rng(seed))
-    _, eval_conf = generate_responses(model, tokenizer, eval_tasks,
-                                      max_new_tokens=cfg.max_new_tokens)  # fmt: skip
-    try:
-        router.fit_outcomes(_task_features(tasks, conf), np.array([r["correct"] for r in local]),
-                            np.array([r["correct"] for r in cloud]), cfg.tau)  # fmt: skip
-        x = router._features(_task_features(eval_tasks, eval_conf))
-        offload = router.model.predict_proba(x)[:, 1] > router.threshold
-    except ValueError:  # one class only (e.g. a model that never answers right): by confidence
-        offload = np.asarray(eval_conf) < np.quantile(conf, cfg.tau)
-    return lambda text, c, i: HELP_REQUEST if offload[i] else never_help(text, c, i)
-
-
 PROBE_VIEWS = ("with_cloud", "local")
 """The two views of a forgetting probe: with the cloud at the budget, and the model's own."""
+OWN_VIEW = "own-all"
+"""The probe of each trained model's own answers on every evaluation task at the end (math and
+code; help requests answered by the model with asking suppressed): the routing ceiling's
+input."""
 
 
 def _math_skill(model: Any, tokenizer: Any, math_only: TaskStream, run: dict[str, Any]) -> dict:
@@ -349,11 +328,6 @@ def _forgetting(after: list[float], end: list[float]) -> dict[str, Any]:
             "absolute": float(np.mean([p.absolute for p in pairs])),
             "absolute_std": _sample_sd([p.absolute for p in pairs]),
             "relative": float(np.mean(rel)) if len(rel) == len(pairs) else None}  # fmt: skip
-
-
-def _random_router(cfg: DemoConfig, seed: int) -> Callable[[str, float, int], str]:
-    rng = np.random.default_rng(seed)
-    return lambda text, c, i: HELP_REQUEST if rng.random() < cfg.tau else never_help(text, c, i)
 
 
 def _train_method(
@@ -485,12 +459,41 @@ def _run_demo(
             trace = traces.setdefault(method, {k: [] for k in TRACED})
             for k in TRACED:
                 trace[k].append(done["traces"][method][k])
+        for method, records in done.get("own", {}).items():
+            name = probe_name(method, "end", OWN_VIEW)
+            probes.setdefault(name, []).extend({**r, "agent": name} for r in records)
     share = float(np.mean([d["seen_share"] for d in per_seed]))
     config = {"experiment": "math-to-code stream", **asdict(cfg), "eval_seen_in_warm_start": share}
     agents = _summaries(cfg, logs, traces, after_math, end_math)
+    for name, ceiling in _ceilings(cfg, per_seed).items():
+        agents[name]["ceiling"] = ceiling
     slm = json.loads((slm_path / "skill_recipe.json").read_text(encoding="utf-8"))
     return {"config": config, "agents": agents, "traces": traces, "logs": logs, "slm": slm,
             "probes": probes}  # fmt: skip
+
+
+def _ceilings(cfg: DemoConfig, per_seed: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per trained method (and the composites built on its model), the routing ceiling at tau
+    on the evaluation tasks (`routing_ceiling`, from the model's own outcomes and the cloud's),
+    and the model's own accuracy; mean, sample SD and per seed."""
+    per: dict[str, dict[str, list[float]]] = {}
+    for done in per_seed:
+        cloud = done["logs"]["cloud-unlimited"]
+        for method, own in done.get("own", {}).items():
+            if [r["task_id"] for r in own] != [r["task_id"] for r in cloud]:
+                raise ValueError(f"{method}: own and cloud records are not on the same tasks")
+            ceiling = routing_ceiling([r["correct"] for r in own],
+                                      [r["correct"] for r in cloud], cfg.tau)  # fmt: skip
+            row = per.setdefault(method, {"ceiling": [], "own": []})
+            row["ceiling"].append(ceiling)
+            row["own"].append(float(np.mean([r["correct"] for r in own])))
+    out = {m: {"accuracy": float(np.mean(v["ceiling"])), "accuracy_std": _sample_sd(v["ceiling"]),
+               "per_seed": v["ceiling"], "own": float(np.mean(v["own"])),
+               "own_per_seed": v["own"]} for m, v in per.items()}  # fmt: skip
+    if "grpo" in out:  # the composites route the grpo model
+        for name in ("grpo+random", "grpo+router", "grpo+router-privileged"):
+            out[name] = out["grpo"]
+    return out
 
 
 def _run_seed(
@@ -509,7 +512,7 @@ def _run_seed(
     tasks, _ = stream.draw(np.random.default_rng(seed))
     math_only = TaskStream(stream.groups[:1])  # the same math tasks, alone
     run = {"budget": cfg.tau, "max_new_tokens": cfg.max_new_tokens, "seed": seed}
-    done: dict[str, Any] = {"logs": {}, "after": {}, "end": {}, "traces": {},
+    done: dict[str, Any] = {"logs": {}, "after": {}, "end": {}, "traces": {}, "own": {},
                             "seen_share": float(np.mean([prompt_digest(t.prompt) in seen
                                                          for t in tasks]))}  # fmt: skip
 
@@ -526,10 +529,29 @@ def _run_seed(
         done["after"][method], done["end"][method] = after, end
         evaluate(method, model)
         done["traces"][method] = {k: [r[k] for r in history] for k in TRACED}
+        own = evaluate_lm(model, tokenizer, stream, route=never_help, agent=f"{method}:own",
+                          **run)  # fmt: skip
+        done["own"][method] = own
         if method == "grpo":
-            evaluate("grpo+random", model, _random_router(cfg, seed))
-            evaluate("grpo+router", model, _trained_router(model, tokenizer, cfg, seed, stream))
+            evaluate("grpo+random", model, random_route(cfg.tau, seed))
+            for name, route in _routers(model, tokenizer, cfg, seed, tasks).items():
+                evaluate(name, model, route)
     return done
+
+
+def _routers(
+    model: Any, tokenizer: Any, cfg: DemoConfig, seed: int, tasks: list[Any]
+) -> dict[str, Any]:
+    """``grpo+router`` (prompt-only) and ``grpo+router-privileged`` (reads the difficulty label)
+    for the evaluation ``tasks``, fitted on calibration tasks with ``model``'s own outcomes
+    (`offload_agents.grpo.routers`)."""
+    calib_stream = fixed_stream(demo_stream(cfg, cfg.calib_per_group, CALIB_SEED + seed), seed)
+    calib = calibrate(model, tokenizer, calib_stream, max_new_tokens=cfg.max_new_tokens,
+                      seed=seed)  # fmt: skip
+    _, conf = generate_responses(model, tokenizer, tasks, max_new_tokens=cfg.max_new_tokens)
+    return {name: mask_route(route_by(kind, calib, tasks, conf, cfg.tau, seed))
+            for name, kind in (("grpo+router", "prompt"),
+                               ("grpo+router-privileged", "privileged"))}  # fmt: skip
 
 
 def write_demo_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> dict[str, Path]:

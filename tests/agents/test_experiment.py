@@ -7,7 +7,7 @@ import pytest
 from offload_agents.grpo.experiment import DemoConfig, run_demo, write_demo_report
 
 TINY = DemoConfig(seeds=(0,), steps_per_group=1, group_size=2, prompts_per_step=2,
-                  max_new_tokens=8, eval_per_group=3, slm_steps=2, slm_batch=4, slm_layers=1,
+                  max_new_tokens=8, eval_per_group=3, calib_per_group=4, slm_steps=2, slm_batch=4, slm_layers=1,
                   slm_width=32, threads=1)  # fmt: skip
 
 
@@ -15,7 +15,7 @@ def test_demo_end_to_end(tmp_path):
     result = run_demo(tmp_path / "out", TINY, cache_dir=tmp_path / "cache", progress=False)
     names = set(result["agents"])
     assert names == {"local", "cloud-unlimited", "dagrpo", "dagrpo-pid", "grpo", "collab", "gapg",
-                     "grpo+random", "grpo+router"}  # fmt: skip
+                     "grpo+random", "grpo+router", "grpo+router-privileged"}  # fmt: skip
     for name, m in result["agents"].items():
         assert m["steps"] == 6, name  # 3 math + 3 code evaluation tasks
     assert result["agents"]["cloud-unlimited"]["cloud_usage"] == 1.0
@@ -45,7 +45,8 @@ def test_demo_end_to_end(tmp_path):
     assert "## Paired comparisons against dagrpo" in md
     # forgetting: per-task probe records saved, and the paired change per method and view
     probes = [json.loads(line) for line in paths["probes"].read_text().splitlines()]
-    assert len(probes) == 5 * 2 * 2 * 3  # methods x (after math, end) x views x math tasks
+    # methods x (after math, end) x views x math tasks, + each model's own answers on all tasks
+    assert len(probes) == 5 * 2 * 2 * 3 + 5 * 6
     assert {p["agent"] for p in probes} >= {"dagrpo@after-math:local", "gapg@end:with_cloud"}
     rows = data["forgetting_comparisons"]
     assert len(rows) == 5 * 2
@@ -54,6 +55,16 @@ def test_demo_end_to_end(tmp_path):
         f = data["agents"][method]["forgetting"][view]
         assert row["diff"] == pytest.approx(-f["absolute"])
     assert "negative: forgetting" in md
+    # the routing ceiling: from each model's own outcomes and the cloud's, at least its own
+    own = [p for p in probes if p["agent"] == "grpo@end:own-all"]
+    cloud = result["logs"]["cloud-unlimited"]
+    ceiling = data["agents"]["grpo"]["ceiling"]
+    gain = sum(c["correct"] and not o["correct"] for o, c in zip(own, cloud, strict=True))
+    n_calls = int(0.3 * 6)
+    assert ceiling["accuracy"] == pytest.approx((sum(o["correct"] for o in own)
+                                                 + min(n_calls, gain)) / 6)  # fmt: skip
+    assert data["agents"]["grpo+router"]["ceiling"] == ceiling
+    assert ceiling["accuracy"] >= ceiling["own"] and "ceiling" not in data["agents"]["local"]
     assert 0.0 <= result["config"]["eval_seen_in_warm_start"] <= 1.0
     assert result["slm"]["config"]["steps"] == 2
     # The cached SLM is reused.
