@@ -114,10 +114,14 @@ class DemoConfig:
             evaluation tasks).
         math_families: Math families of the stream's math group.
         code_families: Code families of the code group.
-        min_difficulty: Easiest difficulty of the stream (uniform mix up to `max_difficulty`).
-        max_difficulty: Hardest difficulty of the stream.
-        slm_max_difficulty: Hardest difficulty the SLM's warm start teaches (set it below
-            `max_difficulty` to put the stream's hardest levels out of the SLM's reach).
+        math_difficulty: Easiest and hardest difficulty of the math group (uniform between).
+        code_difficulty: Easiest and hardest difficulty of the code group. The defaults put
+            the switch where the paper has it: after the warm start the local model solves
+            about half of the math group's held-out tasks and about a third of the code group's,
+            so the task shift makes it weaker.
+        slm_min_difficulty: Easiest difficulty the SLM's warm start teaches.
+        slm_max_difficulty: Hardest difficulty the SLM's warm start teaches (set it below a
+            group's hardest to put that level out of the SLM's reach).
         slm_steps: Warm-start steps of the skilled SLM.
         slm_batch: Fresh tasks per warm-start step.
         slm_layers: Transformer blocks of the SLM.
@@ -153,8 +157,9 @@ class DemoConfig:
     calib_per_group: int = 100
     math_families: tuple[str, ...] = MATH_FAMILIES
     code_families: tuple[str, ...] = CODE_FAMILIES
-    min_difficulty: int = 1
-    max_difficulty: int = 3
+    math_difficulty: tuple[int, int] = (1, 2)
+    code_difficulty: tuple[int, int] = (2, 3)
+    slm_min_difficulty: int = 1
     slm_max_difficulty: int = 3
     slm_steps: int = 1400
     slm_batch: int = 32
@@ -179,6 +184,11 @@ class DemoConfig:
             raise ValueError(
                 f"budget_signal must be 'sampled' or 'greedy', got {self.budget_signal!r}"
             )
+        for name in ("math_difficulty", "code_difficulty"):
+            span = getattr(self, name)
+            if len(span) != 2 or not 1 <= span[0] <= span[1] <= 5:
+                raise ValueError(f"{name} must be two difficulties lo,hi with 1 <= lo <= hi <= 5, "
+                                 f"got {span!r}")  # fmt: skip
         self.skill()  # validates the SLM fields
 
     @classmethod
@@ -197,7 +207,7 @@ class DemoConfig:
         weights = {k: v for k, v in SkillConfig().family_weights.items()
                    if k in self.math_families + self.code_families}  # fmt: skip
         return SkillConfig(math_families=self.math_families, code_families=self.code_families,
-                           family_weights=weights, min_difficulty=self.min_difficulty,
+                           family_weights=weights, min_difficulty=self.slm_min_difficulty,
                            max_difficulty=self.slm_max_difficulty, steps=self.slm_steps,
                            batch_size=self.slm_batch, n_layer=self.slm_layers,
                            n_embd=self.slm_width, help_rate=self.slm_help_rate,
@@ -221,22 +231,45 @@ class DemoConfig:
 
 def demo_stream(cfg: DemoConfig, n_per_group: int, seed: int, order: str = "random") -> TaskStream:
     """The stream of the demo: a math group then a code group, each drawing its families and
-    difficulties uniformly (fresh tasks every episode, generators seeded by ``seed``)."""
+    its difficulties (`DemoConfig.math_difficulty`, `code_difficulty`) uniformly (fresh tasks
+    every episode, generators seeded by ``seed``)."""
 
-    def group(name: str, families: tuple[str, ...]) -> TaskGroup:
-        gens = [make_generator(f, seed=seed, min_difficulty=cfg.min_difficulty,
-                               max_difficulty=cfg.max_difficulty) for f in families]  # fmt: skip
+    def group(name: str, families: tuple[str, ...], span: tuple[int, int]) -> TaskGroup:
+        gens = [make_generator(f, seed=seed, min_difficulty=span[0], max_difficulty=span[1])
+                for f in families]  # fmt: skip
         return TaskGroup(name, gens, size=n_per_group, order=order)  # type: ignore[arg-type]
 
-    return TaskStream([group("math", cfg.math_families), group("code", cfg.code_families)])
+    return TaskStream([group("math", cfg.math_families, cfg.math_difficulty),
+                       group("code", cfg.code_families, cfg.code_difficulty)])  # fmt: skip
 
 
-def fixed_stream(stream: TaskStream, seed: int) -> TaskStream:
-    """One draw of ``stream``, frozen (the same tasks for every method)."""
-    tasks, group_of = stream.draw(np.random.default_rng(seed))
-    return TaskStream([TaskGroup(g.name, [t for t, k in zip(tasks, group_of, strict=True)
-                                          if k == i], order="given")
-                       for i, g in enumerate(stream.groups)])  # fmt: skip
+HELDOUT_DRAWS = 50
+"""Draws per task wanted that `heldout_stream` makes before it gives up on a group."""
+
+
+def heldout_stream(
+    cfg: DemoConfig, n_per_group: int, seed: int, exclude: set[str] | frozenset[str]
+) -> TaskStream:
+    """A fixed stream of ``n_per_group`` tasks a group, drawn as `demo_stream` draws them, whose
+    prompts are distinct and not in ``exclude`` (`prompt_digest` keys: the warm start's prompts).
+    Raises ValueError when a group's task space has too few such prompts."""
+    draws = demo_stream(cfg, n_per_group * HELDOUT_DRAWS, seed)
+    groups = []
+    for k, g in enumerate(draws.groups):
+        kept: dict[str, Any] = {}
+        for t in g.draw(np.random.default_rng([seed, k])):
+            key = prompt_digest(t.prompt)
+            if key not in exclude and key not in kept:
+                kept[key] = t
+                if len(kept) == n_per_group:
+                    break
+        if len(kept) < n_per_group:
+            raise ValueError(f"group {g.name!r}: only {len(kept)} prompts unseen in the warm "
+                             f"start among {n_per_group * HELDOUT_DRAWS:,} draws, "
+                             f"{n_per_group} wanted; lower the number of tasks or widen the "
+                             "group's difficulties")  # fmt: skip
+        groups.append(TaskGroup(g.name, list(kept.values()), order="given"))
+    return TaskStream(groups)
 
 
 def _sample_sd(values: list[float]) -> float:
@@ -341,9 +374,11 @@ def _train_method(
     run: dict[str, Any],
     progress: bool,
     tensorboard_dir: Any = None,
+    held_out: frozenset[str] = frozenset(),
 ) -> tuple[Any, list[dict[str, Any]], dict[str, float], dict[str, float]]:
     """Train a copy of ``base`` with ``method`` along the stream; return the model, its
-    training history and its math skill after the math group and at the end."""
+    training history and its math skill after the math group and at the end. The anchor never
+    draws a prompt in ``held_out`` (`prompt_digest` keys of the evaluation tasks)."""
     model = copy.deepcopy(base)
     train_stream = demo_stream(cfg, cfg.steps_per_group, TRAIN_SEED + seed)
     log = out / "train" / f"{method}-seed{seed}.jsonl"
@@ -352,7 +387,8 @@ def _train_method(
     trainer = GRPOTrainer(model, tokenizer, cfg.grpo(method, seed),
                           env_kwargs={"tasks": train_stream}, log_path=log,
                           tensorboard_dir=tensorboard_dir,
-                          anchor=WorkedAnswers(cfg.skill(), groups, seed=seed))  # fmt: skip
+                          anchor=WorkedAnswers(cfg.skill(), groups, seed=seed,
+                                               exclude=held_out))  # fmt: skip
     trainer.train(cfg.steps_per_group, progress=progress)
     after = _math_skill(model, tokenizer, math_only, run)
     trainer.train(cfg.steps_per_group, progress=progress)
@@ -508,8 +544,9 @@ def _run_seed(
 ) -> dict[str, Any]:
     """Every agent of the demo on one seed: evaluation logs, math skill after the math group
     and at the end, and the training traces of each trained method (JSON-ready)."""
-    stream = fixed_stream(demo_stream(cfg, cfg.eval_per_group, EVAL_SEED + seed), seed)
+    stream = heldout_stream(cfg, cfg.eval_per_group, EVAL_SEED + seed, seen)
     tasks, _ = stream.draw(np.random.default_rng(seed))
+    held_out = frozenset(prompt_digest(t.prompt) for t in tasks)
     math_only = TaskStream(stream.groups[:1])  # the same math tasks, alone
     run = {"budget": cfg.tau, "max_new_tokens": cfg.max_new_tokens, "seed": seed}
     done: dict[str, Any] = {"logs": {}, "after": {}, "end": {}, "traces": {}, "own": {},
@@ -525,7 +562,8 @@ def _run_seed(
     for method in cfg.methods:
         tb = None if tensorboard_dir is None else Path(tensorboard_dir) / f"{method}-seed{seed}"
         model, history, after, end = _train_method(base, tokenizer, cfg, method, seed, out,
-                                                   math_only, run, progress, tb)  # fmt: skip
+                                                   math_only, run, progress, tb,
+                                                   held_out)  # fmt: skip
         done["after"][method], done["end"][method] = after, end
         evaluate(method, model)
         done["traces"][method] = {k: [r[k] for r in history] for k in TRACED}
@@ -534,18 +572,20 @@ def _run_seed(
         done["own"][method] = own
         if method == "grpo":
             evaluate("grpo+random", model, random_route(cfg.tau, seed))
-            for name, route in _routers(model, tokenizer, cfg, seed, tasks).items():
+            for name, route in _routers(model, tokenizer, cfg, seed, tasks,
+                                        seen | held_out).items():  # fmt: skip
                 evaluate(name, model, route)
     return done
 
 
 def _routers(
-    model: Any, tokenizer: Any, cfg: DemoConfig, seed: int, tasks: list[Any]
+    model: Any, tokenizer: Any, cfg: DemoConfig, seed: int, tasks: list[Any], exclude: Any
 ) -> dict[str, Any]:
     """``grpo+router`` (prompt-only) and ``grpo+router-privileged`` (reads the difficulty label)
-    for the evaluation ``tasks``, fitted on calibration tasks with ``model``'s own outcomes
+    for the evaluation ``tasks``, fitted on calibration tasks (none of whose prompts is in
+    ``exclude``: the warm start's and the evaluation's) with ``model``'s own outcomes
     (`offload_agents.grpo.routers`)."""
-    calib_stream = fixed_stream(demo_stream(cfg, cfg.calib_per_group, CALIB_SEED + seed), seed)
+    calib_stream = heldout_stream(cfg, cfg.calib_per_group, CALIB_SEED + seed, exclude)
     calib = calibrate(model, tokenizer, calib_stream, max_new_tokens=cfg.max_new_tokens,
                       seed=seed)  # fmt: skip
     _, conf = generate_responses(model, tokenizer, tasks, max_new_tokens=cfg.max_new_tokens)

@@ -22,7 +22,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from os import PathLike
 from pathlib import Path
@@ -342,7 +342,8 @@ class WorkedAnswers:
 
     ``groups`` maps a task group's name to its families. A call ``(group, n, index)`` draws
     ``n`` tasks from generators seeded by ``(seed, index)`` alone, so a resumed run draws the
-    same rows at the same step.
+    same rows at the same step. ``exclude``: `prompt_digest` keys of prompts never to draw (an
+    experiment's evaluation tasks, so that they stay held out).
 
     >>> src = WorkedAnswers(SkillConfig(), {"math": ("polynomials",)}, seed=0)
     >>> rows = src("math", 2, 0)
@@ -350,7 +351,15 @@ class WorkedAnswers:
     (True, True, 2)
     """
 
-    def __init__(self, cfg: SkillConfig, groups: Mapping[str, Sequence[str]], *, seed: int) -> None:
+    def __init__(
+        self,
+        cfg: SkillConfig,
+        groups: Mapping[str, Sequence[str]],
+        *,
+        seed: int,
+        exclude: Collection[str] = frozenset(),
+    ) -> None:
+        self.exclude = frozenset(exclude)
         self.configs: dict[str, SkillConfig] = {}
         for name, families in groups.items():
             unknown = set(families) - set(cfg.families)
@@ -371,9 +380,18 @@ class WorkedAnswers:
         sampler = TaskSampler(
             self.configs[group], seed=seeding.derive(self.seed, index, stride=seeding.ANCHOR_STRIDE)
         )
-        return [(t.prompt, worked_steps(t)) for t in sampler.take(n)]
+        rows: list[tuple[str, str]] = []
+        for _ in range(EXCLUDE_TRIES):
+            rows += [(t.prompt, worked_steps(t)) for t in sampler.take(n - len(rows))
+                     if prompt_digest(t.prompt) not in self.exclude]  # fmt: skip
+            if len(rows) == n:
+                return rows
+        raise ValueError(f"anchor group {group!r}: fewer than {n} prompts outside the excluded "
+                         f"set in {EXCLUDE_TRIES} draws of {n}")  # fmt: skip
 
 
+EXCLUDE_TRIES = 100
+"""Rounds of draws `WorkedAnswers` makes to fill a call's rows outside its excluded prompts."""
 DRILL_PROMPT = "Drill:\n"
 _STEP = re.compile(r"^-?\d+[+*/]-?\d+=-?\d+$")
 

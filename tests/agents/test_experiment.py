@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from offload_agents.grpo.experiment import DemoConfig, run_demo, write_demo_report
@@ -137,3 +138,24 @@ def test_interrupted_demo_keeps_finished_seeds_and_resumes_them(tmp_path, monkey
     assert not (out / experiment.PARTIAL_DIR).exists()
     train_log = (out / "train" / "dagrpo-seed1.jsonl").read_text().splitlines()
     assert len(train_log) == 2  # one line per step of the last run, not appended to earlier ones
+
+
+def test_evaluation_tasks_are_held_out_from_the_warm_start():
+    from offload_agents.grpo.experiment import demo_stream, heldout_stream
+    from offload_agents.slm.skill import prompt_digest
+
+    cfg = DemoConfig()
+    seen_tasks, _ = demo_stream(cfg, 200, 7).draw(np.random.default_rng(0))
+    seen = {prompt_digest(t.prompt) for t in seen_tasks}
+    stream = heldout_stream(cfg, 40, 7, seen)
+    tasks, groups = stream.draw(np.random.default_rng(0))
+    keys = [prompt_digest(t.prompt) for t in tasks]
+    assert len(tasks) == 80 and len(set(keys)) == 80 and not set(keys) & seen
+    assert {t.difficulty for t, g in zip(tasks, groups, strict=True) if g == 0} <= {1, 2}
+    assert {t.difficulty for t, g in zip(tasks, groups, strict=True) if g == 1} <= {2, 3}
+    assert stream.draw(np.random.default_rng(5))[0] == tasks  # a fixed stream
+    narrow = DemoConfig(code_families=("code_lists",), code_difficulty=(1, 1))
+    with pytest.raises(ValueError, match="prompts unseen in the warm start"):
+        heldout_stream(narrow, 500, 7, set())
+    with pytest.raises(ValueError, match="math_difficulty"):
+        DemoConfig(math_difficulty=(3, 2))

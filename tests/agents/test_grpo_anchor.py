@@ -78,6 +78,24 @@ def test_worked_answers_are_deterministic_by_step_and_keep_to_the_group():
         WorkedAnswers(SkillConfig(), {"math": ("linear_equations_3d",)}, seed=0)
 
 
+def test_worked_answers_never_draw_an_excluded_prompt():
+    from offload_agents.slm.skill import prompt_digest
+
+    plain = WorkedAnswers(SkillConfig(), GROUPS, seed=3)
+    drawn = [p for i in range(4) for p, _ in plain("math", 16, i)]
+    held = frozenset(prompt_digest(p) for p in drawn[::2])  # half of what it would draw
+    src = WorkedAnswers(SkillConfig(), GROUPS, seed=3, exclude=held)
+    rows = [p for i in range(4) for p, _ in src("math", 16, i)]
+    assert len(rows) == 64 and not {prompt_digest(p) for p in rows} & held
+    assert src("math", 16, 2) == src("math", 16, 2)  # still deterministic by step
+    small = dataclasses.replace(SkillConfig(), max_difficulty=1)  # a few dozen distinct prompts
+    every = WorkedAnswers(small, {"code": ("code_lists",)}, seed=0)("code", 2000, 0)
+    none_left = WorkedAnswers(small, {"code": ("code_lists",)}, seed=0,
+                              exclude={prompt_digest(p) for p, _ in every})  # fmt: skip
+    with pytest.raises(ValueError, match="outside the excluded set"):
+        none_left("code", 4, 0)
+
+
 def test_anchor_needs_a_source(lm):
     model, tok = lm
     cfg = GRPOConfig(num_tasks=4, group_size=2, prompts_per_step=2, max_new_tokens=8,
