@@ -14,6 +14,15 @@ A lab can put its cloud (the simulated one, or a Hugging Face model) behind HTTP
 - ``GET /v1/models``: the served model, with ``offload_needs_task``.
 - ``GET /stats``: the server's own counts (requests, completions, errors, faults injected).
 
+Hardening, as an OpenAI endpoint behaves: an optional API key (``api_key``; a request without
+``Authorization: Bearer <key>`` gets 401 ``invalid_api_key``); bodies above ``max_body_bytes``
+get 413 (unread, and the connection is closed); a body that is not a JSON object, or is nested
+too deeply to parse, gets 400 with a JSON error body; a model name other than the served one
+gets 404 ``model_not_found``; ``"stream": true`` is answered as server-sent events
+(``chat.completion.chunk`` objects, then ``data: [DONE]``), which the openai client reads;
+reads of headers and bodies time out after ``read_timeout`` seconds, and at most
+``max_connections`` connections are served at once (the rest get 503).
+
 ``faults`` makes the server misbehave on purpose, one fault per request in order, to test
 clients: ``"slow:S"`` (answer after S seconds), ``"429:S"`` (rate limited, ``Retry-After: S``),
 ``"400"`` (a bad request, which clients must not retry), ``"500"``, ``"malformed"`` (a body
@@ -25,8 +34,11 @@ read is quick, the whole body slow).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import hmac
 import json
+import math
 import sys
 import threading
 import time
@@ -40,6 +52,11 @@ from offload_gym.models.openai_cloud import PARTIAL_PREFIX
 from offload_gym.tasks.base import Task
 
 FAULTS = ("slow", "429", "400", "500", "malformed", "close", "empty", "usage", "trickle")
+MAX_BODY_BYTES = 1 << 20
+"""Default largest request body (1 MiB: a chat request with a long prompt is a few kB)."""
+API_KEY_ENV = "OFFLOAD_GYM_API_KEY"
+"""The environment variable ``offload-gym serve`` reads its API key from (``--api-key``
+overrides it)."""
 
 
 class _BadRequest(ValueError):
@@ -95,6 +112,11 @@ class CloudServer:
         verbose: Log each request line to stderr.
         known_tasks: Tasks whose prompts the server recognises in a request without
             ``offload_task`` (a plain client's), answered as those tasks.
+        api_key: When set, every request must carry ``Authorization: Bearer <api_key>``.
+        max_body_bytes: Largest request body accepted.
+        read_timeout: Seconds a connection may take to send a request's headers or body (and
+            may stay idle between requests).
+        max_connections: Connections served at once.
     """
 
     def __init__(
@@ -107,9 +129,17 @@ class CloudServer:
         faults: Sequence[str] = (),
         verbose: bool = False,
         known_tasks: Iterable[Task] = (),
+        api_key: str | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        read_timeout: float = 30.0,
+        max_connections: int = 64,
     ) -> None:
         if not isinstance(cloud, CloudModel):
             raise TypeError(f"cloud must implement CloudModel (quote, answer), got {cloud!r}")
+        _check_limits(api_key, max_body_bytes, read_timeout, max_connections)
+        self.api_key = api_key
+        self.max_body_bytes = max_body_bytes
+        self.read_timeout = read_timeout
         self.cloud = cloud
         self.model_name = model_name
         self.faults = deque(_parse_fault(f) for f in faults)
@@ -118,8 +148,7 @@ class CloudServer:
         self.stats = {"requests": 0, "completions": 0, "errors": 0, "faults_injected": 0,
                       "recognised": 0}  # fmt: skip
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
-        self._httpd.daemon_threads = True
+        self._httpd = _BoundedServer((host, port), self._handler_class(), max_connections)
         self._thread: threading.Thread | None = None
 
     @property
@@ -216,7 +245,63 @@ class CloudServer:
         )
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        return type("Handler", (_Handler,), {"cloud_server": self})
+        return type("Handler", (_Handler,), {"cloud_server": self, "timeout": self.read_timeout})
+
+    def authorised(self, header: str | None) -> bool:
+        """Whether an ``Authorization`` header carries the server's key (always, without one)."""
+        if self.api_key is None:
+            return True
+        scheme, _, token = (header or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode(), self.api_key.encode()
+        )
+
+
+def _check_limits(
+    api_key: str | None, max_body_bytes: int, read_timeout: float, max_connections: int
+) -> None:
+    if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
+        raise ValueError("api_key must be a non-empty string (or None: no key required)")
+    for name, value in (("max_body_bytes", max_body_bytes), ("max_connections", max_connections)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    if not (isinstance(read_timeout, int | float) and math.isfinite(read_timeout)
+            and read_timeout > 0):  # fmt: skip
+        raise ValueError(f"read_timeout must be a finite number of seconds > 0, got "
+                         f"{read_timeout!r}")  # fmt: skip
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """A threading HTTP server that serves at most ``max_connections`` connections at once;
+    one more is answered 503 and closed at once."""
+
+    daemon_threads = True
+
+    def __init__(self, address: Any, handler: Any, max_connections: int) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            body = json.dumps({"error": {"message": "too many connections", "type":
+                                         "server_error", "code": 503}}).encode()  # fmt: skip
+            head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")  # fmt: skip
+            with contextlib.suppress(OSError):
+                request.sendall(head.encode() + body)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 _ERRORS = {"429": (429, "rate limited (injected)", "rate_limit_error"),
@@ -246,6 +331,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _send_events(self, result: dict[str, Any], body: dict[str, Any]) -> None:
+        """A completion as server-sent events, as OpenAI streams one: a chunk with the role,
+        one with the content, one with the finish reason (and, with ``stream_options``
+        ``include_usage``, one with the usage), then ``data: [DONE]``."""
+        base = {"id": result["id"], "object": "chat.completion.chunk",
+                "created": result["created"], "model": result["model"]}  # fmt: skip
+        choice = result["choices"][0]
+        deltas = [{"role": "assistant", "content": ""},
+                  {"content": choice["message"]["content"]}, {}]  # fmt: skip
+        chunks = [{**base, "choices": [{"index": 0, "delta": d, "finish_reason":
+                                        None if d else choice["finish_reason"]}]}
+                  for d in deltas]  # fmt: skip
+        options = body.get("stream_options")
+        if isinstance(options, dict) and options.get("include_usage") is True:
+            chunks.append({**base, "choices": [], "usage": result["usage"]})
+        data = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks)
+        data += b"data: [DONE]\n\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _trickle(self, payload: Any, delay: float) -> None:
         data = json.dumps(payload).encode()
         self.send_response(200)
@@ -259,13 +368,25 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(delay)
 
     def _error(self, status: int, message: str, kind: str,
-               headers: dict[str, str] | None = None) -> None:  # fmt: skip
+               headers: dict[str, str] | None = None, code: Any = None) -> None:  # fmt: skip
         self.cloud_server._count("errors")
-        self._send(status, {"error": {"message": message, "type": kind, "code": status}},
-                   headers)  # fmt: skip
+        error = {"message": message, "type": kind, "param": None,
+                 "code": status if code is None else code}  # fmt: skip
+        self._send(status, {"error": error}, headers)
+
+    def _unauthorised(self) -> bool:
+        """Answer 401 (as OpenAI does) when the request lacks the server's key."""
+        if self.cloud_server.authorised(self.headers.get("Authorization")):
+            return False
+        self._error(401, "Incorrect API key provided. Send it as 'Authorization: Bearer <key>' "
+                    "(the openai client's api_key).", "invalid_request_error",
+                    code="invalid_api_key")  # fmt: skip
+        return True
 
     def do_GET(self) -> None:
         server = self.cloud_server
+        if self._unauthorised():
+            return
         if self.path.rstrip("/") in ("/v1/models", "/models"):
             model = {"id": server.model_name, "object": "model", "owned_by": "offload-gym",
                      "offload_needs_task": server.needs_task}  # fmt: skip
@@ -276,27 +397,61 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._error(404, f"no route {self.path}", "not_found")
 
-    def _read_body(self) -> dict[str, Any] | None:
-        """The request's JSON object, or None after answering 404 or 400. The body is read
-        before any answer, so a refused request leaves the connection usable."""
+    def _read_raw(self) -> bytes | None:
+        """The request's body, or None after answering 400, 411 or 413 and closing the
+        connection (a body left unread would be read as the next request)."""
+        limit = self.cloud_server.max_body_bytes
         try:
             length = int(self.headers.get("Content-Length", "0"))
         except ValueError:
             length = -1
-        raw = self.rfile.read(length) if length > 0 else b""
+        problem = None
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            problem = (411, "send the body with a Content-Length (chunked bodies are not read)")
+        elif length < 0:
+            problem = (400, "Content-Length is not a number >= 0")
+        elif length > limit:
+            problem = (413, f"the request body is {length:,} bytes; the limit is {limit:,}")
+        if problem is not None:
+            self.close_connection = True
+            self._error(problem[0], problem[1], "invalid_request_error")
+            return None
+        raw = self.rfile.read(length) if length else b""
+        if len(raw) < length:  # the client stopped sending (or the read timed out)
+            self.close_connection = True
+            return None
+        return raw
+
+    def _read_body(self) -> dict[str, Any] | None:
+        """The request's JSON object, or None after answering 401, 404, 400 or 413. The body
+        is read before any answer, so a refused request leaves the connection usable."""
+        try:
+            raw = self._read_raw()
+        except TimeoutError:
+            self.close_connection = True
+            return None
+        if raw is None or self._unauthorised():
+            return None
         if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
             self._error(404, f"no route {self.path} (this server answers "
                         "/v1/chat/completions)", "not_found")  # fmt: skip
             return None
         self.cloud_server._count("requests")
         try:
-            if length < 0:
-                raise _BadRequest("Content-Length is not a number")
             body = json.loads(raw or b"null")
             if not isinstance(body, dict):
                 raise _BadRequest("the body must be a JSON object")
+        except RecursionError:
+            self._error(400, "bad request body: JSON nested too deeply", "invalid_request_error")
+            return None
         except (ValueError, json.JSONDecodeError) as exc:
             self._error(400, f"bad request body: {exc}", "invalid_request_error")
+            return None
+        name = self.cloud_server.model_name
+        if body.get("model") != name:
+            self._error(404, f"The model `{body.get('model')}` does not exist or you do not have "
+                        f"access to it. This server serves `{name}`.", "invalid_request_error",
+                        code="model_not_found")  # fmt: skip
             return None
         return body
 
@@ -330,6 +485,8 @@ class _Handler(BaseHTTPRequestHandler):
             server._count("completions")
             if kind == "trickle":
                 self._trickle(result, arg)
+            elif body.get("stream") is True:
+                self._send_events(result, body)
             else:
                 self._send(200, result)
         except _BadRequest as exc:

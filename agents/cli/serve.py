@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
-from offload_agents.cli._common import _port
+from offload_agents.cli._common import _port, _positive
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from offload_gym.envs import list_envs
     from offload_gym.models.backends import make_cloud
-    from offload_gym.serve import CloudServer, episode_tasks_of
+    from offload_gym.serve import API_KEY_ENV, CloudServer, episode_tasks_of
 
     try:
         cloud = (make_cloud("simulated", seed=args.seed) if args.model == "simulated"
@@ -31,19 +32,23 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                     f" ids under seeds 0-{args.recognise_seeds - 1}"
                     + (f" (skipped, they need arguments: {', '.join(skipped)})" if skipped
                        else ""))  # fmt: skip
+        key = args.api_key or os.environ.get(API_KEY_ENV) or None
         server = CloudServer(cloud, host=args.host, port=args.port, model_name=args.model_name,
-                             verbose=not args.quiet, known_tasks=known)  # fmt: skip
+                             verbose=not args.quiet, known_tasks=known, api_key=key,
+                             max_body_bytes=args.max_body_bytes, read_timeout=args.read_timeout,
+                             max_connections=args.max_connections)  # fmt: skip
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"serving {args.model} as {args.model_name!r} on {server.url} (Ctrl-C stops)",
-          flush=True)  # fmt: skip
+    guard = "an API key required" if key else f"no API key (set --api-key or {API_KEY_ENV})"
+    print(f"serving {args.model} as {args.model_name!r} on {server.url}, {guard} "
+          "(Ctrl-C stops)", flush=True)  # fmt: skip
     if note:
         print(note, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        pass
+        print("\nstopped", flush=True)
     finally:
         server.stop()
     return 0
@@ -67,4 +72,15 @@ def register(sub: Any) -> None:
     p_serve.add_argument("--recognise-seeds", type=int, default=10, metavar="N",
                          help="index those ids' episodes under seeds 0..N-1 (0: recognise "
                               "nothing)")  # fmt: skip
+    p_serve.add_argument("--api-key", default=None,
+                         help="require 'Authorization: Bearer KEY' (default: the "
+                              "OFFLOAD_GYM_API_KEY environment variable; unset: no "
+                              "key)")  # fmt: skip
+    p_serve.add_argument("--max-body-bytes", type=_positive, default=1 << 20,
+                         help="largest request body (larger: 413)")  # fmt: skip
+    p_serve.add_argument("--read-timeout", type=float, default=30.0,
+                         help="seconds a client may take to send a request (and stay "
+                              "idle)")  # fmt: skip
+    p_serve.add_argument("--max-connections", type=_positive, default=64,
+                         help="connections served at once (more: 503)")  # fmt: skip
     p_serve.set_defaults(func=_cmd_serve)

@@ -32,6 +32,7 @@ import numpy as np
 from offload_agents._torch import torch_threads
 from offload_agents.grpo.algorithms import get_algorithm
 from offload_agents.grpo.config import GRPOConfig
+from offload_agents.grpo.dual import eta_rule
 from offload_agents.grpo.routers import (
     calibrate,
     mask_route,
@@ -64,9 +65,11 @@ METHODS: dict[str, dict[str, Any]] = {
 }
 """The trained methods of the demo: a name and the `GRPOConfig` fields that make it."""
 ALGORITHMS = tuple(METHODS)
-DEFAULT_METHODS = ("dagrpo", "dagrpo-pid", "grpo", "collab", "gapg")
-"""The methods a plain ``offload-gym demo`` trains (``dagrpo-price`` adds about 4 minutes, past
-the main job's 30: run it with ``--methods``)."""
+DEFAULT_METHODS = ("dagrpo", "grpo", "collab", "gapg")
+"""The methods a plain ``offload-gym demo`` trains: DA-GRPO with the paper's controller and the
+GRPO-family baselines (``grpo`` also yields ``grpo+random``, ``grpo+router`` and
+``grpo+router-privileged``). The other controllers (``dagrpo-pid``, ``dagrpo-price``) are one
+``--methods`` away; leaving them out buys the seeds the primary comparisons need."""
 TRACED = ("lambda", "cloud_requests", "greedy_requests", "cloud_usage", "reward", "accuracy",
           "clip_fraction")  # fmt: skip
 """Per-step training quantities kept in ``results.json`` (``traces[method][key][seed]``)."""
@@ -100,7 +103,10 @@ class DemoConfig:
         anchor_rows: Anchor rows per training step.
         beta: KL coefficient to the warm-started model (k3 estimator; 0: no reference model).
         num_iterations: Optimisation passes over each batch.
-        eta_lambda: DA-GRPO's dual ascent step size.
+        eta_lambda: DA-GRPO's dual ascent step size; 0 (default): the rule written down
+            before the evaluation run, `offload_agents.grpo.dual.eta_rule` (a violation of 0.1
+            held over a task group moves lambda by lambda0: 0.42 at 12 steps a group), since
+            the paper's 0.01 leaves lambda within 0.48-0.52 over this run's 24 steps.
         lambda0: Initial lambda (the PID controller's bias term).
         pid_kp: PID controller's proportional gain.
         pid_ki: PID controller's integral gain.
@@ -148,7 +154,7 @@ class DemoConfig:
     anchor_rows: int = 16
     beta: float = 0.0
     num_iterations: int = 2
-    eta_lambda: float = 0.01
+    eta_lambda: float = 0.0
     lambda0: float = 0.5
     pid_kp: float = 2.0
     pid_ki: float = 0.1
@@ -184,6 +190,10 @@ class DemoConfig:
             raise ValueError(
                 f"budget_signal must be 'sampled' or 'greedy', got {self.budget_signal!r}"
             )
+        if not self.eta_lambda >= 0 or (self.eta_lambda == 0 and not self.lambda0 > 0):
+            raise ValueError("eta_lambda must be >= 0 (0: by eta_rule, which needs "
+                             f"lambda0 > 0), got eta_lambda={self.eta_lambda}, "
+                             f"lambda0={self.lambda0}")  # fmt: skip
         for name in ("math_difficulty", "code_difficulty"):
             span = getattr(self, name)
             if len(span) != 2 or not 1 <= span[0] <= span[1] <= 5:
@@ -201,6 +211,11 @@ class DemoConfig:
     def primary_method(self) -> str:
         """`primary`, or the first of `methods`."""
         return self.primary or self.methods[0]
+
+    @property
+    def eta(self) -> float:
+        """The dual ascent step size of the run: `eta_lambda`, or by `eta_rule` when it is 0."""
+        return self.eta_lambda or eta_rule(self.lambda0, self.steps_per_group)
 
     def skill(self) -> SkillConfig:
         """The recipe of the demo's SLM."""
@@ -224,7 +239,7 @@ class DemoConfig:
                           anchor_coef=self.anchor_coef, anchor_rows=self.anchor_rows,
                           lora_rank=self.lora_rank, lora_alpha=self.lora_alpha,
                           seed=seed,
-                          num_iterations=self.num_iterations, eta_lambda=self.eta_lambda,
+                          num_iterations=self.num_iterations, eta_lambda=self.eta,
                           lambda0=self.lambda0, pid_kp=self.pid_kp, pid_ki=self.pid_ki,
                           threads=self.threads, **fields)  # fmt: skip
 
@@ -499,7 +514,8 @@ def _run_demo(
             name = probe_name(method, "end", OWN_VIEW)
             probes.setdefault(name, []).extend({**r, "agent": name} for r in records)
     share = float(np.mean([d["seen_share"] for d in per_seed]))
-    config = {"experiment": "math-to-code stream", **asdict(cfg), "eval_seen_in_warm_start": share}
+    config = {"experiment": "math-to-code stream", **asdict(cfg), "eta": cfg.eta,
+              "eval_seen_in_warm_start": share}  # fmt: skip
     agents = _summaries(cfg, logs, traces, after_math, end_math)
     for name, ceiling in _ceilings(cfg, per_seed).items():
         agents[name]["ceiling"] = ceiling

@@ -15,7 +15,7 @@ TINY = DemoConfig(seeds=(0,), steps_per_group=1, group_size=2, prompts_per_step=
 def test_demo_end_to_end(tmp_path):
     result = run_demo(tmp_path / "out", TINY, cache_dir=tmp_path / "cache", progress=False)
     names = set(result["agents"])
-    assert names == {"local", "cloud-unlimited", "dagrpo", "dagrpo-pid", "grpo", "collab", "gapg",
+    assert names == {"local", "cloud-unlimited", "dagrpo", "grpo", "collab", "gapg",
                      "grpo+random", "grpo+router", "grpo+router-privileged"}  # fmt: skip
     for name, m in result["agents"].items():
         assert m["steps"] == 6, name  # 3 math + 3 code evaluation tasks
@@ -47,10 +47,10 @@ def test_demo_end_to_end(tmp_path):
     # forgetting: per-task probe records saved, and the paired change per method and view
     probes = [json.loads(line) for line in paths["probes"].read_text().splitlines()]
     # methods x (after math, end) x views x math tasks, + each model's own answers on all tasks
-    assert len(probes) == 5 * 2 * 2 * 3 + 5 * 6
+    assert len(probes) == 4 * 2 * 2 * 3 + 4 * 6
     assert {p["agent"] for p in probes} >= {"dagrpo@after-math:local", "gapg@end:with_cloud"}
     rows = data["forgetting_comparisons"]
-    assert len(rows) == 5 * 2
+    assert len(rows) == 4 * 2
     for row in rows:
         method, view = row["a"].split("@")[0], row["a"].split(":")[1]
         f = data["agents"][method]["forgetting"][view]
@@ -159,3 +159,12 @@ def test_evaluation_tasks_are_held_out_from_the_warm_start():
         heldout_stream(narrow, 500, 7, set())
     with pytest.raises(ValueError, match="math_difficulty"):
         DemoConfig(math_difficulty=(3, 2))
+
+
+def test_the_dual_step_size_follows_the_written_rule_unless_set():
+    assert DemoConfig().eta == pytest.approx(0.5 / (0.1 * 12))
+    assert DemoConfig(steps_per_group=24, lambda0=1.0).eta == pytest.approx(1.0 / 2.4)
+    assert DemoConfig(eta_lambda=0.01).eta == 0.01
+    assert DemoConfig().grpo("dagrpo", 0).eta_lambda == pytest.approx(0.5 / 1.2)
+    with pytest.raises(ValueError, match="eta_lambda must be >= 0"):
+        DemoConfig(eta_lambda=0.0, lambda0=0.0)
