@@ -58,6 +58,15 @@ class PriceTable:
         return (prompt_tokens * self.input_per_1k + completion_tokens * self.output_per_1k) / 1000
 
 
+MAX_RESPONSE_BYTES = 4 << 20
+"""Largest response body `OpenAICloud` reads (4 MiB: a 512-token answer is a few kB); a
+larger one is a malformed response."""
+
+
+class _TooLarge(ValueError):
+    """A response body past `MAX_RESPONSE_BYTES`."""
+
+
 def task_payload(task: Task) -> dict[str, Any]:
     """The task as JSON, sent with ``send_task=True`` for servers that simulate a cloud."""
     return {f.name: getattr(task, f.name) for f in dataclasses.fields(task)} | {
@@ -308,7 +317,8 @@ class OpenAICloud:
                                      unconfirmed_attempts=unconfirmed) from None  # fmt: skip
             except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError,
                     AttributeError, IndexError, TypeError) as exc:  # fmt: skip
-                cause = f"malformed response ({type(exc).__name__})"
+                what = exc if isinstance(exc, _TooLarge) else type(exc).__name__
+                cause = f"malformed response ({what})"
             if attempt < self.max_retries:
                 time.sleep(max(0.0, min(wait, deadline - time.monotonic())))
         self._fail()
@@ -364,7 +374,7 @@ class OpenAICloud:
 
         def run() -> None:
             try:
-                box["response"] = self._client.chat.completions.create(**kwargs, timeout=limit)
+                box["response"] = self._capped_create(kwargs, limit)
             except BaseException as exc:  # handed to the caller's thread
                 box["error"] = exc
             finally:
@@ -376,6 +386,20 @@ class OpenAICloud:
         if "error" in box:
             raise box["error"]
         return box["response"]
+
+    def _capped_create(self, kwargs: dict[str, Any], limit: float) -> Any:
+        """The chat completion, its body read in pieces and refused past `MAX_RESPONSE_BYTES`
+        (a ValueError: a malformed response), so a server cannot fill the client's memory."""
+        from openai.types.chat import ChatCompletion
+
+        create = self._client.chat.completions.with_streaming_response.create
+        with create(**kwargs, timeout=limit) as raw:
+            data = bytearray()
+            for piece in raw.iter_bytes():
+                data += piece
+                if len(data) > MAX_RESPONSE_BYTES:
+                    raise _TooLarge(f"response body over {MAX_RESPONSE_BYTES:,} bytes")
+        return ChatCompletion.model_validate(json.loads(bytes(data)))
 
     def _sends_task(self) -> bool:
         """``send_task``, with ``"auto"`` resolved once from the server's model list (a server

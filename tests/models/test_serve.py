@@ -152,3 +152,15 @@ def test_ctrl_c_stops_serve_with_one_line(monkeypatch, capsys):
     out = capsys.readouterr()
     assert out.out.strip().splitlines()[-1] == "stopped" and "an API key required" in out.out
     assert out.err == ""
+
+
+def test_the_client_refuses_a_response_body_past_its_cap(monkeypatch, task):
+    from offload_gym.models import CloudError, openai_cloud
+
+    with CloudServer(SimulatedCloud()) as server:
+        cloud = OpenAICloud("offload-gym", base_url=server.url, send_task=True, max_retries=1,
+                            backoff_s=0.01)  # fmt: skip
+        assert cloud.answer(task).text  # a normal answer is well under 4 MiB
+        monkeypatch.setattr(openai_cloud, "MAX_RESPONSE_BYTES", 100)
+        with pytest.raises(CloudError, match="response body over 100 bytes"):
+            cloud.answer(task)
