@@ -268,9 +268,9 @@ def grant_batch(asks: Sequence[bool], rate: float, rng: np.random.Generator) -> 
     """
     if not (math.isfinite(rate) and 0.0 <= rate <= 1.0):
         raise ValueError(f"rate must be in [0, 1], got {rate!r}")
-    asks = np.asarray(asks, dtype=bool)
-    allowed = math.floor(rate * len(asks) + _EPS)
-    granted = np.zeros(len(asks), dtype=bool)
-    askers = np.flatnonzero(asks)
+    wants = np.asarray(asks, dtype=bool)
+    allowed = math.floor(rate * len(wants) + _EPS)
+    granted = np.zeros(len(wants), dtype=bool)
+    askers = np.flatnonzero(wants)
     granted[rng.permutation(askers)[:allowed]] = True
     return granted

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 class PromptRouter:
@@ -129,7 +130,7 @@ class PromptRouter:
         return top_share(scores, rate)
 
 
-def top_share(scores: Sequence[float], rate: float) -> np.ndarray:
+def top_share(scores: ArrayLike, rate: float) -> np.ndarray:
     """A mask of the ``floor(rate * n)`` highest ``scores`` (ties broken by position).
 
     >>> top_share([0.1, 0.9, 0.5, 0.7], 0.5).tolist()
@@ -137,8 +138,8 @@ def top_share(scores: Sequence[float], rate: float) -> np.ndarray:
     """
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"rate must be in [0, 1], got {rate}")
-    scores = np.asarray(scores, dtype=np.float64)
-    k = int(np.floor(rate * len(scores) + 1e-9))
-    mask = np.zeros(len(scores), dtype=bool)
-    mask[np.argsort(-scores, kind="stable")[:k]] = True
+    values = np.asarray(scores, dtype=np.float64)
+    k = int(np.floor(rate * len(values) + 1e-9))
+    mask = np.zeros(len(values), dtype=bool)
+    mask[np.argsort(-values, kind="stable")[:k]] = True
     return mask

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from offload_agents.baselines.prompt_router import PromptRouter, top_share
 from offload_agents.baselines.router import TrainedRouter
@@ -55,13 +56,13 @@ def calibrate(
                        np.array([bool(r["correct"]) for r in cloud]))  # fmt: skip
 
 
-def task_features(tasks: Sequence[Task], confidences: Sequence[float]) -> np.ndarray:
+def task_features(tasks: Sequence[Task], confidences: ArrayLike) -> np.ndarray:
     """Router-view features of tasks as the env computes them (is_math, is_code, difficulty,
     confidence; the budget features 0): what the privileged router reads."""
     from offload_gym.envs.offload_env import ROUTER_FEATURES
 
     x = np.zeros((len(tasks), len(ROUTER_FEATURES)))
-    for i, (t, c) in enumerate(zip(tasks, confidences, strict=True)):
+    for i, (t, c) in enumerate(zip(tasks, np.asarray(confidences), strict=True)):
         x[i, :4] = [t.domain == "math", t.domain == "code", (t.difficulty - 1) / 4.0, c]
     return x
 
