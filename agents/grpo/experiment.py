@@ -134,6 +134,10 @@ class DemoConfig:
         slm_width: Width of the SLM.
         slm_help_rate: Share of warm-start targets at the hardest difficulty that are the help
             request.
+        slm_help_floor: Share of warm-start targets at the easiest difficulty that are the help
+            request (linear up to `slm_help_rate`): the model asks now and then on every kind of
+            task, as the paper's prompted model may, so that DA-GRPO's cost advantage has
+            asking samples to act on in the math group too.
         threads: torch intra-op threads for the whole run (2 on a 2-core machine with nothing
             else running; 1 when several runs share it).
         primary: The method the report compares with every other agent (paired differences,
@@ -172,6 +176,7 @@ class DemoConfig:
     slm_layers: int = 4
     slm_width: int = 128
     slm_help_rate: float = 0.4
+    slm_help_floor: float = 0.1
     threads: int = 2
     primary: str = ""
 
@@ -226,6 +231,7 @@ class DemoConfig:
                            max_difficulty=self.slm_max_difficulty, steps=self.slm_steps,
                            batch_size=self.slm_batch, n_layer=self.slm_layers,
                            n_embd=self.slm_width, help_rate=self.slm_help_rate,
+                           help_floor=self.slm_help_floor,
                            threads=self.threads)  # fmt: skip
 
     def grpo(self, method: str, seed: int) -> GRPOConfig:

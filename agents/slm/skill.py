@@ -210,8 +210,11 @@ class SkillConfig:
         batch_size: Fresh tasks per step.
         lr: Peak AdamW learning rate (linear warm-up, then cosine decay to 10%).
         warmup: Warm-up steps.
-        help_rate: Share of targets replaced by the help request at ``max_difficulty`` (0 at
-            ``min_difficulty``, linear between), so the model starts out able to ask.
+        help_rate: Share of targets replaced by the help request at ``max_difficulty``
+            (`help_floor` at ``min_difficulty``, linear between), so the model starts out able
+            to ask.
+        help_floor: Share of help-request targets at ``min_difficulty`` (0: the model never
+            asks on the easiest tasks, so a policy gradient there never sees an asking sample).
         drill_rows: Extra rows per step of operation drills (`drill_target`): single steps
             taken from fresh math tasks' worked steps, loss on the results only. The model's
             errors are in those steps (signed one-digit additions), and a drill costs a tenth of
@@ -236,6 +239,7 @@ class SkillConfig:
     lr: float = 3e-3
     warmup: int = 50
     help_rate: float = 0.4
+    help_floor: float = 0.0
     drill_rows: int = 0
     drill_ops: int = 8
     n_layer: int = 4
@@ -270,6 +274,9 @@ class SkillConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if not 0.0 <= self.help_rate <= 1.0:
             raise ValueError(f"help_rate must be in [0, 1], got {self.help_rate}")
+        if not 0.0 <= self.help_floor <= self.help_rate:
+            raise ValueError(f"help_floor must be in [0, help_rate={self.help_rate}], got "
+                             f"{self.help_floor}")  # fmt: skip
 
     @property
     def families(self) -> tuple[str, ...]:
@@ -286,11 +293,14 @@ def help_share(difficulty: int, cfg: SkillConfig) -> float:
 
     >>> help_share(1, SkillConfig()), help_share(3, SkillConfig())
     (0.0, 0.4)
+    >>> help_share(1, SkillConfig(help_floor=0.1)), help_share(2, SkillConfig(help_floor=0.1))
+    (0.1, 0.25)
     """
     span = cfg.max_difficulty - cfg.min_difficulty
     if span == 0:
-        return 0.0
-    return round(cfg.help_rate * (difficulty - cfg.min_difficulty) / span, 12)
+        return cfg.help_floor
+    slope = (cfg.help_rate - cfg.help_floor) / span
+    return round(cfg.help_floor + slope * (difficulty - cfg.min_difficulty), 12)
 
 
 def _derived_seed(seed: int, stream: int) -> int:
