@@ -41,8 +41,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     guard = "an API key required" if key else f"no API key (set --api-key or {API_KEY_ENV})"
-    print(f"serving {args.model} as {args.model_name!r} on {server.url}, {guard} "
-          "(Ctrl-C stops)", flush=True)  # fmt: skip
+    print(f"serving {args.model} as {args.model_name!r} on {server.url} ({guard}; Ctrl-C "
+          "stops)", flush=True)  # fmt: skip
     if note:
         print(note, flush=True)
     try:

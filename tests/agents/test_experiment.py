@@ -65,6 +65,7 @@ def test_demo_end_to_end(tmp_path):
     assert ceiling["accuracy"] == pytest.approx((sum(o["correct"] for o in own)
                                                  + min(n_calls, gain)) / 6)  # fmt: skip
     assert data["agents"]["grpo+router"]["ceiling"] == ceiling
+    assert "## Routing ceiling" in md and "| grpo+router-privileged |" in md
     assert ceiling["accuracy"] >= ceiling["own"] and "ceiling" not in data["agents"]["local"]
     assert 0.0 <= result["config"]["eval_seen_in_warm_start"] <= 1.0
     assert result["slm"]["config"]["steps"] == 2

@@ -1,0 +1,252 @@
+"""The settings of ``offload-gym demo``: the methods, `DemoConfig`, and the streams it trains
+and evaluates on (`demo_stream`; `heldout_stream`, whose prompts the warm start never saw)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from offload_agents.grpo.algorithms import get_algorithm
+from offload_agents.grpo.config import GRPOConfig
+from offload_agents.grpo.dual import eta_rule
+from offload_agents.slm.skill import CODE_FAMILIES, MATH_FAMILIES, SkillConfig, prompt_digest
+from offload_gym.tasks import TaskGroup, TaskStream, make_generator
+
+METHODS: dict[str, dict[str, Any]] = {
+    "dagrpo": {"algorithm": "dagrpo", "dual": "ascent"},
+    "dagrpo-pid": {"algorithm": "dagrpo", "dual": "pid"},
+    "dagrpo-price": {"algorithm": "dagrpo", "dual": "price"},
+    "grpo": {"algorithm": "grpo"},
+    "collab": {"algorithm": "collab"},
+    "gapg": {"algorithm": "gapg"},
+}
+"""The trained methods of the demo: a name and the `GRPOConfig` fields that make it."""
+ALGORITHMS = tuple(METHODS)
+DEFAULT_METHODS = ("dagrpo", "grpo", "collab", "gapg")
+"""The methods a plain ``offload-gym demo`` trains: DA-GRPO with the paper's controller and the
+GRPO-family baselines (``grpo`` also yields ``grpo+random``, ``grpo+router`` and
+``grpo+router-privileged``). The other controllers (``dagrpo-pid``, ``dagrpo-price``) are one
+``--methods`` away; leaving them out buys the seeds the primary comparisons need."""
+TRACED = ("lambda", "cloud_requests", "greedy_requests", "cloud_usage", "reward", "accuracy",
+          "clip_fraction")  # fmt: skip
+"""Per-step training quantities kept in ``results.json`` (``traces[method][key][seed]``)."""
+DEMO_WINDOW = 10
+"""Steps per window of the budget tracking error in the demo's evaluation."""
+TRAIN_SEED, EVAL_SEED, CALIB_SEED = 1_000, 90_000, 50_000
+"""Offsets of the generator seeds of the training stream, the evaluation stream and the
+router's calibration tasks (added to the run's seed): three disjoint task draws."""
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Settings of the experiment (``quick()`` gives the few-minute CPU version).
+
+    Attributes:
+        tau: The cloud budget.
+        seeds: Training seeds.
+        methods: Trained methods (keys of `METHODS`: dagrpo, dagrpo-pid, dagrpo-price, grpo,
+            collab, gapg).
+        steps_per_group: Training steps in each task group (math, then code).
+        group_size: G.
+        prompts_per_step: P.
+        max_new_tokens: Longest response (characters, for the character-level SLM).
+        lr: Learning rate of the RL phase.
+        lora_rank: 0 tunes every weight in the RL phase; r > 0 tunes rank-r LoRA adapters on
+            every linear layer instead (base weights frozen; needs ``peft``).
+        lora_alpha: LoRA scale numerator (adapter output scaled by alpha / r).
+        anchor_coef: Weight of the answer anchor in every method's loss (PPO-ptx's supervised
+            term on fresh worked answers of the current task group, without the first token,
+            which is the decision; `offload_agents.grpo.anchor`). 0 trains as the papers do.
+        anchor_rows: Anchor rows per training step.
+        beta: KL coefficient to the warm-started model (k3 estimator; 0: no reference model).
+        num_iterations: Optimisation passes over each batch.
+        eta_lambda: DA-GRPO's dual ascent step size; 0 (default): the rule written down
+            before the evaluation run, `offload_agents.grpo.dual.eta_rule` (a violation of 0.1
+            held over a task group moves lambda by lambda0: 0.42 at 12 steps a group), since
+            the paper's 0.01 leaves lambda within 0.48-0.52 over this run's 24 steps.
+        lambda0: Initial lambda (the PID controller's bias term).
+        pid_kp: PID controller's proportional gain.
+        pid_ki: PID controller's integral gain.
+        budget_signal: What DA-GRPO's controller holds at tau: ``"sampled"`` (the paper's share
+            of sampled responses that ask) or ``"greedy"`` (the share of the step's prompts whose
+            greedy response asks, the decision the evaluation sees; one extra greedy decode of
+            the P prompts a step). The other methods have no controller and ignore it.
+        eval_per_group: Unseen evaluation tasks per group.
+        calib_per_group: Calibration tasks per group on which the routers of ``grpo+router``
+            and ``grpo+router-privileged`` are fitted (drawn apart from the training and
+            evaluation tasks).
+        math_families: Math families of the stream's math group.
+        code_families: Code families of the code group.
+        math_difficulty: Easiest and hardest difficulty of the math group (uniform between).
+        code_difficulty: Easiest and hardest difficulty of the code group. The defaults put
+            the switch where the paper has it: after the warm start the local model solves
+            0.56-0.64 of the math group's held-out tasks and 0.28-0.31 of the code group's
+            (tuning seeds 7 and 8, 150 tasks a group), so the task shift makes it weaker.
+        slm_min_difficulty: Easiest difficulty the SLM's warm start teaches.
+        slm_max_difficulty: Hardest difficulty the SLM's warm start teaches (set it below a
+            group's hardest to put that level out of the SLM's reach).
+        slm_steps: Warm-start steps of the skilled SLM.
+        slm_batch: Fresh tasks per warm-start step.
+        slm_layers: Transformer blocks of the SLM.
+        slm_width: Width of the SLM.
+        slm_help_rate: Share of warm-start targets at the hardest difficulty that are the help
+            request.
+        slm_help_floor: Share of warm-start targets at the easiest difficulty that are the help
+            request (linear up to `slm_help_rate`): the model asks now and then on every kind of
+            task, as the paper's prompted model may, so that DA-GRPO's cost advantage has
+            asking samples to act on in the math group too.
+        threads: torch intra-op threads for the whole run (2 on a 2-core machine with nothing
+            else running; 1 when several runs share it).
+        primary: The method the report compares with every other agent (paired differences,
+            CIs, McNemar p, mde80; `offload_agents.stats`); empty: the first of `methods`.
+    """
+
+    tau: float = 0.3
+    seeds: tuple[int, ...] = (0, 1, 2)
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    steps_per_group: int = 12
+    group_size: int = 8
+    prompts_per_step: int = 4
+    max_new_tokens: int = 128
+    lr: float = 2e-4
+    lora_rank: int = 0
+    lora_alpha: float = 16.0
+    anchor_coef: float = 1.0
+    anchor_rows: int = 16
+    beta: float = 0.0
+    num_iterations: int = 2
+    eta_lambda: float = 0.0
+    lambda0: float = 0.5
+    pid_kp: float = 2.0
+    pid_ki: float = 0.1
+    budget_signal: str = "sampled"
+    eval_per_group: int = 40
+    calib_per_group: int = 100
+    math_families: tuple[str, ...] = MATH_FAMILIES
+    code_families: tuple[str, ...] = CODE_FAMILIES
+    math_difficulty: tuple[int, int] = (1, 1)
+    code_difficulty: tuple[int, int] = (2, 3)
+    slm_min_difficulty: int = 1
+    slm_max_difficulty: int = 3
+    slm_steps: int = 1400
+    slm_batch: int = 32
+    slm_layers: int = 4
+    slm_width: int = 128
+    slm_help_rate: float = 0.4
+    slm_help_floor: float = 0.1
+    threads: int = 2
+    primary: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
+        if not self.methods:
+            raise ValueError("methods must name at least one method")
+        if self.primary and self.primary not in self.methods:
+            raise ValueError(f"primary {self.primary!r} is not one of the run's methods "
+                             f"{list(self.methods)}")  # fmt: skip
+        if not self.seeds:
+            raise ValueError("seeds must name at least one seed")
+        if self.budget_signal not in ("sampled", "greedy"):
+            raise ValueError(
+                f"budget_signal must be 'sampled' or 'greedy', got {self.budget_signal!r}"
+            )
+        if not self.eta_lambda >= 0 or (self.eta_lambda == 0 and not self.lambda0 > 0):
+            raise ValueError("eta_lambda must be >= 0 (0: by eta_rule, which needs "
+                             f"lambda0 > 0), got eta_lambda={self.eta_lambda}, "
+                             f"lambda0={self.lambda0}")  # fmt: skip
+        for name in ("math_difficulty", "code_difficulty"):
+            span = getattr(self, name)
+            if len(span) != 2 or not 1 <= span[0] <= span[1] <= 5:
+                raise ValueError(f"{name} must be two difficulties lo,hi with 1 <= lo <= hi <= 5, "
+                                 f"got {span!r}")  # fmt: skip
+        self.skill()  # validates the SLM fields
+
+    @classmethod
+    def quick(cls) -> DemoConfig:
+        return cls(seeds=(0,), steps_per_group=4, group_size=4, prompts_per_step=2,
+                   max_new_tokens=96, eval_per_group=16, calib_per_group=24, slm_steps=80,
+                   slm_batch=32, slm_layers=2)  # fmt: skip
+
+    @property
+    def primary_method(self) -> str:
+        """`primary`, or the first of `methods`."""
+        return self.primary or self.methods[0]
+
+    @property
+    def eta(self) -> float:
+        """The dual ascent step size of the run: `eta_lambda`, or by `eta_rule` when it is 0."""
+        return self.eta_lambda or eta_rule(self.lambda0, self.steps_per_group)
+
+    def skill(self) -> SkillConfig:
+        """The recipe of the demo's SLM."""
+        weights = {k: v for k, v in SkillConfig().family_weights.items()
+                   if k in self.math_families + self.code_families}  # fmt: skip
+        return SkillConfig(math_families=self.math_families, code_families=self.code_families,
+                           family_weights=weights, min_difficulty=self.slm_min_difficulty,
+                           max_difficulty=self.slm_max_difficulty, steps=self.slm_steps,
+                           batch_size=self.slm_batch, n_layer=self.slm_layers,
+                           n_embd=self.slm_width, help_rate=self.slm_help_rate,
+                           help_floor=self.slm_help_floor,
+                           threads=self.threads)  # fmt: skip
+
+    def grpo(self, method: str, seed: int) -> GRPOConfig:
+        """The trainer's config for ``method``."""
+        fields = dict(METHODS[method])
+        if get_algorithm(fields["algorithm"]).dual:
+            fields["budget_signal"] = self.budget_signal
+        return GRPOConfig(num_tasks=2 * self.steps_per_group, tau=self.tau,
+                          group_size=self.group_size, prompts_per_step=self.prompts_per_step,
+                          max_new_tokens=self.max_new_tokens, lr=self.lr, beta=self.beta,
+                          anchor_coef=self.anchor_coef, anchor_rows=self.anchor_rows,
+                          lora_rank=self.lora_rank, lora_alpha=self.lora_alpha,
+                          seed=seed,
+                          num_iterations=self.num_iterations, eta_lambda=self.eta,
+                          lambda0=self.lambda0, pid_kp=self.pid_kp, pid_ki=self.pid_ki,
+                          threads=self.threads, **fields)  # fmt: skip
+
+
+def demo_stream(cfg: DemoConfig, n_per_group: int, seed: int, order: str = "random") -> TaskStream:
+    """The stream of the demo: a math group then a code group, each drawing its families and
+    its difficulties (`DemoConfig.math_difficulty`, `code_difficulty`) uniformly (fresh tasks
+    every episode, generators seeded by ``seed``)."""
+
+    def group(name: str, families: tuple[str, ...], span: tuple[int, int]) -> TaskGroup:
+        gens = [make_generator(f, seed=seed, min_difficulty=span[0], max_difficulty=span[1])
+                for f in families]  # fmt: skip
+        return TaskGroup(name, gens, size=n_per_group, order=order)  # type: ignore[arg-type]
+
+    return TaskStream([group("math", cfg.math_families, cfg.math_difficulty),
+                       group("code", cfg.code_families, cfg.code_difficulty)])  # fmt: skip
+
+
+HELDOUT_DRAWS = 50
+"""Draws per task wanted that `heldout_stream` makes before it gives up on a group."""
+
+
+def heldout_stream(
+    cfg: DemoConfig, n_per_group: int, seed: int, exclude: set[str] | frozenset[str]
+) -> TaskStream:
+    """A fixed stream of ``n_per_group`` tasks a group, drawn as `demo_stream` draws them, whose
+    prompts are distinct and not in ``exclude`` (`prompt_digest` keys: the warm start's prompts).
+    Raises ValueError when a group's task space has too few such prompts."""
+    draws = demo_stream(cfg, n_per_group * HELDOUT_DRAWS, seed)
+    groups = []
+    for k, g in enumerate(draws.groups):
+        kept: dict[str, Any] = {}
+        for t in g.draw(np.random.default_rng([seed, k])):
+            key = prompt_digest(t.prompt)
+            if key not in exclude and key not in kept:
+                kept[key] = t
+                if len(kept) == n_per_group:
+                    break
+        if len(kept) < n_per_group:
+            raise ValueError(f"group {g.name!r}: only {len(kept)} prompts unseen in the warm "
+                             f"start among {n_per_group * HELDOUT_DRAWS:,} draws, "
+                             f"{n_per_group} wanted; lower the number of tasks or widen the "
+                             "group's difficulties")  # fmt: skip
+        groups.append(TaskGroup(g.name, list(kept.values()), order="given"))
+    return TaskStream(groups)
