@@ -23,6 +23,17 @@ def _sample_sd(values: list[float]) -> float:
     return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
+def _seed_summary(values: list[float], tau: float) -> dict[str, Any]:
+    """Per-seed values, their mean and (two seeds or more) the t CI of the mean over seeds."""
+    from offload_agents.stats import t_interval
+
+    out: dict[str, Any] = {"per_seed": values, "mean": round(float(np.mean(values)), 12)}
+    if len(values) > 1:
+        out["ci95"] = list(t_interval(values))
+        out["ci95_minus_tau"] = [x - tau for x in out["ci95"]]
+    return out
+
+
 def training_budget_tracking(
     requests: list[list[float]], tau: float, steps_per_group: int
 ) -> dict[str, Any]:
@@ -30,19 +41,29 @@ def training_budget_tracking(
     |J_c - tau| and of J_c over the second half of each task group's steps; then their mean
     and spread over seeds.
 
+    ``by_group`` holds, per task group (in stream order: ``group1``, ``group2``...), the
+    per-seed mean of J_c over the group's second half, their mean and, with two seeds or more,
+    the 95% t interval of that mean over seeds (``ci95``) and of its offset from tau.
+
     >>> t = training_budget_tracking([[1.0, 1.0, 0.5, 0.3], [0.0, 0.0, 0.3, 0.1]], 0.3, 2)
     >>> t["per_seed"], t["requests_per_seed"]
     ([0.35, 0.25], [0.65, 0.05])
+    >>> t["by_group"]["group2"]["per_seed"], t["by_group"]["group2"]["mean"]
+    ([0.3, 0.1], 0.2)
     """
     errors, usage = [], []
+    halves: dict[str, list[float]] = {}
     for trace in requests:
         second: list[float] = []
-        for start in range(0, len(trace), steps_per_group):
+        for k, start in enumerate(range(0, len(trace), steps_per_group)):
             group = trace[start : start + steps_per_group]
             second += group[len(group) // 2 :]
+            halves.setdefault(f"group{k + 1}", []).append(
+                round(float(np.mean(group[len(group) // 2 :])), 12))  # fmt: skip
         errors.append(round(float(np.mean([abs(x - tau) for x in second])), 12))
         usage.append(round(float(np.mean(second)), 12))
     return {
+        "by_group": {name: _seed_summary(values, tau) for name, values in halves.items()},
         "tracking_error": float(np.mean(errors)),
         "tracking_error_std": _sample_sd(errors),
         "requests": float(np.mean(usage)),
@@ -126,6 +147,7 @@ def write_demo_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> d
                         f"{t['tracking_error']:.3f} ± {t['tracking_error_std']:.3f} | "
                         f"{greedy} | {granted:.3f} | {m['eval_requests']:.3f} | "
                         f"{m['cloud_usage']:.3f} |")  # fmt: skip
+        rows += _group_rows(trained, cfg["tau"])
         rows += _forgetting_rows(result, list(trained), forgetting)
         rows += _ceiling_rows(result)
         paths["md"].write_text(paths["md"].read_text() + "\n".join(rows) + "\n", encoding="utf-8")
@@ -177,3 +199,30 @@ def _ceiling_rows(result: dict[str, Any]) -> list[str]:
         rows.append(f"| {name} | {c['own']:.3f} | {c['accuracy']:.3f} ± {c['accuracy_std']:.3f} "
                     f"| {m['accuracy']:.3f} | {share} |")  # fmt: skip
     return rows
+
+
+def _group_rows(trained: dict[str, Any], tau: float) -> list[str]:
+    """Training requests J_c over the second half of each task group (math, then code), mean
+    and 95% t CI over seeds: whether a method holds tau, and how far above it usage drifts."""
+    rows = [
+        "",
+        f"Training requests J_c over the second half of each task group (tau = {tau}; "
+        "95% CI over seeds, t, sample SD):",
+        "",
+        "| method | math: J_c | 95% CI | code: J_c | 95% CI |",
+        "|---|---|---|---|---|",
+    ]
+    for name, t in trained.items():
+        cells = []
+        for group in ("group1", "group2"):
+            g = t.get("by_group", {}).get(group)
+            if g is None:
+                cells += ["n/a", "n/a"]
+                continue
+            ci = g.get("ci95")
+            cells += [
+                f"{g['mean']:.3f}",
+                "n/a (one seed)" if ci is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]",
+            ]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return rows  # fmt: skip

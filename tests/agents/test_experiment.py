@@ -39,6 +39,8 @@ def test_demo_end_to_end(tmp_path):
     assert len(paths["steps"].read_text().splitlines()) == 6 * len(names)
     md = paths["md"].read_text()
     assert "training requests J_c" in md and "eval granted" in md
+    assert "| math: J_c | 95% CI | code: J_c |" in md and "n/a (one seed)" in md
+    assert set(data["agents"]["dagrpo"]["training"]["by_group"]) == {"group1", "group2"}
     # paired comparisons of the primary (the first method) against every other agent
     assert data["config"]["primary"] == "dagrpo"
     assert {c["b"] for c in data["comparisons"]} == names - {"dagrpo"}
