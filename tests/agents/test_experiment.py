@@ -154,8 +154,8 @@ def test_evaluation_tasks_are_held_out_from_the_warm_start():
     tasks, groups = stream.draw(np.random.default_rng(0))
     keys = [prompt_digest(t.prompt) for t in tasks]
     assert len(tasks) == 80 and len(set(keys)) == 80 and not set(keys) & seen
-    assert {t.difficulty for t, g in zip(tasks, groups, strict=True) if g == 0} == {1}
-    assert {t.difficulty for t, g in zip(tasks, groups, strict=True) if g == 1} <= {2, 3}
+    assert {t.difficulty for t, g in zip(tasks, groups, strict=True) if g == 0} <= {1, 2}
+    assert {t.difficulty for t, g in zip(tasks, groups, strict=True) if g == 1} == {3}
     assert stream.draw(np.random.default_rng(5))[0] == tasks  # a fixed stream
     narrow = DemoConfig(code_families=("code_lists",), code_difficulty=(1, 1))
     with pytest.raises(ValueError, match="prompts unseen in the warm start"):
