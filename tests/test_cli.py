@@ -409,3 +409,24 @@ def test_a_killed_compare_resumes_only_with_the_same_settings(tmp_path, capsys):
     assert "settings were not saved" in capsys.readouterr().err
     assert main([*args, "--budget", "0.5", "--fresh"]) == 0
     assert json.loads((out / "results.json").read_text())["config"]["budget"] == 0.5
+
+
+def test_cli_errors_name_what_was_wrong(capsys, tmp_path):
+    """Each bad input is one line that says what was expected (issue 27's CLI list)."""
+    from offload_agents.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["demo", "--out", str(tmp_path / "o"), "--seeds", "a"])
+    err = capsys.readouterr().err
+    assert "--seeds: 'a' is not INT" in err and "parse_tuple" not in err
+    with pytest.raises(SystemExit):
+        main(["demo", "--out", str(tmp_path / "o"), "--seeds", "0,,1"])
+    assert "no empty item" in capsys.readouterr().err
+    assert main(["compare", "--agents", "local,,cloud", "--out", str(tmp_path / "c")]) == 2
+    assert "has an empty name" in capsys.readouterr().err
+    assert main(["serve", "--host", "0.0.0.0.0", "--port", "0", "--recognise-seeds", "0"]) == 2
+    assert "--host '0.0.0.0.0'" in capsys.readouterr().err
+    from offload_gym.models.backends import make_local
+
+    with pytest.raises(ValueError, match="no model at 'does/not/exist'"):
+        make_local("does/not/exist")

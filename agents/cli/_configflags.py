@@ -38,10 +38,22 @@ def _parser_for(tp: Any, name: str) -> tuple[Any, str]:
         one, meta = _parser_for(inner, name)
 
         def parse_tuple(text: str) -> tuple[Any, ...]:
-            items = [x.strip() for x in text.split(",") if x.strip()]
-            if not items:
-                raise argparse.ArgumentTypeError(f"--{name} needs a comma-separated list")
-            return tuple(one(x) for x in items)
+            items = [x.strip() for x in text.split(",")]
+            if not any(items) or not all(items):
+                raise argparse.ArgumentTypeError(
+                    f"--{name.replace('_', '-')} needs a comma-separated list of {meta} with no "
+                    f"empty item, got {text!r}"
+                )
+            out = []
+            for x in items:
+                try:
+                    out.append(one(x))
+                except (ValueError, argparse.ArgumentTypeError):
+                    raise argparse.ArgumentTypeError(
+                        f"--{name.replace('_', '-')}: {x!r} is not {meta} (a comma-separated "
+                        f"list of {meta}, e.g. 0,1,2)"
+                    ) from None
+            return tuple(out)
 
         return parse_tuple, f"{meta},..."
     if origin is typing.Literal:
@@ -63,7 +75,16 @@ def _parser_for(tp: Any, name: str) -> tuple[Any, str]:
 
         return parse_nested, tp.__name__.upper()
     if tp is bool:
-        return (lambda t: t.lower() in ("1", "true", "yes")), "BOOL"
+
+        def parse_bool(text: str) -> bool:
+            word = text.strip().lower()
+            if word in ("1", "true", "yes", "on"):
+                return True
+            if word in ("0", "false", "no", "off"):
+                return False
+            raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+        return parse_bool, "BOOL"
     if tp in (int, float, str):
         return tp, tp.__name__.upper()
     raise TypeError(f"no command-line parser for field {name!r} of type {tp!r}")

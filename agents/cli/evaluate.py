@@ -157,9 +157,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    names = [n.strip() for n in args.agents.split(",") if n.strip()]
-    if not names:
+    names = [n.strip() for n in args.agents.split(",")]
+    if not any(names):
         print("error: --agents names no agent", file=sys.stderr)
+        return 2
+    if not all(names):
+        print(f"error: --agents {args.agents!r} has an empty name (two commas, or a comma at "
+              "either end)", file=sys.stderr)  # fmt: skip
         return 2
     primary = args.primary or names[0]
     if primary not in names:

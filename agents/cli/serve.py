@@ -33,10 +33,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                     + (f" (skipped, they need arguments: {', '.join(skipped)})" if skipped
                        else ""))  # fmt: skip
         key = args.api_key or os.environ.get(API_KEY_ENV) or None
-        server = CloudServer(cloud, host=args.host, port=args.port, model_name=args.model_name,
-                             verbose=not args.quiet, known_tasks=known, api_key=key,
-                             max_body_bytes=args.max_body_bytes, read_timeout=args.read_timeout,
-                             max_connections=args.max_connections)  # fmt: skip
+        try:
+            server = CloudServer(cloud, host=args.host, port=args.port,
+                                 model_name=args.model_name, verbose=not args.quiet,
+                                 known_tasks=known, api_key=key,
+                                 max_body_bytes=args.max_body_bytes,
+                                 read_timeout=args.read_timeout,
+                                 max_connections=args.max_connections)  # fmt: skip
+        except OSError as exc:  # the address: a bad host name, a port in use
+            raise ValueError(f"cannot serve on --host {args.host!r} --port {args.port}: "
+                             f"{exc}") from None  # fmt: skip
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

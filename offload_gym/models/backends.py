@@ -19,9 +19,10 @@ from offload_gym.models.simulated import SimulatedCloud, SimulatedLocal
 
 
 def _check_path(spec: str) -> None:
-    """A spec that is plainly a path (not a hub name) must exist: a clear error, not a failed
-    download."""
-    if spec.startswith(("/", ".", "~")) and not Path(spec).expanduser().exists():
+    """A spec that is plainly a path (not a hub name ``org/name``: it starts with ``/``, ``.``
+    or ``~``, or has more than one ``/``) must exist: a clear error, not a failed download."""
+    looks_like_path = spec.startswith(("/", ".", "~")) or spec.count("/") > 1 or "\\" in spec
+    if looks_like_path and not Path(spec).expanduser().exists():
         raise ValueError(f"no model at {spec!r} (expected 'simulated' or a saved model folder)")
 
 

@@ -6,14 +6,16 @@ import re
 
 from offload_gym.scoring.forms import WORDS
 
-_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
+_OPEN_TAG = re.compile(r"<answer>", re.IGNORECASE)
+_CLOSE_TAG = re.compile(r"</answer>", re.IGNORECASE)
 _HASHES = re.compile(r"####\s*([^\n]*)")
 _THE_ANSWER = re.compile(
     r"(?:final answer|the answer)\s*(?:is|:|=)?\s*:?\s*([^\n]+)", re.IGNORECASE
 )
 _NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?|[-+]?\.\d+")
 _BOX_CMDS = ("\\boxed", "\\fbox")
-_SPANS = re.compile(r"\\\[(.+?)\\\]|\$\$(.+?)\$\$|\\\((.+?)\\\)|(?<![\\$])\$([^$]+?)\$", re.DOTALL)
+_DOLLAR = re.compile(r"(?<![\\$])\$([^$]+)\$")
+_DELIMITED = (("\\[", "\\]"), ("$$", "$$"), ("\\(", "\\)"))
 _COMMAND = re.compile(r"\\[A-Za-z]+")
 _WORD = re.compile(r"[A-Za-z]{2,}")
 _BARE_MAX = 200
@@ -47,6 +49,43 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
+def _last(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    """The last match of ``pattern`` in ``text`` (one linear pass)."""
+    found = None
+    for found in pattern.finditer(text):  # noqa: B007 (the loop keeps the last)
+        pass
+    return found
+
+
+def _last_tag(text: str) -> str | None:
+    """The content of the last ``<answer>...</answer>`` (the closing tag that comes last, and
+    the opening tag nearest before it), found in linear time (a regex ``<answer>(.*?)</answer>``
+    rescans the rest of the text from every unclosed opening tag: quadratic)."""
+    close = _last(_CLOSE_TAG, text)
+    if close is None:
+        return None
+    opening = _last(_OPEN_TAG, text[: close.start()])
+    return None if opening is None else text[opening.end() : close.start()]
+
+
+def _last_span(text: str) -> str | None:
+    """The content of the math span that ends last: ``\\[...\\]``, ``$$...$$``,
+    ``\\(...\\)`` (the last closing delimiter and the nearest opening one before it) or
+    ``$...$``; linear in ``len(text)``."""
+    best: tuple[int, str] | None = None
+    for opening, closing in _DELIMITED:
+        end = text.rfind(closing)
+        start = text.rfind(opening, 0, end) if end > 0 else -1  # wholly before the closing
+        if start >= 0:
+            content = text[start + len(opening) : end]
+            if content.strip() and (best is None or end > best[0]):
+                best = (end, content)
+    single = _last(_DOLLAR, text)
+    if single is not None and (best is None or single.end() > best[0]):
+        best = (single.end(), single.group(1))
+    return None if best is None else best[1]
+
+
 def extract_answer(response: str) -> str | None:
     """The final answer stated in ``response``, or ``None`` when there is none.
 
@@ -75,10 +114,10 @@ def extract_answer(response: str) -> str | None:
     """
     if not isinstance(response, str) or not response:
         return None
-    tags = _ANSWER_TAG.findall(response)
-    if tags:
-        boxed = last_boxed(tags[-1])  # <answer>\boxed{5}</answer>
-        return boxed if boxed is not None else tags[-1].strip()
+    tag = _last_tag(response)
+    if tag is not None:
+        boxed = last_boxed(tag)  # <answer>\boxed{5}</answer>
+        return boxed if boxed is not None else tag.strip()
     boxed = last_boxed(response)
     if boxed is not None:
         return boxed
@@ -94,9 +133,9 @@ def extract_answer(response: str) -> str | None:
     text = response.strip()
     if len(text) <= _BARE_MAX and not _WORD.search(_COMMAND.sub(" ", text)):
         return text  # the whole response is an expression: \dfrac{10}{9}, 1 \le x \le 2, 50%
-    spans = _SPANS.findall(response)
-    if spans:  # the last \[...\], $$...$$, \(...\) or $...$ span
-        return next(part for part in spans[-1] if part).strip()
+    span = _last_span(response)
+    if span is not None:  # the last \[...\], $$...$$, \(...\) or $...$ span
+        return span.strip()
     if text.rstrip(".").lower() in WORDS:
         return text.rstrip(".")
     numbers = _NUMBER.findall(response)
