@@ -8,10 +8,11 @@ from offload_agents import stats
 from offload_agents.cli import main
 
 
-def _write_run(folder, agents, *, primary=None, tasks="t", layout="steps"):
+def _write_run(folder, agents, *, primary=None, tasks="t", layout="steps", seed0=0):
     folder.mkdir(parents=True)
     rows = {name: [{"agent": name, "seed": s, "episode": 0, "step": i, "task_id": f"{tasks}{s}-{i}",
-                    "correct": bool(v)} for s, vals in enumerate(values) for i, v in enumerate(vals)]
+                    "correct": bool(v)} for s, vals in enumerate(values, seed0)
+                   for i, v in enumerate(vals)]
             for name, values in agents.items()}  # fmt: skip
     if layout == "steps":
         with (folder / "steps.jsonl").open("w") as fh:
@@ -85,3 +86,19 @@ def test_stats_refuses_non_object_rows(tmp_path, capsys, bad):
         fh.write(bad + "\n")
     assert main(["stats", str(tmp_path / "run"), "--primary", "x"]) == 2
     assert "expected a JSON object" in capsys.readouterr().err
+
+
+def test_stats_pools_runs_on_disjoint_seeds(tmp_path, capsys):
+    a = _write_run(tmp_path / "a", {"da": [[1, 1, 0], [1, 0, 1]], "router": [[0, 1, 0], [1, 0, 0]]},
+                   primary="da")  # fmt: skip
+    b = _write_run(tmp_path / "b", {"da": [[1, 1, 1], [0, 0, 1]], "router": [[0, 0, 1], [1, 1, 0]]},
+                   primary="da", seed0=2)  # fmt: skip
+    out_json = tmp_path / "pooled.json"
+    args = ["stats", "--pool", str(tmp_path / "a"), str(tmp_path / "b"), "--json", str(out_json)]
+    assert main(args) == 0
+    saved = json.loads(out_json.read_text())["comparisons"][0]
+    want = stats.compare(a["da"] + b["da"], a["router"] + b["router"], "da", "router").to_dict()
+    assert saved == json.loads(json.dumps(want)) and saved["n_seeds"] == 4
+    _write_run(tmp_path / "c", {"da": [[1, 1, 1]], "router": [[0, 0, 0]]}, seed0=1)
+    assert main(["stats", "--pool", str(tmp_path / "a"), str(tmp_path / "c")]) == 2
+    assert "must hold disjoint seeds" in capsys.readouterr().err

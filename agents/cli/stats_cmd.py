@@ -54,8 +54,28 @@ def join_runs(paths: list[str]) -> tuple[dict[str, list[dict[str, Any]]], str | 
     return joined, primary
 
 
+def pool_runs(paths: list[str]) -> tuple[dict[str, list[dict[str, Any]]], str | None]:
+    """The runs as one run over all their seeds: an agent's records from every run together.
+    The runs must hold disjoint seeds (the same settings run again on new seeds); a seed that
+    two runs share is an error."""
+    pooled: dict[str, list[dict[str, Any]]] = {}
+    owner: dict[tuple[str, Any], str] = {}
+    primary = None
+    for p in paths:
+        logs, meta = load_run(p)
+        primary = primary or meta.get("config", {}).get("primary") or None
+        for name, rows in logs.items():
+            for seed in {r.get("seed") for r in rows}:
+                if (name, seed) in owner:
+                    raise ValueError(f"--pool: {name!r} seed {seed} is in both {owner[name, seed]} "
+                                     f"and {p}; pooled runs must hold disjoint seeds")  # fmt: skip
+                owner[name, seed] = p
+            pooled.setdefault(name, []).extend(rows)
+    return pooled, primary
+
+
 def _cmd_stats(args: argparse.Namespace) -> int:
-    logs, declared = join_runs(args.runs)
+    logs, declared = (pool_runs if args.pool else join_runs)(args.runs)
     primary = args.primary or declared
     if primary is None:
         raise ValueError(f"name the method to compare against the others with --primary "
@@ -88,6 +108,9 @@ def register(sub: Any) -> None:
         default="correct",
         help="per-task record field to compare (correct, rouge_l, em...)",
     )
+    p.add_argument("--pool", action="store_true",
+                   help="the runs are one experiment on disjoint seeds: pool each agent's "
+                        "records over them (default: join runs on identical tasks)")  # fmt: skip
     p.add_argument("--json", default=None, metavar="FILE",
                    help="also write the comparisons as JSON")  # fmt: skip
     p.set_defaults(func=_cmd_stats)
