@@ -104,7 +104,7 @@ class DemoConfig:
     """
 
     tau: float = 0.3
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     methods: tuple[str, ...] = DEFAULT_METHODS
     steps_per_group: int = 12
     group_size: int = 8
