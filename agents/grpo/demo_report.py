@@ -48,7 +48,8 @@ def training_budget_tracking(
     >>> t = training_budget_tracking([[1.0, 1.0, 0.5, 0.3], [0.0, 0.0, 0.3, 0.1]], 0.3, 2)
     >>> t["per_seed"], t["requests_per_seed"]
     ([0.35, 0.25], [0.65, 0.05])
-    >>> t["by_group"]["group2"]["per_seed"], t["by_group"]["group2"]["mean"]
+    >>> half = t["by_group"].get("group2")  # the code group's second half
+    >>> half["per_seed"], half.get("mean")
     ([0.3, 0.1], 0.2)
     """
     errors, usage = [], []
@@ -132,21 +133,7 @@ def write_demo_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> d
     shutil.rmtree(Path(out_dir) / PARTIAL_DIR, ignore_errors=True)  # the run is written
     trained = {k: m["training"] for k, m in result["agents"].items() if "training" in m}
     if trained:
-        rows = ["", "## Cloud usage, both ways: training requests J_c over sampled responses "
-                "(second half of each task group) and evaluation usage over greedy answers", "",
-                f"| method | training requests J_c | mean abs(J_c - tau), tau = {cfg['tau']} | "
-                "training greedy requests | training granted | eval requests | eval granted |",
-                "|---|---|---|---|---|---|---|"]  # fmt: skip
-        for k, t in trained.items():
-            m = result["agents"][k]
-            granted = training_budget_tracking(result["traces"][k]["cloud_usage"], cfg["tau"],
-                                               cfg["steps_per_group"])["requests"]  # fmt: skip
-            g = m.get("training_greedy")
-            greedy = "n/a" if g is None else f"{g['requests']:.3f} ± {g['requests_std']:.3f}"
-            rows.append(f"| {k} | {t['requests']:.3f} ± {t['requests_std']:.3f} | "
-                        f"{t['tracking_error']:.3f} ± {t['tracking_error_std']:.3f} | "
-                        f"{greedy} | {granted:.3f} | {m['eval_requests']:.3f} | "
-                        f"{m['cloud_usage']:.3f} |")  # fmt: skip
+        rows = _usage_rows(result, trained)
         rows += _group_rows(trained, cfg["tau"])
         rows += _forgetting_rows(result, list(trained), forgetting)
         rows += _ceiling_rows(result)
@@ -159,6 +146,27 @@ def write_demo_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> d
         md = paths["md"].read_text() + "\n![training](training.png)\n"
         paths["md"].write_text(md, encoding="utf-8")
     return paths
+
+
+def _usage_rows(result: dict[str, Any], trained: dict[str, Any]) -> list[str]:
+    """The report's cloud-usage section: training requests and grants against evaluation."""
+    cfg = result["config"]
+    rows = ["", "## Cloud usage, both ways: training requests J_c over sampled responses "
+            "(second half of each task group) and evaluation usage over greedy answers", "",
+            f"| method | training requests J_c | mean abs(J_c - tau), tau = {cfg['tau']} | "
+            "training greedy requests | training granted | eval requests | eval granted |",
+            "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for k, t in trained.items():
+        m = result["agents"][k]
+        granted = training_budget_tracking(result["traces"][k]["cloud_usage"], cfg["tau"],
+                                           cfg["steps_per_group"])["requests"]  # fmt: skip
+        g = m.get("training_greedy")
+        greedy = "n/a" if g is None else f"{g['requests']:.3f} ± {g['requests_std']:.3f}"
+        rows.append(f"| {k} | {t['requests']:.3f} ± {t['requests_std']:.3f} | "
+                    f"{t['tracking_error']:.3f} ± {t['tracking_error_std']:.3f} | "
+                    f"{greedy} | {granted:.3f} | {m['eval_requests']:.3f} | "
+                    f"{m['cloud_usage']:.3f} |")  # fmt: skip
+    return rows
 
 
 def _forgetting_rows(
