@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> str:
     last = trainer.history[-1]
     print(f"rank {accelerator.process_index}/{accelerator.num_processes} params {checksum} "
           f"lambda {trainer.lam:.4f} usage {last['cloud_requests']:.3f}", flush=True)  # fmt: skip
+    accelerator.wait_for_everyone()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()  # no gloo thread left running at exit
     return checksum
 
 
