@@ -56,15 +56,26 @@ def encode_anchor(
                              [t for _, t in rows], max_len, masks)  # fmt: skip
 
 
-def anchor_loss(model: Any, encoded: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean cross-entropy of the labelled tokens of `encode_anchor`'s rows."""
-    logits = model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).logits
-    labels = encoded["labels"][:, 1:]
-    return torch.nn.functional.cross_entropy(
-        logits[:, :-1].reshape(-1, logits.shape[-1]).float(),
-        labels.reshape(-1),
-        ignore_index=-100,
-    )
+def anchor_loss(model: Any, encoded: dict[str, torch.Tensor], chunk: int = 0) -> torch.Tensor:
+    """Mean cross-entropy of the labelled tokens of `encode_anchor`'s rows. With ``chunk`` > 0
+    the rows go through the model ``chunk`` at a time, sorted by length and each chunk cut to
+    its longest row, so the right padding costs no compute (the rows are right-padded and the
+    model causal, so a row's logits do not depend on how far it was padded); the loss is the
+    same mean over all labelled tokens."""
+    ids, attention, labels = encoded["input_ids"], encoded["attention_mask"], encoded["labels"]
+    lengths = attention.sum(1)
+    order = torch.argsort(lengths, stable=True)
+    total = ids.new_zeros((), dtype=torch.float32)
+    for idx in order.split(chunk or len(order)):
+        hi = int(lengths[idx].max())
+        logits = model(input_ids=ids[idx, :hi], attention_mask=attention[idx, :hi]).logits
+        total = total + torch.nn.functional.cross_entropy(
+            logits[:, :-1].reshape(-1, logits.shape[-1]).float(),
+            labels[idx, 1:hi].reshape(-1),
+            ignore_index=-100,
+            reduction="sum",
+        )
+    return total / (labels[:, 1:] != -100).sum().clamp(min=1)
 
 
 __all__ = ["AnchorSource", "anchor_loss", "encode_anchor"]

@@ -50,7 +50,12 @@ class GRPOConfig:
         update_chunk: Rows per forward pass of the update. The batch's rows are sorted by
             length and each chunk is cut to its own longest response and prompt, so the padding
             of the batch costs no compute; the log-probabilities are the same as in one pass
-            (0: the whole batch in one pass, padded to its longest row).
+            (0: the whole batch in one pass, padded to its longest row). The answer anchor's
+            rows go through the model in chunks of the same size.
+        share_prompts: Run each group's prompt through the model once in the update and repeat
+            its key/value cache over the group's G responses (`offload_agents.grpo.logprobs`):
+            the same log-probabilities and gradients as running every row whole, at a fraction
+            of the compute when prompts are long. False runs every row whole.
         clip_eps: PPO clip range (ignored by algorithms that do not clip, such as GAPG).
         length_norm: ``"token"`` (default, every algorithm: the loss averages all response
             tokens of the batch together, as Dr. GRPO and DAPO, so a short response gets no
@@ -103,7 +108,8 @@ class GRPOConfig:
     lora_rank: int = 0
     lora_alpha: float = 16.0
     num_iterations: int = 2
-    update_chunk: int = 8
+    update_chunk: int = 16
+    share_prompts: bool = True
     clip_eps: float = 0.2
     length_norm: LengthNorm = "token"
     anchor_coef: float = 0.0

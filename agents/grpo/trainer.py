@@ -26,6 +26,7 @@ from offload_agents.grpo import functional as F
 from offload_agents.grpo.anchor import AnchorSource, anchor_loss, encode_anchor
 from offload_agents.grpo.config import GRPOConfig
 from offload_agents.grpo.dual import DualController, make_controller
+from offload_agents.grpo.logprobs import LogpSettings, token_logp
 from offload_agents.grpo.rollout import Rollout, RolloutCollector
 from offload_gym.models.hf import context_window
 
@@ -87,7 +88,9 @@ class GRPOTrainer:
             self.model, self.optimizer = accelerator.prepare(model, self.optimizer)
         self.controller: DualController | None = make_controller(cfg) if self.spec.dual else None
         self._lam = cfg.lambda0
-        self._logits_to_keep = _accepts_logits_to_keep(model)
+        self._logp_settings = LogpSettings.for_model(
+            self.raw_model, temperature=cfg.temperature, chunk=cfg.update_chunk,
+            group_size=cfg.group_size, share_prompts=cfg.share_prompts)  # fmt: skip
         self._update_timings: dict[str, float] = {}
         self._anchor_loss: float | None = None
         self.step_count = 0
@@ -138,41 +141,10 @@ class GRPOTrainer:
     # ------------------------------------------------------------------ one step
     def _token_logp(self, model: Any, batch: Rollout, start: int) -> torch.Tensor:
         """(B, T - start) log-probabilities of the tokens at positions ``start..T-1`` under
-        ``model`` at the sampling temperature (0 past each row's response). The rows go through
-        the model in chunks of ``update_chunk``, sorted by length, each chunk cut to its own
-        first real token and last response token, so the batch's padding costs no compute;
-        a causal model gives each row the same conditionals either way."""
-        seqs, mask = batch.sequences, batch.response_mask
-        rows, width = seqs.shape
-        chunk = self.config.update_chunk or rows
-        resp = mask[:, start:] > 0
-        # one past each row's last response token (``start`` for a row with none)
-        ends = torch.where(resp.any(1), width - resp.flip(1).int().argmax(1), start)
-        firsts = batch.attention_mask.int().argmax(1)  # left padding ends here
-        order = torch.argsort(ends, stable=True)
-        parts = []
-        for idx in order.split(chunk):
-            lo, hi = min(int(firsts[idx].min()), start - 1), int(ends[idx].max())
-            part = self._span_logp(model, seqs[idx, lo:hi], batch.attention_mask[idx, lo:hi],
-                                   start - lo)  # fmt: skip
-            parts.append(torch.nn.functional.pad(part, (0, width - hi)))
-        return torch.cat(parts)[torch.argsort(order)]
-
-    def _span_logp(
-        self, model: Any, seqs: torch.Tensor, attention: torch.Tensor, start: int
-    ) -> torch.Tensor:
-        """Log-probabilities of ``seqs[:, start:]``; logits are computed only for those
-        positions where the model supports it (``logits_to_keep``, as TRL)."""
-        keep = seqs.shape[1] - start + 1
-        kwargs = {"logits_to_keep": keep} if self._logits_to_keep else {}
-        # Prompts are left-padded: positions count real tokens only, as in `generate`, or the
-        # update would score a different conditional than the one that was sampled.
-        positions = (attention.long().cumsum(1) - 1).clamp(min=0)
-        logits = model(input_ids=seqs, attention_mask=attention, position_ids=positions,
-                       **kwargs).logits  # fmt: skip
-        logits = logits[:, -keep:-1].float() / self.config.temperature
-        logp = torch.log_softmax(logits, dim=-1)
-        return logp.gather(-1, seqs[:, start:, None]).squeeze(-1)
+        ``model`` at the sampling temperature (0 past each row's response), each group's
+        prompt run once (`offload_agents.grpo.logprobs.token_logp`)."""
+        return token_logp(model, batch.sequences, batch.attention_mask, batch.response_mask,
+                          start, self._logp_settings)  # fmt: skip
 
     def step(self) -> dict[str, Any]:
         """Collect one batch from the environments and update on it."""
@@ -262,7 +234,7 @@ class GRPOTrainer:
             loss = F.policy_loss(logp, old, adv, mask, clip_eps=clip, ref_logp=ref,
                                  beta=cfg.beta, length_norm=cfg.length_norm)  # fmt: skip
             if anchor is not None:
-                ce = anchor_loss(self.model, anchor)
+                ce = anchor_loss(self.model, anchor, cfg.update_chunk)
                 if i == 0:  # the first pass's (the model the step's batch was sampled from)
                     self._anchor_loss = float(ce.detach())
                 loss = loss + cfg.anchor_coef * ce
@@ -550,13 +522,3 @@ def add_lora(model: Any, rank: int, alpha: float) -> Any:
         warnings.filterwarnings("ignore", message=".*fan_in_fan_out.*")
         inject_adapter_in_model(config, model)
     return model
-
-
-def _accepts_logits_to_keep(model: Any) -> bool:
-    """Whether ``model.forward`` takes ``logits_to_keep`` (transformers' causal LMs do)."""
-    import inspect
-
-    try:
-        return "logits_to_keep" in inspect.signature(model.forward).parameters
-    except (TypeError, ValueError):
-        return False

@@ -131,3 +131,21 @@ def test_anchor_enters_the_update_and_resumes_exactly(lm, tmp_path):
                                                   resumed.model.parameters(), strict=True))  # fmt: skip
     for t in (straight, plain, first, resumed):
         t.close()
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3])
+def test_chunked_anchor_loss_is_the_one_pass_loss(lm, chunk):
+    """Rows sorted by length and cut to their own longest: the same mean and gradient."""
+    model, tok = lm
+    rows = WorkedAnswers(SkillConfig(), GROUPS, seed=1)("math", 5, 0)
+    enc = encode_anchor(tok, rows, 384)
+    assert len(set(enc["attention_mask"].sum(1).tolist())) > 1  # rows of different lengths
+    grads, values = [], []
+    for c in (0, chunk):
+        model.zero_grad()
+        loss = anchor_loss(model, enc, c)
+        loss.backward()
+        values.append(float(loss))
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+    assert values[0] == pytest.approx(values[1], rel=1e-5) and values[0] > 0
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads, strict=True))
