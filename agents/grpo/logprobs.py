@@ -67,10 +67,10 @@ def token_logp(
     settings: LogpSettings,
 ) -> torch.Tensor:  # fmt: skip
     """(B, T - start) log-probabilities of ``seqs[:, start:]`` under ``model`` at the sampling
-    temperature, on every response token of ``mask`` (positions past a row's response may hold
-any value; the loss masks them). Rows go through
-    the model in chunks sorted by length, each cut to its own first real token and last
-    response token, so the batch's padding costs no compute."""
+    temperature, right on every response token of ``mask`` (positions past a row's response
+    may hold any value; the loss masks them). Rows go through the model in chunks sorted by
+    length, each cut to its own first real token and last response token, so the batch's
+    padding costs no compute."""
     if _can_share(seqs, attention, start, settings):
         return _shared_logp(model, seqs, attention, mask, start, settings)
     rows, width = seqs.shape
@@ -134,9 +134,13 @@ def _prompt_once(
     if seqs.shape[1] - start > 1:
         if cache is None:  # e.g. gradient checkpointing turns the cache off
             return _whole_rows(model, seqs, attention, start, s)
-        rest = model(input_ids=seqs[:, start:-1], attention_mask=attention[:, :-1],
-                     position_ids=positions[:, start:-1], use_cache=True,
-                     **{s.cache_arg: _repeat_cache(cache, g)}).logits  # type: ignore[dict-item]
+        rest = model(
+            input_ids=seqs[:, start:-1],
+            attention_mask=attention[:, :-1],
+            position_ids=positions[:, start:-1],
+            use_cache=True,
+            **{s.cache_arg: _repeat_cache(cache, g)},
+        ).logits  # type: ignore[dict-item]
         logits = torch.cat([logits, rest], dim=1)
     return _gather(logits, seqs[:, start:], s.temperature)
 

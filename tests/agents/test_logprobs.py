@@ -21,8 +21,15 @@ def llama():
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128)
+    cfg = LlamaConfig(
+        vocab_size=50,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+    )
     return LlamaForCausalLM(cfg).eval()  # fmt: skip
 
 
@@ -98,8 +105,14 @@ def test_rows_with_no_response_and_groups_that_differ_fall_back_or_give_zeros(gp
     assert not logprobs._can_share(seqs, attention, start, settings)
     with torch.no_grad():
         got = token_logp(model, seqs, attention, mask, start, settings)
-        ref = token_logp(model, seqs, attention, mask, start,
-                         LogpSettings.for_model(model, temperature=1.0, chunk=0, group_size=1))
+        ref = token_logp(
+            model,
+            seqs,
+            attention,
+            mask,
+            start,
+            LogpSettings.for_model(model, temperature=1.0, chunk=0, group_size=1),
+        )
     m = mask[:, start:]
     assert torch.allclose(got * m, ref * m, atol=1e-6)
 
