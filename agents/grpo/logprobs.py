@@ -130,17 +130,14 @@ def _prompt_once(
     out = model(input_ids=seqs[::g, :start], attention_mask=attention[::g, :start],
                 position_ids=positions[::g, :start], use_cache=True, **kwargs)  # fmt: skip
     logits = out.logits[:, -1:].repeat_interleave(g, 0)  # predicts the token at ``start``
-    cache = getattr(out, s.cache_arg or "", None)
+    name = s.cache_arg or ""
+    cache = getattr(out, name, None)
     if seqs.shape[1] - start > 1:
         if cache is None:  # e.g. gradient checkpointing turns the cache off
             return _whole_rows(model, seqs, attention, start, s)
-        rest = model(
-            input_ids=seqs[:, start:-1],
-            attention_mask=attention[:, :-1],
-            position_ids=positions[:, start:-1],
-            use_cache=True,
-            **{s.cache_arg: _repeat_cache(cache, g)},
-        ).logits  # type: ignore[dict-item]
+        rest = model(input_ids=seqs[:, start:-1], attention_mask=attention[:, :-1],
+                     position_ids=positions[:, start:-1], use_cache=True,
+                     **{name: _repeat_cache(cache, g)}).logits  # fmt: skip
         logits = torch.cat([logits, rest], dim=1)
     return _gather(logits, seqs[:, start:], s.temperature)
 
