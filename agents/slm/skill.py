@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from offload_agents._torch import torch_threads
+from offload_agents.slm.kit import FAST_GELU
 from offload_agents.slm.template import HELP_REQUEST, SPECIAL_TOKENS, format_prompt
 from offload_gym import seeding
 from offload_gym.tasks import Task, make_generator
@@ -40,9 +41,10 @@ from offload_gym.validation import require_ints
 PAD, EOS = "<pad>", "<|endoftext|>"
 MATH_FAMILIES = ("polynomials", "derivatives")
 CODE_FAMILIES = ("code_arithmetic", "code_lists")
-FORMAT_VERSION = 3
-"""Version of the prompt template and the target format; part of the cache key of a built
-model, so a cached model never meets a format it was not trained on."""
+FORMAT_VERSION = 4
+"""Version of the prompt template, the target format and the model build; part of the cache
+key of a built model, so a cached model never meets a format it was not trained on (4: the
+GELU is PyTorch's fused tanh GELU, the same function as GPT-2's written-out one)."""
 DEFAULT_WEIGHTS = {"polynomials": 1.5, "derivatives": 2.5, "code_arithmetic": 0.75,
                    "code_lists": 0.6}  # fmt: skip
 """Family weights of the default recipe: math-heavy, since code reaches its skill on less data
@@ -463,7 +465,7 @@ def build_char_model(tokenizer: Any, cfg: SkillConfig) -> Any:
             GPT2Config(
                 vocab_size=len(tokenizer), n_positions=cfg.n_positions, n_embd=cfg.n_embd,
                 n_layer=cfg.n_layer, n_head=cfg.n_head, resid_pdrop=0.0, embd_pdrop=0.0,
-                attn_pdrop=0.0, bos_token_id=tokenizer.eos_token_id,
+                attn_pdrop=0.0, activation_function=FAST_GELU, bos_token_id=tokenizer.eos_token_id,
                 eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
             )
         )  # fmt: skip

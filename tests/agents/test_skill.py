@@ -179,3 +179,25 @@ def test_code_prompts_lose_their_boilerplate_and_keep_the_signature():
     assert t.code_prefix.splitlines()[0] in short  # the signature line
     assert format_prompt(t.prompt) == f"Question: {short}\nAnswer:\n"
     assert len(short) < 0.7 * len(t.prompt)
+
+
+def test_kit_models_use_the_fused_gelu_which_is_gpt2s_function():
+    """The kits build with PyTorch's fused tanh GELU: the same function as GPT-2's written-out
+    ``gelu_new`` (to float rounding), so a model behaves the same under either."""
+    import copy
+
+    import torch
+    from transformers import GPT2LMHeadModel
+
+    from offload_agents.slm.kit import FAST_GELU
+    from offload_agents.slm.skill import build_char_model, char_tokenizer
+
+    model = build_char_model(char_tokenizer(), SkillConfig(n_layer=1, n_embd=32, n_head=2))
+    assert model.config.activation_function == FAST_GELU
+    cfg = copy.deepcopy(model.config)
+    cfg.activation_function = "gelu_new"
+    written_out = GPT2LMHeadModel(cfg)
+    written_out.load_state_dict(model.state_dict())
+    ids = torch.randint(0, len(char_tokenizer()), (2, 20))
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits, written_out(ids).logits, atol=1e-5)
