@@ -26,6 +26,7 @@ from offload_gym.models.hf import (
     response_mask,
 )
 from offload_gym.protocol import OFFLOAD_CLOSE, asks_cloud, check_marker
+from offload_gym.scoring import GradeMemo
 
 
 class Rollout(NamedTuple):
@@ -100,6 +101,8 @@ class RolloutCollector:
         kwargs = dict(env_kwargs)
         self.cloud = CachedCloud(kwargs.pop("cloud_model", None) or SimulatedCloud(seed=seed))
         kwargs["cloud_model"] = self.cloud
+        # one memo for all sub-envs: a group's identical responses are graded once
+        kwargs.setdefault("grade_memo", GradeMemo(size=4 * prompts * group_size))
         self.envs = gym.vector.SyncVectorEnv(
             [lambda: gym.make(env_id, **kwargs) for _ in range(prompts * group_size)],
             autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,

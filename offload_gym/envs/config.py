@@ -14,6 +14,7 @@ from offload_gym.models.base import CloudModel, LocalModel
 from offload_gym.models.simulated import SimulatedCloud, SimulatedLocal
 from offload_gym.protocol import OFFLOAD_MARKER
 from offload_gym.scoring.equivalence import DEFAULT_TIMEOUT_S
+from offload_gym.scoring.grade import GradeMemo
 from offload_gym.tasks.base import Task
 from offload_gym.tasks.stream import (
     MAX_GROUP_SIZE,
@@ -73,6 +74,9 @@ class EnvConfig:
             charged, no call counted, the local response graded, ``info["cloud_failed"]`` set.
         ledger_path: Optional JSONL file receiving every settled budget-ledger entry as it
             happens (see `BudgetLedger`).
+        grade_memo: A `GradeMemo` shared with other environments that see the same tasks (the
+            sub-envs of a GRPO collector: a group's identical responses are graded once across
+            them); ``None``: the environment keeps its own.
     """
 
     budget: float = 0.3
@@ -96,6 +100,7 @@ class EnvConfig:
     checker_timeout: float = DEFAULT_TIMEOUT_S
     cloud_failure: str = "raise"
     ledger_path: str | None = None
+    grade_memo: GradeMemo | None = None
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any], view: str | None = None) -> EnvConfig:
@@ -146,6 +151,9 @@ class EnvConfig:
             raise ValueError(f"checker_timeout must be a finite number of seconds > 0, got "
                              f"{self.checker_timeout!r}")  # fmt: skip
         self.reward_weights = validate_weights(self.reward_weights)
+        if self.grade_memo is not None and not isinstance(self.grade_memo, GradeMemo):
+            raise ValueError(f"grade_memo must be None or an offload_gym.scoring.GradeMemo, got "
+                             f"{type(self.grade_memo).__name__}")  # fmt: skip
         if self.tasks is not None and not isinstance(self.tasks, TaskStream | Sequence):
             raise ValueError(
                 f"tasks must be a TaskStream or a sequence of Task, got {type(self.tasks).__name__}"

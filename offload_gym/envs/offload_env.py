@@ -27,7 +27,7 @@ from offload_gym.envs.reward import combine_reward
 from offload_gym.envs.spaces import PromptText
 from offload_gym.models.base import CloudError, LocalResponse
 from offload_gym.protocol import asks_cloud
-from offload_gym.scoring.grade import Grade, grade_response
+from offload_gym.scoring.grade import Grade, GradeMemo, grade_response
 from offload_gym.tasks.base import Task
 
 ROUTER_FEATURES = (
@@ -84,8 +84,9 @@ class OffloadEnv(gym.Env):
     view: ClassVar[str | None] = None
     """``"text"`` or ``"router"``: the other view's arguments are refused."""
     GRADE_MEMO_SIZE: ClassVar[int] = 64
-    """Graded (task, response) pairs kept: repeats within a step (a GRPO group's copies, the
-    counterfactual answer) are graded once; older entries go first."""
+    """Graded (task, response) pairs kept by an environment's own memo (`GradeMemo`; one
+    passed as ``grade_memo`` keeps its own size): repeats within a step (a GRPO group's copies,
+    the counterfactual answer) are graded once; older entries go first."""
 
     def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -111,7 +112,8 @@ class OffloadEnv(gym.Env):
         self._done = True
         self._recent: deque[int] = deque(maxlen=self.config.usage_window)
         self._last_info: StepInfo | None = None
-        self._grade_memo: dict[tuple[str, str, str], Grade] = {}
+        memo = self.config.grade_memo  # (an empty memo is falsy: it has a length)
+        self._grade_memo = memo if memo is not None else GradeMemo(self.GRADE_MEMO_SIZE)
         self.grading_failures = 0
         self._episodes = 0
 
@@ -208,27 +210,23 @@ class OffloadEnv(gym.Env):
         }
 
     def _grade(self, task: Task, text: str) -> Grade:
-        """Grade ``text``; repeated (task, text) pairs within a step are graded once."""
-        key = (task.id, task.prompt, text)  # ids alone can repeat across generators
-        memo = self._grade_memo
-        if key in memo:
-            return memo[key]
+        """Grade ``text``; repeated (task, text) pairs within a step are graded once (a failure
+        counts in the environment that graded)."""
+        known = self._grade_memo.get(task, text)
+        if known is not None:
+            return known
         g = grade_response(task, text, timeout=self.config.checker_timeout)
         checker_failed = task.domain == "math" and g.method in ("timeout", "error")
         if checker_failed or g.method == "sandbox_error":
             self.grading_failures += 1
-        while len(memo) >= self.GRADE_MEMO_SIZE:
-            del memo[next(iter(memo))]  # oldest first (dicts keep insertion order)
-        memo[key] = g
+        self._grade_memo.put(task, text, g)
         return g
 
     def _grade_together(self, task: Task, texts: list[str]) -> None:
         """Grade several responses to one code task concurrently on the sandbox pool (the
         results land in the per-step memo that `_grade` reads); math grading is cheap and stays
         sequential."""
-        todo = [
-            t for t in dict.fromkeys(texts) if (task.id, task.prompt, t) not in self._grade_memo
-        ]
+        todo = [t for t in dict.fromkeys(texts) if self._grade_memo.get(task, t) is None]
         if task.domain != "code" or len(todo) < 2:
             return
         from offload_gym.scoring.code import run_code_checks
@@ -236,9 +234,7 @@ class OffloadEnv(gym.Env):
         for text, result in zip(todo, run_code_checks([task] * len(todo), todo), strict=True):
             if result.status == "sandbox_error":
                 self.grading_failures += 1
-            self._grade_memo[(task.id, task.prompt, text)] = Grade(
-                result.passed, None, result.status
-            )
+            self._grade_memo.put(task, text, Grade(result.passed, None, result.status))
 
     def _resolve(
         self,

@@ -25,6 +25,49 @@ class Grade(NamedTuple):
     method: str
 
 
+class GradeMemo:
+    """Graded (task, response) pairs, at most ``size`` of them (oldest go first): a response
+    repeated within a step (a GRPO group's identical samples, the counterfactual answer) is
+    graded once. One memo may be shared by several environments that see the same tasks (a
+    vector env's copies of one prompt: `EnvConfig.grade_memo`); grading is a function of the
+    task and the text, so sharing changes no verdict, only how often the sandbox runs.
+
+    >>> from offload_gym.tasks.base import Task
+    >>> memo = GradeMemo(size=1)
+    >>> a, b = Task("t1", "math", "1+1?", "2"), Task("t2", "math", "2+2?", "4")
+    >>> memo.put(a, "2", Grade(True, "2", "exact"))
+    >>> memo.get(a, "2"), memo.get(a, "3")
+    (Grade(correct=True, answer='2', method='exact'), None)
+    >>> memo.put(b, "4", Grade(True, "4", "exact"))
+    >>> memo.get(a, "2") is None, len(memo)
+    (True, 1)
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        if size < 1:
+            raise ValueError(f"size must be >= 1, got {size}")
+        self.size = size
+        self._grades: dict[tuple[str, str, str, str], Grade] = {}
+
+    @staticmethod
+    def _key(task: Task, text: str) -> tuple[str, str, str, str]:
+        # ids alone can repeat across generators; the reference and tests decide the verdict
+        return (task.id, task.prompt, task.answer + "\0" + (task.tests or ""), text)
+
+    def get(self, task: Task, text: str) -> Grade | None:
+        return self._grades.get(self._key(task, text))
+
+    def put(self, task: Task, text: str, grade: Grade) -> None:
+        key = self._key(task, text)
+        self._grades.pop(key, None)
+        while len(self._grades) >= self.size:
+            del self._grades[next(iter(self._grades))]  # oldest first (dicts keep order)
+        self._grades[key] = grade
+
+    def __len__(self) -> int:
+        return len(self._grades)
+
+
 MAX_GRADED_CHARS = 16_384
 """A math response (local or cloud) is graded on its last this-many characters, where its final
 answer is: extraction then costs at most about 0.2 s on the worst input found (thousands of

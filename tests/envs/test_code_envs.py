@@ -87,3 +87,37 @@ def test_stream_text_view_reports_groups():
 def test_bad_switch_point(switch_point):
     with pytest.raises(ValueError, match="switch_point"):
         gym.make("OffloadStream-v0", num_tasks=12, switch_point=switch_point)
+
+
+def test_a_shared_grade_memo_grades_a_repeated_response_once_across_envs(monkeypatch):
+    """Two envs on the same tasks sharing a `GradeMemo` (as a GRPO collector's sub-envs do)
+    run the sandbox once for one response, and give the same verdicts as envs that do not."""
+    import sys
+
+    from offload_gym.scoring import GradeMemo
+
+    module = sys.modules["offload_gym.envs.offload_env"]  # the package exports a function so named
+
+    calls = []
+    real = module.grade_response
+    monkeypatch.setattr(module, "grade_response", lambda *a, **k: calls.append(a) or real(*a, **k))
+    memo = GradeMemo(size=8)
+    shared = [gym.make("OffloadCode-v0", num_tasks=2, grade_memo=memo) for _ in range(2)]
+    alone = [gym.make("OffloadCode-v0", num_tasks=2) for _ in range(2)]
+    for env in shared + alone:
+        env.reset(seed=3)
+    results = {}
+    for name, envs in (("shared", shared), ("alone", alone)):
+        calls.clear()
+        rewards = []
+        for _ in range(2):  # both envs answer each task the same: right, then wrong
+            task = envs[0].unwrapped.task
+            wrong = f"```python\ndef {task.entry_point}(*a):\n    return None\n```"
+            text = task.solution if not rewards else wrong
+            rewards.append([float(env.step(text)[1]) for env in envs])
+        results[name] = (rewards, len(calls))
+    assert results["shared"][0] == results["alone"][0] == [[1.0, 1.0], [0.0, 0.0]]
+    assert results["shared"][1] == 2 and results["alone"][1] == 4
+    assert len(memo) == 2
+    with pytest.raises(ValueError, match="grade_memo must be None or"):
+        gym.make("OffloadCode-v0", num_tasks=2, grade_memo={})
