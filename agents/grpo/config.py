@@ -52,10 +52,12 @@ class GRPOConfig:
             of the batch costs no compute; the log-probabilities are the same as in one pass
             (0: the whole batch in one pass, padded to its longest row). The answer anchor's
             rows go through the model in chunks of the same size.
-        share_prompts: Run each group's prompt through the model once in the update and repeat
-            its key/value cache over the group's G responses (`offload_agents.grpo.logprobs`):
-            the same log-probabilities and gradients as running every row whole, at a fraction
-            of the compute when prompts are long. False runs every row whole.
+        share_prompts: Run each group's prompt through the model once, in sampling and in the
+            update, and repeat its key/value cache over the group's G responses
+            (`offload_agents.grpo.sampling`, `offload_agents.grpo.logprobs`): the same
+            distribution, log-probabilities and gradients as running every row whole, at a
+            fraction of the compute when prompts are long. False samples with ``generate`` and
+            runs every row whole.
         clip_eps: PPO clip range (ignored by algorithms that do not clip, such as GAPG).
         length_norm: ``"token"`` (default, every algorithm: the loss averages all response
             tokens of the batch together, as Dr. GRPO and DAPO, so a short response gets no

@@ -137,12 +137,12 @@ def _prompt_once(
             return _whole_rows(model, seqs, attention, start, s)
         rest = model(input_ids=seqs[:, start:-1], attention_mask=attention[:, :-1],
                      position_ids=positions[:, start:-1], use_cache=True,
-                     **{name: _repeat_cache(cache, g)}).logits  # fmt: skip
+                     **{name: repeat_cache(cache, g)}).logits  # fmt: skip
         logits = torch.cat([logits, rest], dim=1)
     return _gather(logits, seqs[:, start:], s.temperature)
 
 
-def _repeat_cache(cache: Any, g: int) -> Any:
+def repeat_cache(cache: Any, g: int) -> Any:
     """``cache`` with each row repeated ``g`` times (transformers' Cache objects, or the legacy
     tuple of (key, value) per layer)."""
     if hasattr(cache, "batch_repeat_interleave"):

@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from offload_agents.grpo.sampling import sample_groups
 from offload_agents.slm.template import HELP_REQUEST, format_prompt
 from offload_gym import seeding
 from offload_gym.budget import grant_batch
@@ -84,8 +85,12 @@ class RolloutCollector:
         min_new_tokens: int = 0,
         greedy_probe: bool = False,
         batch_budget: float | None = None,
+        share_prompts: bool = True,
     ) -> None:
         self.model, self.tokenizer = model, tokenizer
+        self.share_prompts = share_prompts
+        """Sample each group's prompt once (`offload_agents.grpo.sampling.sample_groups`);
+        False: ``generate`` on every row."""
         self.P, self.G = prompts, group_size
         self.max_new_tokens, self.temperature = max_new_tokens, temperature
         self.min_new_tokens = min_new_tokens
@@ -122,16 +127,25 @@ class RolloutCollector:
     def _generate(
         self, prompts: list[str], *, sample: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """Sequences, attention mask and prompt length for ``prompts`` through the project's
-        one generation path (`offload_gym.models.hf.generate_tokens`). Sampling is
+        """Sequences, attention mask and prompt length for ``prompts``: sampled with each
+        group's prompt run once (`sample_groups`), else, and for the greedy probe, through the
+        project's generation path (`offload_gym.models.hf.generate_tokens`). Sampling is
         reproducible from (seed, rank, call index) and leaves torch's global RNG alone."""
         ids = fit_prompts(self.model, self.tokenizer, [format_prompt(p) for p in prompts],
                           self.max_new_tokens)  # fmt: skip
-        g = generate_tokens(self.model, self.tokenizer, ids, max_new_tokens=self.max_new_tokens,
-                            temperature=self.temperature if sample else 0.0,
-                            seed=seeding.derive(self.seed, self.rank * seeding.SAMPLER_RANK_STRIDE
-                                                + self._calls, stride=seeding.SAMPLER_STRIDE),
-                            min_new_tokens=self.min_new_tokens)  # fmt: skip
+        seed = seeding.derive(self.seed, self.rank * seeding.SAMPLER_RANK_STRIDE + self._calls,
+                              stride=seeding.SAMPLER_STRIDE)  # fmt: skip
+        g = None
+        groups = [ids[i : i + self.G] for i in range(0, len(ids), self.G)]
+        if sample and self.share_prompts and all(r == grp[0] for grp in groups for r in grp):
+            g = sample_groups(self.model, self.tokenizer, [grp[0] for grp in groups], self.G,
+                              max_new_tokens=self.max_new_tokens, temperature=self.temperature,
+                              seed=seed, min_new_tokens=self.min_new_tokens)  # fmt: skip
+        if g is None:
+            g = generate_tokens(self.model, self.tokenizer, ids,
+                                max_new_tokens=self.max_new_tokens,
+                                temperature=self.temperature if sample else 0.0, seed=seed,
+                                min_new_tokens=self.min_new_tokens)  # fmt: skip
         if sample:  # the greedy probe leaves the sampler's sequence of seeds alone
             self._calls += 1
         return g.sequences, g.attention_mask, g.prompt_len

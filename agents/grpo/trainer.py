@@ -115,7 +115,7 @@ class GRPOTrainer:
             group_size=cfg.group_size, env_kwargs=kwargs, max_new_tokens=cfg.max_new_tokens,
             min_new_tokens=cfg.min_new_tokens, temperature=cfg.temperature, seed=cfg.seed,
             rank=self.rank, greedy_probe=cfg.budget_signal == "greedy",
-            batch_budget=self.spec.batch_budget(cfg.tau),
+            batch_budget=self.spec.batch_budget(cfg.tau), share_prompts=cfg.share_prompts,
         )  # fmt: skip
 
     @property

@@ -1,0 +1,99 @@
+"""Sampling a GRPO group: G responses to each of P prompts, each prompt run through the model once.
+
+``model.generate`` on the P x G rows of a step runs every prompt G times in its first forward
+and carries Hugging Face's general decoding machinery through every token. `sample_groups`
+runs each prompt once, repeats its key/value cache over the group's G rows, and then samples
+all rows together with a plain loop: softmax at the temperature, one seeded multinomial draw
+per row and token (no top-k, no top-p, as the collector samples), end-of-text suppressed before
+``min_new_tokens``, rows padded once they end, stopping when every row has ended. The draws come
+from a `torch.Generator` seeded by the caller; torch's global RNG is not touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from offload_agents.grpo.logprobs import LogpSettings, repeat_cache
+from offload_gym.models.hf import Generation, context_room
+
+
+def sample_groups(
+    model: Any,
+    tokenizer: Any,
+    prompt_ids: Sequence[Sequence[int]],
+    group_size: int,
+    *,
+    max_new_tokens: int,
+    temperature: float,
+    seed: int,
+    min_new_tokens: int = 0,
+) -> Generation | None:
+    """``group_size`` sampled responses to each prompt (rows ``p * G .. p * G + G - 1`` answer
+    prompt ``p``), as `offload_gym.models.hf.generate_tokens` returns them; None when the model
+    takes no key/value cache argument (the caller then uses ``generate``)."""
+    if not temperature > 0:
+        raise ValueError(f"sample_groups samples: temperature must be > 0, got {temperature}")
+    cache_arg = LogpSettings.for_model(model, temperature=temperature, chunk=0,
+                                       group_size=group_size).cache_arg  # fmt: skip
+    if cache_arg is None:
+        return None
+    tokenizer.padding_side = "left"
+    device = next(model.parameters()).device
+    enc = tokenizer.pad({"input_ids": [list(r) for r in prompt_ids]}, return_tensors="pt",
+                        padding=True)  # fmt: skip
+    ids, attention = enc["input_ids"].to(device), enc["attention_mask"].to(device)
+    room = context_room(model, ids.shape[1], max_new_tokens)
+    positions = (attention.long().cumsum(1) - 1).clamp(min=0)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    model.eval()
+    with torch.no_grad():
+        out = model(input_ids=ids, attention_mask=attention, position_ids=positions,
+                    use_cache=True)  # fmt: skip
+        cache = getattr(out, cache_arg)
+        if cache is None:
+            return None
+        new = _decode(model, cache_arg, repeat_cache(cache, group_size),
+                      out.logits[:, -1].repeat_interleave(group_size, 0),
+                      positions[:, -1:].repeat_interleave(group_size, 0),
+                      attention.repeat_interleave(group_size, 0), tokenizer, room, temperature,
+                      min_new_tokens, gen)  # fmt: skip
+    prompt_rows = ids.repeat_interleave(group_size, 0)
+    mask = attention.repeat_interleave(group_size, 0)
+    ones = torch.ones(mask.shape[0], new.shape[1], dtype=mask.dtype, device=device)
+    return Generation(torch.cat([prompt_rows, new], 1), torch.cat([mask, ones], 1),
+                      ids.shape[1], None)  # fmt: skip
+
+
+def _decode(
+    model: Any, cache_arg: str, cache: Any, logits: torch.Tensor, last_pos: torch.Tensor,
+    attention: torch.Tensor, tokenizer: Any, room: int, temperature: float, min_new: int,
+    gen: torch.Generator,
+) -> torch.Tensor:  # fmt: skip
+    """The sampling loop: (B, n) new tokens, ``n <= room``."""
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    rows = logits.shape[0]
+    done = torch.zeros(rows, dtype=torch.bool, device=logits.device)
+    ones = torch.ones(rows, 1, dtype=attention.dtype, device=attention.device)
+    tokens = []
+    for i in range(room):
+        scaled = logits.float() / temperature
+        if i < min_new and eos is not None:
+            scaled[:, eos] = -torch.inf
+        nxt = torch.multinomial(torch.softmax(scaled, -1), 1, generator=gen).squeeze(1)
+        nxt = torch.where(done, torch.full_like(nxt, pad if pad is not None else eos), nxt)
+        tokens.append(nxt)
+        done |= nxt == eos
+        if bool(done.all()) or i == room - 1:
+            break
+        attention = torch.cat([attention, ones], 1)
+        last_pos = last_pos + 1
+        out = model(input_ids=nxt[:, None], attention_mask=attention, position_ids=last_pos,
+                    use_cache=True, **{cache_arg: cache})  # fmt: skip
+        cache, logits = getattr(out, cache_arg), out.logits[:, -1]
+    return torch.stack(tokens, 1)
+
+
+__all__ = ["sample_groups"]

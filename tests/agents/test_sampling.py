@@ -1,0 +1,79 @@
+"""Sampling a GRPO group with each prompt run once: the model's own conditionals (near-greedy
+sampling reproduces greedy decoding), seeded, min_new_tokens, padding, global RNG untouched."""
+
+import pytest
+import torch
+
+from offload_agents.grpo.sampling import sample_groups
+from offload_agents.slm import TinyLMConfig, build_slm, format_prompt, load_local_lm
+from offload_gym.models.hf import generate_tokens
+
+
+@pytest.fixture(scope="module")
+def lm(tmp_path_factory):
+    cfg = TinyLMConfig(vocab_size=400, n_layer=2, n_embd=32, n_head=2, n_positions=384)
+    return load_local_lm(build_slm(tmp_path_factory.mktemp("slm"), config=cfg, n_per_family=2,
+                                   progress=False))  # fmt: skip
+
+
+def prompt_ids(tok, texts):
+    return [tok(format_prompt(t), add_special_tokens=False)["input_ids"] for t in texts]
+
+
+def test_near_greedy_sampling_reproduces_greedy_decoding(lm):
+    """At a tiny temperature every draw is the argmax, so the rows must equal greedy
+    ``generate`` of every row whole: the cached prompt, positions and padding are right."""
+    model, tok = lm
+    ids = prompt_ids(tok, ["What is 2+3?", "Compute the derivative of x**2 + 7*x - 1."])
+    got = sample_groups(model, tok, ids, 3, max_new_tokens=12, temperature=1e-4, seed=0)
+    ref = generate_tokens(model, tok, [r for r in ids for _ in range(3)], max_new_tokens=12)
+    assert got is not None and got.prompt_len == ref.prompt_len
+    n = min(got.sequences.shape[1], ref.sequences.shape[1])
+    assert torch.equal(got.sequences[:, :n], ref.sequences[:, :n])
+    assert torch.equal(got.attention_mask[:, :n], ref.attention_mask[:, :n])
+
+
+def test_sampling_is_seeded_and_leaves_the_global_rng_alone(lm):
+    model, tok = lm
+    ids = prompt_ids(tok, ["What is 7*8?", "Sort [3, 1, 2]."])
+    state = torch.get_rng_state()
+    a = sample_groups(model, tok, ids, 4, max_new_tokens=10, temperature=1.0, seed=5)
+    b = sample_groups(model, tok, ids, 4, max_new_tokens=10, temperature=1.0, seed=5)
+    c = sample_groups(model, tok, ids, 4, max_new_tokens=10, temperature=1.0, seed=6)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(a.sequences, b.sequences) and not torch.equal(a.sequences, c.sequences)
+    prompt = a.sequences[:, : a.prompt_len]
+    assert all(torch.equal(prompt[i], prompt[(i // 4) * 4]) for i in range(8))  # rows of a group
+    assert len({tuple(r.tolist()) for r in a.sequences[:4, a.prompt_len :]}) > 1  # they differ
+
+
+def test_min_new_tokens_and_rows_padded_after_they_end(lm):
+    model, tok = lm
+    ids = prompt_ids(tok, ["What is 1+1?"])
+    eos, pad = tok.eos_token_id, tok.pad_token_id
+    # some of 16 rows end within 60 tokens at temperature 0.5; none before min_new_tokens
+    g = sample_groups(model, tok, ids, 16, max_new_tokens=60, temperature=0.5, seed=1,
+                      min_new_tokens=6)  # fmt: skip
+    new = g.sequences[:, g.prompt_len :]
+    assert not (new[:, :6] == eos).any()
+    ended = [row for row in new.tolist() if eos in row]
+    assert ended  # some rows end before the longest, and are padded after
+    for row in ended:
+        assert all(t == pad for t in row[row.index(eos) + 1 :])
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        sample_groups(model, tok, ids, 2, max_new_tokens=4, temperature=0.0, seed=0)
+
+
+def test_a_model_without_a_cache_argument_gets_none(lm):
+    _, tok = lm
+
+    class NoCache(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, input_ids, attention_mask=None):
+            raise AssertionError("not called")
+
+    assert sample_groups(NoCache(), tok, [[1, 2]], 2, max_new_tokens=3, temperature=1.0,
+                         seed=0) is None  # fmt: skip
