@@ -7,11 +7,11 @@ skilled SLM, 12 steps in the math group and 12 in the code group, as one demo ru
 
 - ``before``: the step as the pre-registered runs of docs/results.md ran it: every row run whole
   in the update (``share_prompts=False``, ``update_chunk=8``), each sub-env grading on its own
-  (no shared `GradeMemo`), and the model's GELU written out as GPT-2's ``gelu_new`` (same
-  weights). Its anchor rows go in chunks of 8 where the old code ran them in one pass, which
-  makes ``before`` a little faster than it was: the ratio is, if anything, understated.
-- ``after``: the step as it runs now (each group's prompt run once, chunks of 16, one grade memo
-  for the collector's sub-envs, PyTorch's fused tanh GELU).
+  (no shared `GradeMemo`), the anchor rows in one padded pass (``anchor_chunk=0``), and the
+  model's GELU written out as GPT-2's ``gelu_new`` (same weights).
+- ``after``: the step as it runs now (each group's prompt run once in sampling and in the
+  update, chunks of 16, anchor rows in length-sorted chunks of 4, one grade memo for the
+  collector's sub-envs, PyTorch's fused tanh GELU).
 - ``floor``: the arithmetic of the old step and nothing else: one ``generate`` of the step's
   32 rows, then two passes of forward/backward over the whole rows and the anchor rows and an
   optimizer step, with no environment, grading or bookkeeping.
@@ -70,7 +70,7 @@ def time_trainer(model, tok, cfg: DemoConfig, before: bool) -> list[float]:
     env_kwargs = {"tasks": demo_stream(cfg, cfg.steps_per_group, TRAIN_SEED + SEED)}
     if before:
         model = written_out_gelu(model)
-        grpo = dataclasses.replace(grpo, share_prompts=False, update_chunk=8)
+        grpo = dataclasses.replace(grpo, share_prompts=False, update_chunk=8, anchor_chunk=0)
         env_kwargs["grade_memo"] = None  # each sub-env grades on its own
     trainer = GRPOTrainer(model, tok, grpo, env_kwargs=env_kwargs, anchor=anchor(cfg))
     trainer.train(2 * cfg.steps_per_group, progress=False)
@@ -80,22 +80,26 @@ def time_trainer(model, tok, cfg: DemoConfig, before: bool) -> list[float]:
 
 def time_floor(model, tok, cfg: DemoConfig) -> list[float]:
     """Generate the step's rows, then the old update's arithmetic, on the same stream."""
-    stream = demo_stream(cfg, cfg.steps_per_group, TRAIN_SEED + SEED)
+    p = cfg.prompts_per_step
+    stream = demo_stream(cfg, cfg.steps_per_group * p, TRAIN_SEED + SEED)  # P prompts a step
     tasks, _ = stream.draw(np.random.default_rng(SEED))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     source, tok.padding_side = anchor(cfg), "left"
-    times, p = [], cfg.prompts_per_step
+    times = []
     for k in range(2 * cfg.steps_per_group):
         chunk = tasks[k * p : (k + 1) * p]
         prompts = [format_prompt(t.prompt) for t in chunk for _ in range(cfg.group_size)]
         start = time.perf_counter()
-        enc = tok(prompts, return_tensors="pt", padding=True)
+        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         with torch.no_grad():
             seqs = model.generate(**enc, do_sample=True, top_k=0, max_new_tokens=cfg.max_new_tokens,
                                   pad_token_id=tok.pad_token_id)  # fmt: skip
+        attention = torch.cat(
+            [enc["attention_mask"], torch.ones_like(seqs[:, enc["input_ids"].shape[1] :])], 1
+        )
         rows = encode_anchor(tok, source(chunk[0].domain, cfg.anchor_rows, k), 2048)
         for _ in range(cfg.num_iterations):
-            logits = model(input_ids=seqs).logits[:, :-1]
+            logits = model(input_ids=seqs, attention_mask=attention).logits[:, :-1]
             loss = torch.log_softmax(logits, -1).gather(-1, seqs[:, 1:, None]).mean()
             loss = loss + anchor_loss(model, rows)
             opt.zero_grad()

@@ -51,7 +51,7 @@ class GRPOConfig:
             length and each chunk is cut to its own longest response and prompt, so the padding
             of the batch costs no compute; the log-probabilities are the same as in one pass
             (0: the whole batch in one pass, padded to its longest row). The answer anchor's
-            rows go through the model in chunks of the same size.
+            rows go through the model in chunks of `anchor_chunk`.
         share_prompts: Run each group's prompt through the model once, in sampling and in the
             update, and repeat its key/value cache over the group's G responses
             (`offload_agents.grpo.sampling`, `offload_agents.grpo.logprobs`): the same
@@ -69,6 +69,9 @@ class GRPOConfig:
             policy loss in every pass. Needs an anchor source (``GRPOTrainer(anchor=...)``);
             0 (default) trains as the papers do.
         anchor_rows: Supervised rows of the anchor per training step.
+        anchor_chunk: Anchor rows per forward pass, sorted by length and each chunk cut to
+            its longest row (the same loss and gradient as one pass; 0: all rows in one pass,
+            padded to the longest).
         beta: Weight of the k3 KL to the initial policy (0 disables the reference model).
         tau: Cloud budget: target usage (dagrpo), or the share of each training batch the cloud
             may answer (gapg).
@@ -111,6 +114,7 @@ class GRPOConfig:
     lora_alpha: float = 16.0
     num_iterations: int = 2
     update_chunk: int = 16
+    anchor_chunk: int = 4
     share_prompts: bool = True
     clip_eps: float = 0.2
     length_norm: LengthNorm = "token"
@@ -141,6 +145,7 @@ class GRPOConfig:
                             "num_iterations", "anchor_rows"))  # fmt: skip
         require_int("lora_rank", self.lora_rank, minimum=0)  # 0: full fine-tuning
         require_int("update_chunk", self.update_chunk, minimum=0)  # 0: one pass
+        require_int("anchor_chunk", self.anchor_chunk, minimum=0)
         if not (math.isfinite(self.lora_alpha) and self.lora_alpha > 0):
             raise ValueError(f"lora_alpha must be a finite number > 0, got {self.lora_alpha!r}")
         if self.threads < 0:

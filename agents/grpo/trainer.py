@@ -234,7 +234,7 @@ class GRPOTrainer:
             loss = F.policy_loss(logp, old, adv, mask, clip_eps=clip, ref_logp=ref,
                                  beta=cfg.beta, length_norm=cfg.length_norm)  # fmt: skip
             if anchor is not None:
-                ce = anchor_loss(self.model, anchor, cfg.update_chunk)
+                ce = anchor_loss(self.model, anchor, cfg.anchor_chunk)
                 if i == 0:  # the first pass's (the model the step's batch was sampled from)
                     self._anchor_loss = float(ce.detach())
                 loss = loss + cfg.anchor_coef * ce
