@@ -44,6 +44,49 @@ def generate_responses(
     return [text for text, _, _ in out], [math.exp(mean) for _, mean, _ in out]
 
 
+class GreedyMemo:
+    """One model's greedy responses by prompt, each decoded once: the evaluations of one model
+    state on overlapping tasks (its routed run, its own-answer probe, the forgetting probes,
+    the cloud-only reference, a router's calibration) share them. Greedy decoding is a function
+    of the weights and the prompt, so sharing changes no response; a memo refuses a model whose
+    weights changed after it was made (an optimizer step in between), since its responses
+    would be another model's. Pass it as ``evaluate_lm(..., memo=memo)`` to every evaluation of
+    the same weights (with the memo's ``max_new_tokens``).
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int) -> None:
+        self.model, self.tokenizer, self.max_new_tokens = model, tokenizer, max_new_tokens
+        self._weights = _weights_version(model)
+        self._done: dict[tuple[tuple[str, ...], str], tuple[str, float]] = {}
+        self.decoded = 0
+        """Prompts decoded so far (the rest were shared)."""
+
+    def responses(
+        self, tasks: Sequence[Task], suppress: Sequence[str] = ()
+    ) -> tuple[list[str], list[float]]:
+        """`generate_responses` of ``tasks``, decoding only the prompts not seen before."""
+        if _weights_version(self.model) != self._weights:
+            raise RuntimeError("the model's weights changed after this GreedyMemo was made; make "
+                               "a new memo for the new weights")  # fmt: skip
+        ban = tuple(suppress)
+        todo = {t.prompt: t for t in tasks if (ban, t.prompt) not in self._done}
+        if todo:
+            texts, confs = generate_responses(self.model, self.tokenizer, list(todo.values()),
+                                              max_new_tokens=self.max_new_tokens,
+                                              suppress=ban)  # fmt: skip
+            self._done.update(((ban, p), (x, c))
+                              for p, x, c in zip(todo, texts, confs, strict=True))  # fmt: skip
+            self.decoded += len(todo)
+        pairs = [self._done[(ban, t.prompt)] for t in tasks]
+        return [x for x, _ in pairs], [c for _, c in pairs]
+
+
+def _weights_version(model: Any) -> tuple[tuple[int, int], ...]:
+    """Identity and in-place version counter of every parameter (an optimizer step, a
+    ``load_state_dict`` or any in-place change bumps a counter)."""
+    return tuple((id(p), p._version) for p in model.parameters())
+
+
 Route = Callable[[str, float, int], "str | None"]
 """``route(response, confidence, index)`` -> the action: a response text (the help request
 asks the cloud), or None for the model's own local answer (its greedy response with the help
@@ -60,6 +103,7 @@ def evaluate_lm(
     route: Route | None = None,
     agent: str = "lm",
     seed: int = 0,
+    memo: GreedyMemo | None = None,
 ) -> list[dict[str, Any]]:
     """Run the model over ``stream`` in the text view (hard budget ``budget``) and return step
     records. ``route(response, confidence, index)`` may rewrite a response (e.g. replace it by
@@ -69,17 +113,24 @@ def evaluate_lm(
     A help request the budget cannot grant is answered locally, as GAPG evaluates ("calls
     beyond the budget are answered locally"): the model's greedy response with the offload
     marker suppressed replaces it (generated on demand; the record keeps ``action="cloud"``,
-    ``offload_refused=True`` and ``local_fallback=True``)."""
+    ``offload_refused=True`` and ``local_fallback=True``).
+
+    ``memo``: a `GreedyMemo` of ``model`` shared with other evaluations of the same weights, so
+    each prompt is decoded once across them (None: a memo for this call alone)."""
+    if memo is None:
+        memo = GreedyMemo(model, tokenizer, max_new_tokens)
+    elif memo.model is not model or memo.max_new_tokens != max_new_tokens:
+        raise ValueError(f"the memo is of another model or length (max_new_tokens "
+                         f"{memo.max_new_tokens}, this call {max_new_tokens})")  # fmt: skip
     tasks, _ = stream.draw(np.random.default_rng(seed))
-    responses, confidences = generate_responses(model, tokenizer, tasks,
-                                                max_new_tokens=max_new_tokens)  # fmt: skip
+    responses, confidences = memo.responses(tasks)
     env = gym.make("OffloadStream-v0", tasks=stream, budget=budget, budget_mode="hard")
     env.reset(seed=seed)
     base = offload_env(env)
     marker = base.config.offload_marker
     check_marker(tokenizer, marker)
 
-    local_answer = _LocalAnswers(model, tokenizer, tasks, responses, marker, max_new_tokens)
+    local_answer = _LocalAnswers(memo, tasks, responses, marker)
 
     records = []
     for i, (text, conf) in enumerate(zip(responses, confidences, strict=True)):
@@ -104,10 +155,9 @@ class _LocalAnswers:
     not ask; else generated with the marker suppressed, for every asking task at once on the
     first need (one batched call, not one per task)."""
 
-    def __init__(self, model: Any, tokenizer: Any, tasks: Sequence[Task], responses: list[str],
-                 marker: str, max_new_tokens: int) -> None:  # fmt: skip
-        self.model, self.tokenizer, self.tasks = model, tokenizer, tasks
-        self.responses, self.marker, self.max_new_tokens = responses, marker, max_new_tokens
+    def __init__(self, memo: GreedyMemo, tasks: Sequence[Task], responses: list[str],
+                 marker: str) -> None:  # fmt: skip
+        self.memo, self.tasks, self.responses, self.marker = memo, tasks, responses, marker
         self.forced: dict[int, str] = {}
 
     def __call__(self, i: int) -> str:
@@ -115,10 +165,7 @@ class _LocalAnswers:
             return self.responses[i]
         if not self.forced:
             asking = [k for k, text in enumerate(self.responses) if self.marker in text]
-            texts, _ = generate_responses(self.model, self.tokenizer,
-                                          [self.tasks[k] for k in asking],
-                                          max_new_tokens=self.max_new_tokens,
-                                          suppress=[self.marker])  # fmt: skip
+            texts, _ = self.memo.responses([self.tasks[k] for k in asking], suppress=[self.marker])
             self.forced.update(zip(asking, texts, strict=True))
         return self.forced[i]
 

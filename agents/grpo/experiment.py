@@ -61,7 +61,7 @@ from offload_agents.grpo.routers import (
     routing_ceiling,
 )
 from offload_agents.grpo.trainer import GRPOTrainer
-from offload_agents.lm_eval import always_help, evaluate_lm, generate_responses, never_help
+from offload_agents.lm_eval import GreedyMemo, always_help, evaluate_lm, never_help
 from offload_agents.slm import load_local_lm
 from offload_agents.slm.skill import WorkedAnswers, build_skilled_slm, load_seen, prompt_digest
 from offload_gym import metrics
@@ -102,12 +102,15 @@ def cached_slm(cfg: DemoConfig, cache_dir: str | PathLike[str], progress: bool) 
     return path
 
 
-def _math_skill(model: Any, tokenizer: Any, math_only: TaskStream, run: dict[str, Any]) -> dict:
+def _math_skill(
+    model: Any, tokenizer: Any, math_only: TaskStream, run: dict[str, Any], memo: GreedyMemo
+) -> dict:
     """Accuracy on the math evaluation tasks alone: with the cloud at the budget, and the
     model's own (help requests answered by nobody); ``records`` keeps each view's per-task
-    records."""
-    with_cloud = evaluate_lm(model, tokenizer, math_only, agent="probe", **run)
-    local = evaluate_lm(model, tokenizer, math_only, agent="probe", route=never_help, **run)
+    records. ``memo``: the model's greedy responses, shared with its other evaluations."""
+    with_cloud = evaluate_lm(model, tokenizer, math_only, agent="probe", memo=memo, **run)
+    local = evaluate_lm(model, tokenizer, math_only, agent="probe", route=never_help, memo=memo,
+                        **run)  # fmt: skip
     return {"with_cloud": metrics.overall_accuracy(with_cloud) or 0.0,
             "local": metrics.overall_accuracy(local) or 0.0,
             "records": {"with_cloud": with_cloud, "local": local}}  # fmt: skip
@@ -136,10 +139,11 @@ def _train_method(
     progress: bool,
     tensorboard_dir: Any = None,
     held_out: frozenset[str] = frozenset(),
-) -> tuple[Any, list[dict[str, Any]], dict[str, float], dict[str, float]]:
+) -> tuple[Any, list[dict[str, Any]], dict[str, float], dict[str, float], GreedyMemo]:
     """Train a copy of ``base`` with ``method`` along the stream; return the model, its
-    training history and its math skill after the math group and at the end. The anchor never
-    draws a prompt in ``held_out`` (`prompt_digest` keys of the evaluation tasks)."""
+    training history, its math skill after the math group and at the end, and the memo of its
+    final greedy responses. The anchor never draws a prompt in ``held_out`` (`prompt_digest`
+    keys of the evaluation tasks)."""
     model = copy.deepcopy(base)
     train_stream = demo_stream(cfg, cfg.steps_per_group, TRAIN_SEED + seed)
     log = out / "train" / f"{method}-seed{seed}.jsonl"
@@ -151,10 +155,12 @@ def _train_method(
                           anchor=WorkedAnswers(cfg.skill(), groups, seed=seed,
                                                exclude=held_out))  # fmt: skip
     trainer.train(cfg.steps_per_group, progress=progress)
-    after = _math_skill(model, tokenizer, math_only, run)
+    new_tokens = run["max_new_tokens"]
+    after = _math_skill(model, tokenizer, math_only, run, GreedyMemo(model, tokenizer, new_tokens))
     trainer.train(cfg.steps_per_group, progress=progress)
     trainer.close()
-    return model, trainer.history, after, _math_skill(model, tokenizer, math_only, run)
+    memo = GreedyMemo(model, tokenizer, new_tokens)
+    return model, trainer.history, after, _math_skill(model, tokenizer, math_only, run, memo), memo
 
 
 def _summaries(
@@ -310,42 +316,42 @@ def _run_seed(
                             "seen_share": float(np.mean([prompt_digest(t.prompt) in seen
                                                          for t in tasks]))}  # fmt: skip
 
-    def evaluate(name: str, model: Any, route: Any = None, **over: Any) -> None:
-        done["logs"][name] = evaluate_lm(model, tokenizer, stream, route=route, agent=name,
-                                         **{**run, **over})  # fmt: skip
+    def evaluate(name: str, memo: GreedyMemo, route: Any = None, **over: Any) -> None:
+        done["logs"][name] = evaluate_lm(memo.model, tokenizer, stream, route=route, agent=name,
+                                         memo=memo, **{**run, **over})  # fmt: skip
 
-    evaluate("local", base, never_help)
-    evaluate("cloud-unlimited", base, always_help, budget=1.0)
+    base_memo = GreedyMemo(base, tokenizer, cfg.max_new_tokens)
+    evaluate("local", base_memo, never_help)
+    evaluate("cloud-unlimited", base_memo, always_help, budget=1.0)
     for method in cfg.methods:
         tb = None if tensorboard_dir is None else Path(tensorboard_dir) / f"{method}-seed{seed}"
-        model, history, after, end = _train_method(base, tokenizer, cfg, method, seed, out,
-                                                   math_only, run, progress, tb,
-                                                   held_out)  # fmt: skip
+        model, history, after, end, memo = _train_method(base, tokenizer, cfg, method, seed, out,
+                                                         math_only, run, progress, tb,
+                                                         held_out)  # fmt: skip
         done["after"][method], done["end"][method] = after, end
-        evaluate(method, model)
+        evaluate(method, memo)
         done["traces"][method] = {k: [r[k] for r in history] for k in TRACED}
         own = evaluate_lm(model, tokenizer, stream, route=never_help, agent=f"{method}:own",
-                          **run)  # fmt: skip
+                          memo=memo, **run)  # fmt: skip
         done["own"][method] = own
         if method == "grpo":
-            evaluate("grpo+random", model, random_route(cfg.tau, seed))
-            for name, route in _routers(model, tokenizer, cfg, seed, tasks,
-                                        seen | held_out).items():  # fmt: skip
-                evaluate(name, model, route)
+            evaluate("grpo+random", memo, random_route(cfg.tau, seed))
+            for name, route in _routers(memo, cfg, seed, tasks, seen | held_out).items():
+                evaluate(name, memo, route)
     return done
 
 
 def _routers(
-    model: Any, tokenizer: Any, cfg: DemoConfig, seed: int, tasks: list[Any], exclude: Any
+    memo: GreedyMemo, cfg: DemoConfig, seed: int, tasks: list[Any], exclude: Any
 ) -> dict[str, Any]:
     """``grpo+router`` (prompt-only) and ``grpo+router-privileged`` (reads the difficulty label)
     for the evaluation ``tasks``, fitted on calibration tasks (none of whose prompts is in
-    ``exclude``: the warm start's and the evaluation's) with ``model``'s own outcomes
+    ``exclude``: the warm start's and the evaluation's) with the memo's model's own outcomes
     (`offload_agents.grpo.routers`)."""
     calib_stream = heldout_stream(cfg, cfg.calib_per_group, CALIB_SEED + seed, exclude)
-    calib = calibrate(model, tokenizer, calib_stream, max_new_tokens=cfg.max_new_tokens,
-                      seed=seed)  # fmt: skip
-    _, conf = generate_responses(model, tokenizer, tasks, max_new_tokens=cfg.max_new_tokens)
+    calib = calibrate(memo.model, memo.tokenizer, calib_stream,
+                      max_new_tokens=cfg.max_new_tokens, seed=seed, memo=memo)  # fmt: skip
+    _, conf = memo.responses(tasks)
     return {name: mask_route(route_by(kind, calib, tasks, conf, cfg.tau, seed))
             for name, kind in (("grpo+router", "prompt"),
                                ("grpo+router-privileged", "privileged"))}  # fmt: skip

@@ -27,7 +27,7 @@ from numpy.typing import ArrayLike
 
 from offload_agents.baselines.prompt_router import PromptRouter, top_share
 from offload_agents.baselines.router import TrainedRouter
-from offload_agents.lm_eval import Route, always_help, evaluate_lm, never_help
+from offload_agents.lm_eval import GreedyMemo, Route, always_help, evaluate_lm, never_help
 from offload_agents.slm import HELP_REQUEST
 from offload_gym.tasks import Task, TaskStream
 
@@ -44,10 +44,13 @@ class Calibration:
 
 
 def calibrate(
-    model: Any, tokenizer: Any, stream: TaskStream, *, max_new_tokens: int, seed: int
-) -> Calibration:
-    """The model's own outcomes and the cloud's on every task of ``stream`` (a fixed stream)."""
-    run = {"budget": 1.0, "max_new_tokens": max_new_tokens, "seed": seed}
+    model: Any, tokenizer: Any, stream: TaskStream, *, max_new_tokens: int, seed: int,
+    memo: GreedyMemo | None = None,
+) -> Calibration:  # fmt: skip
+    """The model's own outcomes and the cloud's on every task of ``stream`` (a fixed stream);
+    ``memo``: the model's greedy responses, shared with its other evaluations."""
+    memo = memo or GreedyMemo(model, tokenizer, max_new_tokens)
+    run = {"budget": 1.0, "max_new_tokens": max_new_tokens, "seed": seed, "memo": memo}
     local = evaluate_lm(model, tokenizer, stream, route=never_help, agent="calib", **run)
     cloud = evaluate_lm(model, tokenizer, stream, route=always_help, agent="calib", **run)
     tasks, _ = stream.draw(np.random.default_rng(seed))

@@ -1,5 +1,6 @@
 """Evaluating a causal LM as the text view's local model."""
 
+import numpy as np
 import pytest
 
 from offload_agents.lm_eval import always_help, eval_stream, evaluate_lm, never_help
@@ -85,3 +86,30 @@ def test_a_model_that_always_asks_falls_back_to_local_answers(lm):
     records = evaluate_lm(asker, tok, eval_stream(4, seed=1), budget=0.25, max_new_tokens=4)
     assert [r["offloaded"] for r in records] == [True] * 2 + [False] * 6
     assert [r["local_fallback"] for r in records] == [False] * 2 + [True] * 6
+
+
+def test_a_shared_greedy_memo_decodes_each_prompt_once_and_changes_no_record(lm):
+    import copy
+
+    import torch
+
+    from offload_agents.lm_eval import GreedyMemo
+
+    model, tok = copy.deepcopy(lm[0]), lm[1]
+    stream = eval_stream(4, seed=2)
+    alone = [evaluate_lm(model, tok, stream, budget=0.25, route=r, max_new_tokens=6)
+             for r in (None, never_help, always_help)]  # fmt: skip
+    memo = GreedyMemo(model, tok, 6)
+    shared = [evaluate_lm(model, tok, stream, budget=0.25, route=r, max_new_tokens=6, memo=memo)
+              for r in (None, never_help, always_help)]  # fmt: skip
+    assert shared == alone
+    tasks, _ = stream.draw(np.random.default_rng(0))
+    texts, _ = memo.responses(tasks)
+    asking = sum("<unknown>" in t for t in texts)
+    assert memo.decoded == 8 + asking  # each prompt once, plus one forced answer per asker
+    with pytest.raises(ValueError, match="another model or length"):
+        evaluate_lm(model, tok, stream, budget=0.25, max_new_tokens=7, memo=memo)
+    with torch.no_grad():  # an optimizer step in between: the memo's responses are stale
+        next(model.parameters()).add_(0.01)
+    with pytest.raises(RuntimeError, match="weights changed"):
+        evaluate_lm(model, tok, stream, budget=0.25, max_new_tokens=6, memo=memo)
