@@ -167,6 +167,11 @@ def test_demo_flag_errors_are_clear(capsys, tmp_path):
     assert exc.value.code == 2 and "--seeds" in capsys.readouterr().err
     assert main(["demo", "--out", str(tmp_path), "--methods", "ppo"]) == 2
     assert "unknown methods" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path), "--quick", "--preset", "paper"]) == 2
+    assert "--quick is --preset quick" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--out", str(tmp_path), "--preset", "long"])
+    assert exc.value.code == 2 and "invalid choice: 'long'" in capsys.readouterr().err
 
 
 def test_version_module_entry_and_defaults_in_help(capsys):

@@ -15,7 +15,11 @@ from offload_agents.cli._configflags import add_config_flags, config_from_flags
 def _cmd_demo(args: argparse.Namespace) -> int:
     from offload_agents.grpo.experiment import DemoConfig, run_demo, write_demo_report
 
-    base = DemoConfig.quick() if args.quick else DemoConfig()
+    if args.quick and args.preset not in (None, "quick"):
+        print(f"error: --quick is --preset quick; it cannot go with --preset {args.preset}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    base = DemoConfig.preset("quick" if args.quick else args.preset or "main")
     cfg = config_from_flags(base, args, args.config_fields)
     cache = Path(args.cache_dir).expanduser()
     result = run_demo(args.out, cfg, cache_dir=cache, progress=not args.quiet,
@@ -53,7 +57,15 @@ def register(sub: Any) -> None:
     p_demo.add_argument(
         "--quick",
         action="store_true",
-        help="the few-minute CPU version (its own defaults for every field)",
+        help="the few-minute CPU version (its own defaults for every field; = --preset quick)",
+    )
+    p_demo.add_argument(
+        "--preset",
+        choices=("main", "quick", "paper"),
+        default=None,
+        help="main (default: the main job, about 30 minutes from a fresh install on 2 cores), "
+        "quick (a few minutes), paper (3x the RL steps a group and 18 seeds, under 2 hours); "
+        "flags given beside it override its fields",
     )
     add_out_args(p_demo)
     add_cache_dir_arg(p_demo, "the warm-started SLM is")

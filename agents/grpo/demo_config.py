@@ -24,11 +24,17 @@ METHODS: dict[str, dict[str, Any]] = {
 }
 """The trained methods of the demo: a name and the `GRPOConfig` fields that make it."""
 ALGORITHMS = tuple(METHODS)
-DEFAULT_METHODS = ("dagrpo", "grpo", "collab", "gapg")
+DEFAULT_METHODS = ("dagrpo", "grpo", "collab")
 """The methods a plain ``offload-gym demo`` trains: DA-GRPO with the paper's controller and the
-GRPO-family baselines (``grpo`` also yields ``grpo+random``, ``grpo+router`` and
-``grpo+router-privileged``). The other controllers (``dagrpo-pid``, ``dagrpo-price``) are one
-``--methods`` away; leaving them out buys the seeds the primary comparisons need."""
+baselines of its primary comparisons (``grpo`` also yields ``grpo+random``, ``grpo+router``
+and ``grpo+router-privileged``; ``collab`` is the fixed-shaping baseline). ``gapg`` and the
+other controllers (``dagrpo-pid``, ``dagrpo-price``) are one ``--methods`` away; leaving them
+out buys the seeds the primary comparisons need."""
+MAIN_SEEDS = tuple(range(11, 19))
+"""The main job's evaluation seeds: fresh (seeds 0-6, 9 and 10 were evaluation seeds of earlier
+runs, 7 and 8 are the tuning seeds)."""
+PAPER_SEEDS = tuple(range(19, 37))
+"""The ``paper`` preset's evaluation seeds: fresh, and apart from the main job's."""
 TRACED = ("lambda", "cloud_requests", "greedy_requests", "cloud_usage", "reward", "accuracy",
           "clip_fraction")  # fmt: skip
 """Per-step training quantities kept in ``results.json`` (``traces[method][key][seed]``)."""
@@ -104,7 +110,7 @@ class DemoConfig:
     """
 
     tau: float = 0.3
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    seeds: tuple[int, ...] = MAIN_SEEDS
     methods: tuple[str, ...] = DEFAULT_METHODS
     steps_per_group: int = 12
     group_size: int = 8
@@ -122,7 +128,7 @@ class DemoConfig:
     pid_kp: float = 2.0
     pid_ki: float = 0.1
     budget_signal: str = "sampled"
-    eval_per_group: int = 40
+    eval_per_group: int = 150
     calib_per_group: int = 100
     math_families: tuple[str, ...] = MATH_FAMILIES
     code_families: tuple[str, ...] = CODE_FAMILIES
@@ -170,6 +176,21 @@ class DemoConfig:
         return cls(seeds=(0,), steps_per_group=4, group_size=4, prompts_per_step=2,
                    max_new_tokens=96, eval_per_group=16, calib_per_group=24, slm_steps=80,
                    slm_batch=32, slm_layers=2)  # fmt: skip
+
+    @classmethod
+    def paper(cls) -> DemoConfig:
+        """The longer preset (``--preset paper``, about 1 h 45 min on 2 cores): 3x the RL steps
+        a group (36), 18 fresh seeds (`PAPER_SEEDS`), the main job's other settings (the dual
+        step size follows `eta_rule` for 36 steps a group)."""
+        return cls(seeds=PAPER_SEEDS, steps_per_group=36)
+
+    @classmethod
+    def preset(cls, name: str) -> DemoConfig:
+        """``"main"`` (the defaults), ``"quick"`` or ``"paper"``."""
+        presets = {"main": cls, "quick": cls.quick, "paper": cls.paper}
+        if name not in presets:
+            raise ValueError(f"unknown preset {name!r}; choose from {sorted(presets)}")
+        return presets[name]()
 
     @property
     def primary_method(self) -> str:

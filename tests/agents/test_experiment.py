@@ -7,7 +7,7 @@ import pytest
 
 from offload_agents.grpo.experiment import DemoConfig, run_demo, write_demo_report
 
-TINY = DemoConfig(seeds=(0,), steps_per_group=1, group_size=2, prompts_per_step=2,
+TINY = DemoConfig(seeds=(0,), methods=("dagrpo", "grpo", "collab", "gapg"), steps_per_group=1, group_size=2, prompts_per_step=2,
                   max_new_tokens=8, eval_per_group=3, calib_per_group=4, slm_steps=2, slm_batch=4, slm_layers=1,
                   slm_width=32, threads=1)  # fmt: skip
 
@@ -171,3 +171,17 @@ def test_the_dual_step_size_follows_the_written_rule_unless_set():
     assert DemoConfig().grpo("dagrpo", 0).eta_lambda == pytest.approx(0.5 / 1.2)
     with pytest.raises(ValueError, match="eta_lambda must be >= 0"):
         DemoConfig(eta_lambda=0.0, lambda0=0.0)
+
+
+def test_presets_main_and_paper_seeds_are_fresh_and_the_paper_preset_triples_the_steps():
+    from offload_agents.grpo.demo_config import DemoConfig
+
+    main, paper = DemoConfig.preset("main"), DemoConfig.preset("paper")
+    assert paper.steps_per_group == 3 * main.steps_per_group
+    assert not set(main.seeds) & set(paper.seeds)
+    tuning, earlier = {7, 8}, {0, 1, 2, 3, 4, 5, 6, 9, 10}
+    assert not (set(main.seeds) | set(paper.seeds)) & (tuning | earlier)
+    assert paper.eta < main.eta  # eta_rule: the same move over a longer group
+    assert DemoConfig.preset("quick") == DemoConfig.quick()
+    with pytest.raises(ValueError, match="unknown preset 'long'"):
+        DemoConfig.preset("long")
