@@ -3,6 +3,7 @@ and evaluates on (`demo_stream`; `heldout_stream`, whose prompts the warm start 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -187,7 +188,8 @@ class DemoConfig:
     @classmethod
     def preset(cls, name: str) -> DemoConfig:
         """``"main"`` (the defaults), ``"quick"`` or ``"paper"``."""
-        presets = {"main": cls, "quick": cls.quick, "paper": cls.paper}
+        presets: dict[str, Callable[[], DemoConfig]] = {"main": cls, "quick": cls.quick,
+                                                          "paper": cls.paper}  # fmt: skip
         if name not in presets:
             raise ValueError(f"unknown preset {name!r}; choose from {sorted(presets)}")
         return presets[name]()
