@@ -45,12 +45,22 @@ class LogpSettings:
     @classmethod
     def for_model(cls, model: Any, **fields: Any) -> LogpSettings:
         """Settings with the forward's arguments read from ``model``'s signature."""
-        try:
-            params = inspect.signature(model.forward).parameters
-        except (TypeError, ValueError):
-            params = {}  # type: ignore[assignment]
-        cache = next((name for name in _CACHE_ARGS if name in params), None)
-        return cls(logits_to_keep="logits_to_keep" in params, cache_arg=cache, **fields)
+        return cls(logits_to_keep="logits_to_keep" in _forward_params(model),
+                   cache_arg=cache_argument(model), **fields)  # fmt: skip
+
+
+def _forward_params(model: Any) -> Any:
+    try:
+        return inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return {}
+
+
+def cache_argument(model: Any) -> str | None:
+    """The name of ``model.forward``'s key/value cache argument (``cache`` in transformers 5,
+    ``past_key_values`` before), or None when it takes none."""
+    params = _forward_params(model)
+    return next((name for name in _CACHE_ARGS if name in params), None)
 
 
 def _spans(mask: torch.Tensor, attention: torch.Tensor, start: int) -> tuple[Any, Any]:
@@ -171,4 +181,4 @@ def _gather(logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> 
     return logp.gather(-1, targets[..., None]).squeeze(-1)
 
 
-__all__ = ["LogpSettings", "token_logp"]
+__all__ = ["LogpSettings", "cache_argument", "repeat_cache", "token_logp"]

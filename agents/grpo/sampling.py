@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from offload_agents.grpo.logprobs import LogpSettings, repeat_cache
+from offload_agents.grpo.logprobs import cache_argument, repeat_cache
 from offload_gym.models.hf import Generation, context_room
 
 
@@ -36,8 +36,7 @@ def sample_groups(
     takes no key/value cache argument (the caller then uses ``generate``)."""
     if not temperature > 0:
         raise ValueError(f"sample_groups samples: temperature must be > 0, got {temperature}")
-    cache_arg = LogpSettings.for_model(model, temperature=temperature, chunk=0,
-                                       group_size=group_size).cache_arg  # fmt: skip
+    cache_arg = cache_argument(model)
     if cache_arg is None:
         return None
     tokenizer.padding_side = "left"
