@@ -1,4 +1,9 @@
-"""The sandbox's test monitor: ``python -m offload_gym.scoring._sandbox_monitor``.
+"""The sandbox's test monitor: ``python -I -S .../offload_gym/scoring/_sandbox_monitor.py``.
+
+It runs as a script, isolated from the environment and from site-packages, and imports only the
+standard library and its two sibling modules (`_wire`, `_sandbox_kernel`): neither the package
+nor anything the package imports (numpy, ``ctypes``, ``subprocess``) is ever in the memory that
+candidates are forked from.
 
 Reads one JSON request a line on stdin and answers one JSON verdict a line on stdout. For each
 request it forks a *judge process*, which forks a *candidate process* that runs the untrusted
@@ -29,7 +34,14 @@ import time
 import traceback
 from typing import Any
 
-from offload_gym.scoring import _wire
+if __package__:
+    from offload_gym.scoring import _sandbox_kernel, _wire
+else:  # run as a script: the standard library and these two siblings only
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _sandbox_kernel  # type: ignore[import-not-found, no-redef]
+    import _wire  # type: ignore[import-not-found, no-redef]
+
+    del sys.path[0]
 
 MAX_REPLY_BYTES = 4 << 20
 
@@ -40,9 +52,17 @@ PRELOAD = (
     "os pathlib pprint queue random re shlex statistics string struct sys textwrap threading "
     "time timeit types typing unicodedata uuid warnings weakref zlib"
 ).split()
-"""Standard modules imported before any candidate is forked. A candidate whose uid was dropped
-may be unable to read the interpreter's files (a Python under /root, say), so it can import what
-is preloaded here, or what that uid can read."""
+"""The standard modules a candidate may import, imported before any candidate is forked. With
+the modules they import themselves (`allowed_modules`), they are the only entries left in a
+candidate's ``sys.modules``; under a dropped uid the candidate is also chrooted into its work dir,
+so nothing else can be loaded from disk."""
+
+ALLOWED: frozenset[str] = frozenset(os.environ.get("OFFLOAD_SANDBOX_MODULES", "").split())
+"""The modules a candidate keeps (set by the host: `PRELOAD` and what importing it loads)."""
+
+UNSAFE_EXTRA = tuple(os.environ.get("OFFLOAD_SANDBOX_UNSAFE_MODULES", "").split())
+"""Test-only: modules (``ctypes``) handed to candidates on purpose, so that the kernel-level
+isolation can be tested against a candidate that can make any system call."""
 
 
 class CandidateError(Exception):
@@ -106,6 +126,31 @@ def _isolate(sock: socket.socket, limits: dict[str, Any], workdir: str, uid: int
     os.environ.clear()
     os.environ["HOME"] = workdir
     sys.argv = ["candidate"]
+    _confine_imports()
+
+
+class _NoImports:
+    """The last step of the candidate's import system: refuses every module not already loaded.
+    Under a dropped uid the candidate is chrooted and nothing could be loaded from disk anyway;
+    without one (the weaker modes, docs/sandbox.md) this is a guard, not a boundary."""
+
+    @staticmethod
+    def find_spec(name: str, path: Any = None, target: Any = None) -> None:
+        raise ModuleNotFoundError(f"No module named {name!r} in the sandbox", name=name)
+
+
+def _confine_imports() -> None:
+    """Leave the candidate only the allowed modules: every other entry of ``sys.modules`` (the
+    monitor's own, its helpers') is dropped, and nothing new can be imported."""
+    import types
+
+    keep = (ALLOWED or frozenset(PRELOAD)) | _UNSAFE_LOADED
+    for name in [n for n in sys.modules if n not in keep]:
+        del sys.modules[name]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    sys.path.clear()
+    sys.path_importer_cache.clear()
+    sys.meta_path.insert(0, _NoImports())
 
 
 def _serve_candidate(sock: socket.socket, req: dict[str, Any]) -> None:
@@ -192,6 +237,19 @@ def _run_tests(req: dict[str, Any], tests: str, proxy: _Proxy) -> None:
         check(proxy)
 
 
+_UNSAFE_LOADED: set[str] = set()
+
+
+def _load_unsafe_extras() -> None:
+    """Test-only (`UNSAFE_EXTRA`): import these in the judge, before the candidate is forked."""
+    import importlib
+
+    before = set(sys.modules)
+    for name in UNSAFE_EXTRA:
+        importlib.import_module(name)
+    _UNSAFE_LOADED.update(set(sys.modules) - before, UNSAFE_EXTRA)
+
+
 def _run_request(
     req: dict[str, Any], uid: int | None, tmp_root: str, read_tests: Any
 ) -> dict[str, Any]:
@@ -199,6 +257,7 @@ def _run_request(
     this process's memory never holds them."""
     start = time.monotonic()
     deadline = start + float(req["timeout"])
+    _load_unsafe_extras()
     workdir = tempfile.mkdtemp(prefix="cand-", dir=tmp_root)
     if uid is not None:
         os.chown(workdir, uid, uid)
@@ -210,6 +269,10 @@ def _run_request(
         _candidate_main(child, req, workdir, uid)
         os._exit(0)  # pragma: no cover
     child.close()
+    # The candidate exists: from here on the judge may import what the trusted tests need.
+    sys.path.extend(
+        p for p in os.environ.get("OFFLOAD_SANDBOX_TESTS_PATH", "").split(os.pathsep) if p
+    )
     status, detail = "error", ""
     proxy = _Proxy(parent, deadline, req["entry_point"])
     try:
@@ -293,10 +356,11 @@ PRIVATE_MOUNTS: list[str] = []
 mount namespace); only these are ever wiped."""
 
 
-def _private_tmp() -> str:
+def _private_tmp(private: bool) -> tuple[str, str | None]:
     """Inside a mount namespace, mount fresh tmpfs over the world-writable directories so that
-    nothing a candidate writes there is seen outside; return the directory for work dirs."""
-    if os.environ.get("OFFLOAD_SANDBOX_PRIVATE_TMP") == "1":
+    nothing a candidate writes there is seen outside, and this IPC namespace's mqueue filesystem;
+    return the directory for work dirs and the mqueue mount (None if not mounted)."""
+    if private:
         for path in ("/tmp", "/var/tmp", "/dev/shm"):
             if os.path.isdir(path):
                 cmd = f"mount -t tmpfs -o size=512m,mode=1777 tmpfs {path} 2>/dev/null"
@@ -304,7 +368,13 @@ def _private_tmp() -> str:
                     PRIVATE_MOUNTS.append(path)
     root = tempfile.mkdtemp(prefix="offload-sandbox-")
     os.chmod(root, 0o711)
-    return root
+    mqueue = None
+    if private:
+        mqueue = os.path.join(root, ".mqueue")
+        os.mkdir(mqueue, 0o700)
+        if os.system(f"mount -t mqueue mqueue {mqueue} 2>/dev/null") != 0:
+            mqueue = None
+    return root, mqueue
 
 
 def _wipe_private_tmp(keep: str) -> None:
@@ -335,7 +405,10 @@ def main() -> None:
     _preload()
     uid_env = os.environ.get("OFFLOAD_SANDBOX_UID")
     uid = int(uid_env) if uid_env and os.geteuid() == 0 else None
-    tmp_root = _private_tmp()
+    private = os.environ.get("OFFLOAD_SANDBOX_PRIVATE_TMP") == "1"
+    tmp_root, mqueue = _private_tmp(private)
+    _sandbox_kernel.private_session_keyring()
+    kernel = _sandbox_kernel.KernelState(uid, private, mqueue)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     out = sys.stdout
     out.write('{"ready":true}\n')
@@ -357,6 +430,7 @@ def main() -> None:
         except Exception as exc:
             reply = _sandbox_error(exc)
         _wipe_private_tmp(tmp_root)
+        kernel.after_check()
         out.write(json.dumps(reply) + "\n")
         out.flush()
     shutil.rmtree(tmp_root, ignore_errors=True)

@@ -37,6 +37,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import NamedTuple
 
 from offload_gym.validation import require_ints
@@ -117,7 +118,7 @@ def isolation_mode() -> str:
     namespaces, no uid drop), or ``"plain"`` (resource limits and sessions only)."""
     if sys.platform != "linux" or shutil.which("unshare") is None:
         return "plain"
-    base = ["unshare", "--pid", "--net", "--mount", "--fork", "--kill-child", "--mount-proc"]
+    base = ["unshare", *_NAMESPACES]
     cmd = base if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", *base[1:]]
     try:
         ok = subprocess.run([*cmd, "true"], capture_output=True, timeout=20).returncode == 0
@@ -128,21 +129,48 @@ def isolation_mode() -> str:
     return "namespaces+uid" if os.geteuid() == 0 else "namespaces"
 
 
+_NAMESPACES = ("--pid", "--net", "--mount", "--ipc", "--fork", "--kill-child", "--mount-proc")
+_MONITOR = str(Path(__file__).with_name("_sandbox_monitor.py"))
+
+
+@lru_cache(maxsize=1)
+def allowed_modules() -> tuple[str, ...]:
+    """Every module a candidate keeps: the monitor's ``PRELOAD`` list and what importing it
+    loads, measured in an interpreter started as the monitor is (``-I -S``)."""
+    from offload_gym.scoring._sandbox_monitor import PRELOAD
+
+    code = (
+        "import sys, importlib\n"
+        f"for n in {list(PRELOAD)!r}:\n"
+        "    importlib.import_module(n)\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=60,
+        check=True,
+    ).stdout  # fmt: skip
+    return tuple(n for n in out.split() if n != "__main__")
+
+
 class _Monitor:
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int, unsafe_modules: tuple[str, ...] = ()) -> None:
         self.index = index
+        self.unsafe_modules = unsafe_modules
         self.proc: subprocess.Popen[bytes] | None = None
 
     def _start(self) -> subprocess.Popen[bytes]:
         mode = isolation_mode()
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
-        pythonpath = os.pathsep.join(p for p in sys.path if p)
-        env["PYTHONPATH"] = pythonpath
-        cmd = [sys.executable, "-m", "offload_gym.scoring._sandbox_monitor"]
+        env["OFFLOAD_SANDBOX_TESTS_PATH"] = os.pathsep.join(p for p in sys.path if p)
+        env["OFFLOAD_SANDBOX_MODULES"] = " ".join(allowed_modules())
+        if self.unsafe_modules:
+            env["OFFLOAD_SANDBOX_UNSAFE_MODULES"] = " ".join(self.unsafe_modules)
+        # Isolated (-I) and without site-packages (-S): the monitor, which every candidate is
+        # forked from, holds the standard library and nothing of the package's.
+        cmd = [sys.executable, "-I", "-S", _MONITOR]
         if mode != "plain":
-            ns = ["--pid", "--net", "--mount", "--fork", "--kill-child", "--mount-proc"]
             user = [] if mode == "namespaces+uid" else ["--user", "--map-root-user"]
-            cmd = ["unshare", *user, *ns, *cmd]
+            cmd = ["unshare", *user, *_NAMESPACES, *cmd]
             env["OFFLOAD_SANDBOX_PRIVATE_TMP"] = "1"
         if mode == "namespaces+uid" or (mode == "plain" and os.geteuid() == 0):
             env["OFFLOAD_SANDBOX_UID"] = str(_UID_BASE + self.index)
@@ -229,7 +257,13 @@ class Sandbox:
     >>> box.close()
     """
 
-    def __init__(self, workers: int | None = None, limits: SandboxLimits | None = None) -> None:
+    def __init__(
+        self,
+        workers: int | None = None,
+        limits: SandboxLimits | None = None,
+        *,
+        _unsafe_candidate_modules: tuple[str, ...] = (),
+    ) -> None:
         if workers is None:
             workers = max(1, min(8, os.cpu_count() or 1))
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -238,7 +272,7 @@ class Sandbox:
         self.limits = limits or SandboxLimits()
         self._idle: queue.Queue[_Monitor] = queue.Queue()
         for i in range(workers):
-            self._idle.put(_Monitor(i))
+            self._idle.put(_Monitor(i, _unsafe_candidate_modules))
         self._all = list(self._idle.queue)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox")
         self.stats = {"checks": 0, "sandbox_errors": 0}
