@@ -2,17 +2,20 @@
 
 Layers, outermost first:
 
-1. **Monitor processes** (`offload_gym.scoring._sandbox_monitor`), one per worker, started with a
-   stripped environment and, where the OS allows it (``unshare``), in their own PID, network and
-   mount namespaces: candidates cannot see or signal the host's processes, have no network
-   interface but a down loopback, and write to private tmpfs copies of ``/tmp``, ``/var/tmp`` and
-   ``/dev/shm``. A monitor that dies (a candidate killed it) is restarted; the host is unaffected.
+1. **Monitor processes** (`offload_gym.scoring._sandbox_monitor`, run as a standard-library-only
+   script), one per worker, started with a stripped environment and, where the OS allows it
+   (``unshare``), in their own PID, network, mount and IPC namespaces: candidates cannot see or
+   signal the host's processes, have no network interface but a down loopback, write to private
+   tmpfs copies of ``/tmp``, ``/var/tmp`` and ``/dev/shm``, and find no IPC object or key an
+   earlier check left (`offload_gym.scoring._sandbox_kernel`). A monitor that dies (a candidate
+   killed it) is restarted; the host is unaffected.
 2. **A candidate process per check**, forked by the monitor: its own session (the whole process
    group is killed at the end), its own temporary working directory (removed at the end), an empty
    environment, stdio on ``/dev/null`` (huge output costs nothing), and resource limits on CPU time,
    address space, file size, open files and processes. When the monitor runs as root, the
    candidate also drops to an unprivileged uid of its own, so it cannot fork at all
    (``RLIMIT_NPROC`` = 1 for that uid), signal anything else, or write outside its directory.
+   It keeps only the documented standard modules (`allowed_modules`).
 3. **The verdict is decided by the monitor**, which runs the trusted tests against a proxy of the
    candidate's function. Arguments and return values cross a socket as plain data of exact builtin
    types (`offload_gym.scoring._wire`): the candidate cannot redefine the tests, ``assert`` or
