@@ -64,7 +64,7 @@ def normalize(answer: str) -> str:
         if s.startswith(left) and s.endswith(right) and len(s) >= len(left) + len(right):
             s = s[len(left) : len(s) - len(right)].strip()
             break
-    s = s.rstrip(".").strip()
+    s = _unbox(s.rstrip(".").strip())
     s = s.replace(r"\dfrac", r"\frac").replace(r"\tfrac", r"\frac")
     for macro in (r"\left", r"\right", r"\!", r"\,", r"\;", r"\:", r"\displaystyle"):
         s = s.replace(macro, "")
@@ -73,6 +73,23 @@ def normalize(answer: str) -> str:
     s = _ASSIGN.sub("", s)
     s = s.replace("\\$", "$").replace("\\%", "%")
     return forms.rewrite(_SPACES.sub(" ", s).strip())
+
+
+def _unbox(s: str) -> str:
+    r"""The content of a ``\boxed{...}`` (or ``\fbox{...}``) that wraps the whole answer."""
+    for command in (r"\boxed", r"\fbox"):
+        if not s.startswith(command):
+            continue
+        rest = s[len(command) :].lstrip()
+        if not (rest.startswith("{") and rest.endswith("}")):
+            return s
+        depth = 0
+        for ch in rest[1:-1]:
+            depth += (ch == "{") - (ch == "}")
+            if depth < 0:  # \boxed{a} + \boxed{b}: not one wrapper
+                return s
+        return rest[1:-1].strip() if depth == 0 else s
+    return s
 
 
 # --------------------------------------------------------------------------- numbers
@@ -85,7 +102,13 @@ _NUMERIC = re.compile(
     r")\s*(?P<unit>%|[A-Za-z]+(?:\s+[A-Za-z]+){0,2}|[A-Za-z]+\^?\d)?\s*$"
 )
 _INTEGER = re.compile(r"-?\d{1,30}\Z", re.ASCII)
-_NOT_UNITS = frozenset({"or", "and", "to", "x", "y", "i", "e", "pi", "sqrt"})
+_NOT_UNITS = frozenset(
+    "or and to x y i e pi sqrt plus minus times over divided by cubed squared power factorial "
+    "root half halves third thirds quarter quarters dozen hundred thousand million billion "
+    "trillion".split()
+) | frozenset(forms.WORDS)
+"""Words after a number that are operations or magnitudes, not units: ``3 cubed`` is not 3,
+nor ``9 plus four`` 9, nor ``3 million`` 3."""
 
 
 class _Number(NamedTuple):
@@ -103,7 +126,7 @@ def parse_number(text: str) -> _Number | None:
     if m is None:
         return None
     unit = m.group("unit")
-    if unit and unit.split()[0].lower() in _NOT_UNITS:
+    if unit and any(word.lower() in _NOT_UNITS for word in unit.split()):
         return None
     try:
         if m.group("frac"):
@@ -216,7 +239,10 @@ _POINTS = (
     (0.5772156649, 1.3247179572, 2.2360679775, 0.6180339887, 1.7320508076),
     (1.4142135624, 0.3183098862, 2.7182818285, 1.2020569032, 0.9159655942),
     (2.5029078751, 0.8346268417, 1.6180339887, 0.2614972128, 3.3598856662),
+    (-0.7390851332, -1.4655712319, 0.4501581580, -2.0287578381, -0.5671432904),
 )
+"""Where an identity is tested: irrational points, one of them with negative coordinates
+(``x / |x|`` is 1 only where x > 0; an expression undefined there goes on to sympy)."""
 _MAX_POW = 1e4
 
 
@@ -372,7 +398,33 @@ def _expression_verdict(pred_expr: str, gold_expr: str, pred_num: _Number | None
                 return False
     except (_Undecided, RecursionError):
         return None
-    return True
+    # Floats that agree prove nothing about a term below their precision (5 + 10^{-5000}).
+    return None if _extreme_constant(pt) or _extreme_constant(gt) else True
+
+
+def _extreme_constant(tree: ast.AST) -> bool:
+    """Whether a constant part of the expression (a number, or a power of numbers) is nonzero
+    and outside [1e-6, 1e12] in size, or too large to evaluate."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            value = abs(float(node.value))
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            if _free_names(node):
+                continue
+            try:  # by its logarithm: 10^{-5000} underflows to 0.0
+                base, power = abs(_evaluate(node.left, {})), _evaluate(node.right, {})
+                if base == 0:
+                    continue
+                if not -6 <= power * math.log10(base) <= 12:
+                    return True
+                continue
+            except (_Undecided, RecursionError, ValueError, OverflowError):
+                return True
+        else:
+            continue
+        if value != 0 and not 1e-6 <= value <= 1e12:
+            return True
+    return False
 
 
 # --------------------------------------------------------------------------- entry points
@@ -436,7 +488,9 @@ def _compare_lists(
 ) -> Verdict:
     if pl is None or gl is None or len(pl[0]) != len(gl[0]):
         return Verdict(False, "list")
-    p_items, ordered = pl[0], pl[1] and gl[1]
+    # The reference decides: a tuple in parentheses is ordered ("4, 3" is not "(3, 4)"); a bare
+    # list of solutions is a set.
+    p_items, ordered = pl[0], gl[1]
     g_items = gl[0]
     if ordered:
         ok = all(_verdict(a, b, deadline).equivalent for a, b in zip(p_items, g_items, strict=True))

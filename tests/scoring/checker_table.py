@@ -135,4 +135,23 @@ TABLE: list[Pair] = [
     Pair("\\boxed{1e999}", "\\frac{\\sqrt{3}}{2}", False, True, "overflow: no crash"),
     Pair("1e999", "\\frac{\\sqrt{3}}{2}", False),
     Pair("__import__('os').system('true')", "0", False),
+    # --- false positives found from outside (2026-12): operations read as units, vanishing
+    # terms, tuples compared as sets, identities tested only at positive points
+    Pair("3 cubed", "3", False),
+    Pair("9 plus four", "9", False),
+    Pair("3 million", "3", False),
+    Pair("5 cm squared", "5", False),
+    Pair("5 + 10^{-5000}", "5", False),
+    Pair("5 + 10^{-12}", "5", False),
+    Pair("x + 10^{-12}", "x", False),
+    Pair("4, 3", "(3, 4)", False),
+    Pair("3, 4", "(3, 4)", True),
+    Pair("4, 3", "3, 4", True),
+    Pair("\\sqrt{x^2}", "x", False),
+    Pair("\\frac{x}{|x|}", "1", False),
+    # --- an answer still in its box compares by its content
+    Pair("\\boxed{5}", "5", True),
+    Pair("\\boxed{\\frac12}", "\\frac{1}{2}", True),
+    Pair("\\boxed{x = 4}", "4", True),
+    Pair("\\boxed{5}", "6", False),
 ]
