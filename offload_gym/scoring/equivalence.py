@@ -406,7 +406,7 @@ def _extreme_constant(tree: ast.AST) -> bool:
     """Whether a constant part of the expression (a number, or a power of numbers) is nonzero
     and outside [1e-6, 1e12] in size, or too large to evaluate."""
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
             value = abs(float(node.value))
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
             if _free_names(node):
