@@ -1,5 +1,7 @@
-"""Helper process of `offload_gym.scoring.symbolic`: reads ``[pred, gold]`` JSON lines, writes
-``true``/``false`` or an error string. Run as ``python -m offload_gym.scoring._sympy_worker``."""
+"""Helper process of `offload_gym.scoring.symbolic`: reads ``[id, pred, gold]`` (sympy) or
+``[id, "math-verify", response, gold]`` JSON lines and writes ``[id, result]``: ``true``/``false``
+or an error string for sympy, ``[verdict, extracted answer]`` for math-verify. Run as
+``python -m offload_gym.scoring._sympy_worker``."""
 
 from __future__ import annotations
 
@@ -30,6 +32,26 @@ def _equivalent(pred: str, gold: str) -> bool | str:
         return bool(eq) if eq is not None else False
     except Exception as exc:  # sympy raises many types; report, do not crash the helper
         return f"{type(exc).__name__}: {exc}"[:200]
+
+
+def _math_verify(response: str, gold: str) -> list[object] | str:
+    """math-verify's verdict on a whole response, and the answer it extracted. Its own
+    signal-based time limits are off: the host kills this process when it overruns."""
+    try:
+        from math_verify import parse, verify
+
+        pred = parse(response, parsing_timeout=None)  # type: ignore[arg-type]
+        ok = bool(verify(parse(f"${gold}$", parsing_timeout=None), pred, timeout_seconds=None))  # type: ignore[arg-type]
+        return [ok, str(pred[1]) if len(pred) > 1 else None]
+    except Exception as exc:  # report, do not crash the helper
+        return f"{type(exc).__name__}: {exc}"[:200]
+
+
+def _answer(request: list[object]) -> object:
+    if len(request) == 4 and request[1] == "math-verify":
+        return _math_verify(str(request[2]), str(request[3]))
+    _, pred, gold = request
+    return _equivalent(str(pred), str(gold))
 
 
 def _exit_with_parent(poll_s: float = 0.5) -> None:
@@ -68,15 +90,25 @@ def main() -> None:
     _exit_with_parent()
     import sympy  # noqa: F401  (import once, before the first request)
 
+    try:
+        import logging
+
+        import math_verify  # noqa: F401
+
+        logging.getLogger("math_verify").setLevel(logging.ERROR)  # its "timeout is off" notes
+    except ImportError:
+        pass
+
     sys.stdout.write('"ready"\n')
     sys.stdout.flush()
 
     for line in sys.stdin:
         request_id = None
         try:
-            request_id, pred, gold = json.loads(line)
-            result: bool | str = _equivalent(str(pred), str(gold))
-        except (ValueError, TypeError) as exc:
+            request = json.loads(line)
+            request_id = request[0]
+            result = _answer(request)
+        except (ValueError, TypeError, IndexError, KeyError) as exc:
             result = f"bad request: {exc}"
         # The reply names its request: the parent discards a reply to an earlier request.
         sys.stdout.write(json.dumps([request_id, result]) + "\n")

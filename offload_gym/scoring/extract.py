@@ -87,7 +87,27 @@ def _last_span(text: str) -> str | None:
 
 
 def extract_answer(response: str) -> str | None:
-    """The final answer stated in ``response``, or ``None`` when there is none.
+    """The final answer stated in ``response``, or ``None`` when there is none (see
+    `extract_with_source` for where it is looked for).
+
+    >>> extract_answer("... so the total is 12. The answer is <answer>12</answer>.")
+    '12'
+    >>> extract_answer("no idea") is None
+    True
+    """
+    return extract_with_source(response)[0]
+
+
+EXPLICIT_SOURCES = frozenset({"tag", "boxed", "hashes", "stated", "bare"})
+"""Where an answer is stated explicitly (an answer tag, a box, a ``####`` line, "the answer
+is", the whole response): a negative verdict on it is final. An answer found by a heuristic
+(the last math span, number word or number) may be the wrong candidate, and is checked again."""
+
+
+def extract_with_source(response: str) -> tuple[str | None, str]:
+    """The final answer stated in ``response`` (``None`` when there is none) and where it was
+    found: ``"tag"``, ``"boxed"``, ``"hashes"``, ``"stated"``, ``"bare"``, ``"span"``,
+    ``"word"``, ``"number"`` or ``"none"``.
 
     Looked for in this order (the last occurrence of each wins): the project's own
     ``<answer>...</answer>`` tag (a ``\\boxed{}`` inside it unwrapped), ``\\boxed{...}``, a
@@ -109,36 +129,36 @@ def extract_answer(response: str) -> str | None:
     '\\\\frac{10}{9}'
     >>> extract_answer(r"\\tfrac34")
     '\\\\tfrac34'
-    >>> extract_answer("no idea") is None
-    True
+    >>> extract_with_source("I think it's about 7 or so")
+    ('7', 'number')
     """
     if not isinstance(response, str) or not response:
-        return None
+        return None, "none"
     tag = _last_tag(response)
     if tag is not None:
         boxed = last_boxed(tag)  # <answer>\boxed{5}</answer>
-        return boxed if boxed is not None else tag.strip()
+        return (boxed if boxed is not None else tag.strip()), "tag"
     boxed = last_boxed(response)
     if boxed is not None:
-        return boxed
+        return boxed, "boxed"
     hashes = _HASHES.findall(response)
     if hashes and hashes[-1].strip():
-        return hashes[-1].strip()
+        return hashes[-1].strip(), "hashes"
     stated = _THE_ANSWER.findall(response)
     if stated:
         ans = stated[-1].strip()
         ans = re.split(r"\.(?:\s|$)", ans, maxsplit=1)[0].strip()  # stop at a full stop
         if ans:
-            return ans
+            return ans, "stated"
     text = response.strip()
     if len(text) <= _BARE_MAX and not _WORD.search(_COMMAND.sub(" ", text)):
-        return text  # the whole response is an expression: \dfrac{10}{9}, 1 \le x \le 2, 50%
+        return text, "bare"  # the whole response is an expression: \dfrac{10}{9}, 50%
     span = _last_span(response)
     if span is not None:  # the last \[...\], $$...$$, \(...\) or $...$ span
-        return span.strip()
+        return span.strip(), "span"
     if text.rstrip(".").lower() in WORDS:
-        return text.rstrip(".")
+        return text.rstrip("."), "word"
     numbers = _NUMBER.findall(response)
     if numbers:
-        return numbers[-1].strip()
-    return None
+        return numbers[-1].strip(), "number"
+    return None, "none"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from typing import NamedTuple
 
-from offload_gym.scoring.equivalence import DEFAULT_TIMEOUT_S, Verdict, compare
-from offload_gym.scoring.extract import extract_answer
+from offload_gym.scoring.equivalence import DEFAULT_TIMEOUT_S, compare
+from offload_gym.scoring.extract import EXPLICIT_SOURCES, extract_with_source
 from offload_gym.tasks.base import Task
+
+UNDECIDED = frozenset({"unparsed", "timeout", "error", "empty"})
+"""`Verdict` methods of a negative that nothing decided: math-verify is asked."""
 
 
 class Grade(NamedTuple):
@@ -15,7 +19,8 @@ class Grade(NamedTuple):
     Attributes:
         correct: Whether the response's final answer is right.
         answer: The extracted final answer (``None`` when the response states none).
-        method: Math: the stage that decided (see `Verdict`). Code: the sandbox's status
+        method: Math: the stage that decided (see `Verdict`), or ``"math-verify"`` when the
+            fallback found the answer right (`grade_response`). Code: the sandbox's status
             (see `SandboxResult`). ``"timeout"``/``"error"`` of the checker and
             ``"sandbox_error"`` are grading failures worth counting.
     """
@@ -74,15 +79,15 @@ answer is: extraction then costs at most about 0.2 s on the worst input found (t
 repeated open tags; a 1 MB cloud answer once held one env step for 126 s)."""
 
 
-def grade_response(task: Task, response: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> Grade:
+def grade_response(
+    task: Task, response: str, *, timeout: float = DEFAULT_TIMEOUT_S, math_verify: bool = True
+) -> Grade:
     """Grade ``response``: for math, extract its final answer from its last `MAX_GRADED_CHARS`
-    characters and compare it with ``task.answer`` (``timeout`` bounds the sympy stage); for
-    code, run its code against the task's tests in the sandbox (``Grade.method`` is then the
-    sandbox's status; the sandbox's own limits bound it)."""
+    characters and compare it with ``task.answer`` (see `grade_math`); for code, run its code
+    against the task's tests in the sandbox (``Grade.method`` is then the sandbox's status; the
+    sandbox's own limits bound it)."""
     if task.domain == "math":
-        answer = extract_answer(response[-MAX_GRADED_CHARS:])
-        verdict: Verdict = compare(answer, task.answer, timeout=timeout)
-        return Grade(verdict.equivalent, answer, verdict.method)
+        return grade_math(task.answer, response, timeout=timeout, math_verify=math_verify)
     if task.domain == "code":
         from offload_gym.scoring.code import code_check
         from offload_gym.scoring.sandbox import default_sandbox
@@ -90,3 +95,41 @@ def grade_response(task: Task, response: str, *, timeout: float = DEFAULT_TIMEOU
         result = default_sandbox().run(code_check(task, response))
         return Grade(result.passed, None, result.status)
     raise ValueError(f"no verifier for domain {task.domain!r}")
+
+
+def grade_math(
+    gold: str, response: str, *, timeout: float = DEFAULT_TIMEOUT_S, math_verify: bool = True
+) -> Grade:
+    """The fast path, then math-verify where the fast path cannot decide, all within
+    ``timeout`` seconds (plus the helper's start-up on first use).
+
+    The fast path (`extract_with_source`, `compare`) decides a right answer, and a wrong one
+    stated explicitly (an answer tag, a box, a ``####`` line, "the answer is", a bare
+    expression) and compared by a stage that parsed both sides. Otherwise (an answer found by
+    a heuristic, which may be the wrong candidate, or a form the fast path cannot parse)
+    math-verify reads the whole
+    response (`offload_gym.scoring.symbolic.math_verify_equivalent`). Its "right" is checked
+    again by the fast path on the answer math-verify extracted: accepted when the fast path
+    agrees or cannot decide, refused when it proves the two different (the false-positive
+    classes the fast path refuses stay refused).
+    """
+    deadline = time.monotonic() + timeout
+    text = response[-MAX_GRADED_CHARS:]
+    answer, source = extract_with_source(text)
+    verdict = compare(answer, gold, timeout=timeout)
+    decided = source in EXPLICIT_SOURCES and verdict.method not in UNDECIDED
+    remaining = deadline - time.monotonic()
+    if verdict.equivalent or decided or not math_verify or remaining <= 0:
+        return Grade(verdict.equivalent, answer, verdict.method)
+    from offload_gym.scoring.symbolic import math_verify_equivalent
+
+    mv = math_verify_equivalent(text, gold, timeout=remaining)
+    if mv is None:
+        return Grade(False, answer, "timeout")
+    if isinstance(mv, str) or not mv[0]:  # an error (math-verify missing): no opinion
+        return Grade(False, answer, verdict.method)
+    extracted = mv[1] if mv[1] is not None else answer
+    check = compare(extracted, gold, timeout=max(deadline - time.monotonic(), 1e-3))
+    if check.equivalent or check.method in UNDECIDED:
+        return Grade(True, extracted, "math-verify")
+    return Grade(False, extracted, check.method)

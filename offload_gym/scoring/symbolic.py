@@ -86,6 +86,39 @@ def sympy_equivalent(pred_expr: str, gold_expr: str, *, timeout: float) -> bool 
     The first call (and the first after a timeout) also waits for the helper to start, which is
     not counted in ``timeout``.
     """
+    answer = _call([pred_expr, gold_expr], timeout)
+    if answer is None or isinstance(answer, bool | str):
+        return answer
+    return _bad_reply()
+
+
+def math_verify_equivalent(
+    response: str, gold: str, *, timeout: float
+) -> tuple[bool, str | None] | str | None:
+    """math-verify's verdict on a whole ``response`` against the reference ``gold`` (LaTeX),
+    with the answer it extracted; an error string when it failed, ``None`` past ``timeout``
+    seconds (the helper is then restarted, as for `sympy_equivalent`)."""
+    answer = _call(["math-verify", response, gold], timeout)
+    if answer is None or isinstance(answer, str):
+        return answer
+    if (
+        isinstance(answer, list)
+        and len(answer) == 2
+        and isinstance(answer[0], bool)
+        and isinstance(answer[1], str | None)
+    ):
+        return answer[0], answer[1]
+    return _bad_reply()
+
+
+def _bad_reply() -> str:
+    stats["errors"] += 1
+    _kill()
+    return "bad reply from sympy helper"
+
+
+def _call(payload: list[str], timeout: float) -> object:
+    """One request to the helper: its answer, ``None`` on a timeout, or an error string."""
     if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
         stats["errors"] += 1
         return f"the sympy stage needs a finite timeout > 0 seconds, got {timeout!r}"
@@ -98,7 +131,7 @@ def sympy_equivalent(pred_expr: str, gold_expr: str, *, timeout: float) -> bool 
             return f"sympy helper unavailable: {exc}"
         request_id = next(_ids)
         try:
-            answer = _exchange(proc, request_id, pred_expr, gold_expr, timeout)
+            answer = _exchange(proc, request_id, payload, timeout)
         except BaseException:  # interrupted mid-request: its reply must never be read later
             _kill()
             raise
@@ -106,27 +139,26 @@ def sympy_equivalent(pred_expr: str, gold_expr: str, *, timeout: float) -> bool 
             stats["timeouts"] += 1
             _kill()
             return None
-        if not isinstance(answer, bool | str):
-            stats["errors"] += 1
-            _kill()
-            return "bad reply from sympy helper"
+        if answer is _MALFORMED:
+            return _bad_reply()
         if isinstance(answer, str):
             stats["errors"] += 1
         return answer
 
 
 _NO_REPLY = object()
+_MALFORMED = object()
 
 
 def _exchange(
-    proc: subprocess.Popen[str], request_id: int, pred: str, gold: str, timeout: float
+    proc: subprocess.Popen[str], request_id: int, payload: list[str], timeout: float
 ) -> object:
     """Send one request; return the answer that names it (discarding stale ones), or
     ``_NO_REPLY`` when none came within ``timeout`` seconds or the pipe broke."""
     assert proc.stdin is not None and proc.stdout is not None
     deadline = time.monotonic() + timeout
     try:
-        proc.stdin.write(json.dumps([request_id, pred, gold]) + "\n")
+        proc.stdin.write(json.dumps([request_id, *payload]) + "\n")
         proc.stdin.flush()
         while True:
             remaining = deadline - time.monotonic()
@@ -137,14 +169,14 @@ def _exchange(
                 return _NO_REPLY
             reply = json.loads(line)
             if not (isinstance(reply, list) and len(reply) == 2):
-                return None  # malformed: reported as a bad reply
+                return _MALFORMED
             if reply[0] == request_id:
                 return reply[1]
             stats["stale"] += 1  # an answer to an earlier request: never this one's verdict
     except (BrokenPipeError, OSError):
         return _NO_REPLY
     except json.JSONDecodeError:
-        return None
+        return _MALFORMED
 
 
 def _wait_ready(proc: subprocess.Popen[str], timeout: float) -> bool:

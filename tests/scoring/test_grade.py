@@ -11,8 +11,10 @@ def test_extraction_never_sees_more_than_the_documented_maximum(monkeypatch):
     from offload_gym.scoring import grade
 
     seen = []
-    real = grade.extract_answer
-    monkeypatch.setattr(grade, "extract_answer", lambda text: seen.append(len(text)) or real(text))
+    real = grade.extract_with_source
+    monkeypatch.setattr(
+        grade, "extract_with_source", lambda text: seen.append(len(text)) or real(text)
+    )
     g = grade_response(TASK, "<answer>" * 125_000 + "4")
     assert seen == [MAX_GRADED_CHARS]
     assert g.method in ("exact", "numeric", "unparsed")  # a verdict, never an exception
@@ -29,3 +31,15 @@ def test_an_answer_before_the_graded_tail_is_not_read():
     response = "<answer>4</answer>" + "x" * MAX_GRADED_CHARS
     assert not grade_response(TASK, response).correct
     assert grade_response(TASK, "<answer>4</answer>" + "x" * (MAX_GRADED_CHARS - 100)).correct
+
+
+def test_math_verify_sees_no_more_than_the_documented_maximum_either(monkeypatch):
+    from offload_gym.scoring import symbolic
+
+    seen = []
+    monkeypatch.setattr(
+        symbolic, "math_verify_equivalent", lambda text, gold, timeout: seen.append(len(text))
+    )
+    g = grade_response(TASK, "So we get $x^{2}$. " * 10_000)  # a span: the fallback reads it
+    assert seen == [MAX_GRADED_CHARS]
+    assert not g.correct and g.method == "timeout"  # the stub answered nothing: counted
