@@ -67,7 +67,9 @@ class EnvConfig:
             ``info["cloud_correct"]`` on every step (free with simulated models; turn off for a
             paid cloud).
         usage_window: Router view: steps in the ``recent_usage`` feature's window.
-        checker_timeout: Seconds allowed to the sympy stage of answer checking.
+        checker_timeout: Seconds allowed to the answer checking of one step beyond its fast
+            path: the sympy stage and the math-verify fallback of every response the step
+            grades (its own, the cloud's, a counterfactual) share this one deadline.
         cloud_failure: What a cloud call that failed for good (`CloudError`, after the
             backend's retries) does: ``"raise"`` stops the episode with the error (naming the
             endpoint and the cause); ``"local"`` counts the task as a failed offload: nothing

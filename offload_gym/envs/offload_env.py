@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections import deque
 from typing import Any, ClassVar, NamedTuple, SupportsFloat, cast
 
@@ -114,6 +115,7 @@ class OffloadEnv(gym.Env):
         self._last_info: StepInfo | None = None
         memo = self.config.grade_memo  # (an empty memo is falsy: it has a length)
         self._grade_memo = memo if memo is not None else GradeMemo(self.GRADE_MEMO_SIZE)
+        self._grading_deadline = 0.0
         self.grading_failures = 0
         self._episodes = 0
 
@@ -191,9 +193,17 @@ class OffloadEnv(gym.Env):
         """The tasks of the current episode, in order."""
         return list(self._tasks)
 
-    def _check_running(self) -> None:
+    def _start_step(self) -> None:
+        """A step may begin: the episode runs, and the step's grading gets its deadline."""
         if self._done:
             raise RuntimeError("step() called on a finished (or never started) episode; reset()")
+        self._start_grading()
+
+    def _start_grading(self) -> None:
+        """Everything graded from now until the next call (the response, the cloud's answer, a
+        counterfactual) shares one deadline, `EnvConfig.checker_timeout` from now: one step
+        never grades for longer than that plus the fast path's bounded work."""
+        self._grading_deadline = time.monotonic() + self.config.checker_timeout
 
     def _base_info(self) -> StepInfo:
         if self._done:
@@ -215,7 +225,7 @@ class OffloadEnv(gym.Env):
         known = self._grade_memo.get(task, text)
         if known is not None:
             return known
-        g = grade_response(task, text, timeout=self.config.checker_timeout)
+        g = grade_response(task, text, timeout=max(0.0, self._grading_deadline - time.monotonic()))
         checker_failed = task.domain == "math" and g.method in ("timeout", "error")
         if checker_failed or g.method == "sandbox_error":
             self.grading_failures += 1
@@ -438,7 +448,7 @@ class OffloadTextEnv(OffloadEnv):
                 f"action must be a str (the response text; space {self.action_space}), "
                 f"got {type(action).__name__}"
             )
-        self._check_running()
+        self._start_step()
         limit = self.config.max_response_chars
         truncated_response = len(action) > limit
         response = action[:limit]
@@ -548,6 +558,7 @@ class OffloadRouterEnv(OffloadEnv):
         if self._done or self._local_response is None:
             raise RuntimeError("the episode is over; call reset()")
         task = self._tasks[self._t]
+        self._start_grading()
         local = self._grade(task, self._local_response.text).correct
         cloud = self._grade(task, self.cloud.answer(task).text).correct
         return local, cloud
@@ -571,7 +582,7 @@ class OffloadRouterEnv(OffloadEnv):
 
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         a = _as_binary_action(action, self.action_space)
-        self._check_running()
+        self._start_step()
         task = self._tasks[self._t]
         local = self._local_response
         assert local is not None
