@@ -1,6 +1,7 @@
 """Every script in examples/ runs with tiny settings."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -9,6 +10,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def _load(name):
     spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -36,3 +38,25 @@ def test_coplms_local_model(tmp_path, capsys):
     assert (tmp_path / "device2-code" / "config.json").exists()
     assert 0.0 <= summary["routed_accuracy"] <= 1.0 and summary["cloud_usage"] <= 0.3 + 1e-9
     assert "routed_accuracy" in capsys.readouterr().out
+
+
+def test_cleanrl_ppo_router(tmp_path, capsys):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    argv = ["--total-timesteps", "512", "--num-envs", "2", "--num-steps", "64",
+            "--eval-episodes", "1", "--log-dir", str(tmp_path)]  # fmt: skip
+    results = _load("cleanrl_ppo_router").main(argv)
+    assert set(results) == {"ppo", "random"}
+    assert all(r["cloud_usage"] <= 0.3 + 1e-9 for r in results.values())
+    (run,) = tmp_path.iterdir()
+    events = EventAccumulator(str(run))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"charts/accuracy", "charts/cloud_usage", "charts/budget_error"} <= tags
+    assert {"losses/policy_loss", "losses/value_loss"} <= tags
+    # 512 steps of 100-task episodes on 2 envs: 4 finished episodes, each logged once
+    usage = [e.value for e in events.Scalars("charts/cloud_usage")]
+    errors = [e.value for e in events.Scalars("charts/budget_error")]
+    assert len(usage) == 4 and all(u <= 0.3 + 1e-6 for u in usage)
+    assert all(abs(e - (u - 0.3)) < 1e-6 for e, u in zip(errors, usage, strict=True))
+    assert "accuracy" in capsys.readouterr().out
