@@ -136,9 +136,12 @@ class EpisodeStats:
             self.steps += mask
         finished = []
         for i in np.flatnonzero(done):
-            usage = self.offloaded[i] / max(self.steps[i], 1)
-            finished.append({"accuracy": self.correct[i] / max(self.steps[i], 1),
-                             "cloud_usage": usage, "budget_error": usage - self.budget})  # fmt: skip
+            n = max(self.steps[i], 1)
+            usage = self.offloaded[i] / n
+            accuracy = self.correct[i] / n
+            finished.append(
+                {"accuracy": accuracy, "cloud_usage": usage, "budget_error": usage - self.budget}
+            )
             self.correct[i] = self.offloaded[i] = self.steps[i] = 0
         return finished
 
@@ -238,7 +241,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
 
         b_obs, b_logprobs = obs.reshape((-1, n_obs)), logprobs.reshape(-1)
         b_actions, b_advantages = actions.reshape(-1), advantages.reshape(-1)
-        b_returns, b_values = returns.reshape(-1), values.reshape(-1)
+        b_returns = returns.reshape(-1)
         order = np.arange(batch_size)
         clipfracs = []
         for _ in range(args.update_epochs):
