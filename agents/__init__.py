@@ -8,6 +8,7 @@ from functools import partial
 
 from offload_agents.base import Agent, FunctionAgent, list_agents, make_agent, register_agent
 from offload_agents.baselines import (
+    EPISODE_KEYWORDS,
     AlwaysCloud,
     AlwaysLocal,
     BudgetPacer,
@@ -16,6 +17,7 @@ from offload_agents.baselines import (
     RandomOffload,
     SB3Agent,
     TrainedRouter,
+    episode_metrics_callback,
 )
 from offload_agents.evaluation import EvalResult, evaluate, run_episode
 
@@ -34,6 +36,7 @@ for _name, _factory in (
     register_agent(_name, _factory)
 
 __all__ = [
+    "EPISODE_KEYWORDS",
     "Agent",
     "AlwaysCloud",
     "AlwaysLocal",
@@ -45,6 +48,7 @@ __all__ = [
     "RandomOffload",
     "SB3Agent",
     "TrainedRouter",
+    "episode_metrics_callback",
     "evaluate",
     "list_agents",
     "make_agent",

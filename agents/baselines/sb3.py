@@ -86,3 +86,38 @@ class SB3Agent(Agent):
         else:
             action, _ = self.model.predict(obs, deterministic=True)
         return int(np.asarray(action).reshape(()))
+
+
+def episode_metrics_callback(budget: float | None = None) -> Any:
+    """An SB3 callback that logs the mean accuracy and cloud usage of the episodes in SB3's
+    episode buffer as ``rollout/accuracy`` and ``rollout/cloud_usage`` (and, given the
+    ``budget``, ``rollout/budget_error``: usage minus budget), beside ``rollout/ep_rew_mean``.
+
+    The environments must be wrapped in SB3's ``Monitor`` with
+    ``info_keywords=EPISODE_KEYWORDS`` (``make_vec_env(..., monitor_kwargs=...)``), which copies
+    those keys of an episode's last info into its buffer entry.
+    """
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class EpisodeMetrics(BaseCallback):
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_rollout_end(self) -> None:
+            buffer = self.model.ep_info_buffer or ()
+            episodes = [e for e in buffer if EPISODE_KEYWORDS[0] in e]
+            if not episodes:
+                return
+            usage = float(np.mean([e["episode_cloud_usage"] for e in episodes]))
+            accuracy = float(np.mean([e["episode_accuracy"] for e in episodes]))
+            self.logger.record("rollout/accuracy", accuracy)
+            self.logger.record("rollout/cloud_usage", usage)
+            if budget is not None:
+                self.logger.record("rollout/budget_error", usage - budget)
+
+    return EpisodeMetrics()
+
+
+EPISODE_KEYWORDS = ("episode_accuracy", "episode_cloud_usage")
+"""The flat keys of an episode's last info that SB3's ``Monitor`` should keep
+(``Monitor(env, info_keywords=EPISODE_KEYWORDS)``)."""

@@ -55,6 +55,9 @@ class StepInfo(TypedDict, total=False):
     calls_used: int
     reward_components: RewardComponents
     episode_summary: EpisodeSummary
+    # the last step of an episode: its fraction of correct answers and of offloaded tasks
+    episode_accuracy: float
+    episode_cloud_usage: float
     # text view
     response_truncated: bool
     # router view

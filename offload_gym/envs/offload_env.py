@@ -173,6 +173,7 @@ class OffloadEnv(gym.Env):
         self._recent.clear()
         self._last_info = None
         self.grading_failures = 0
+        self._episode_counts = [0, 0]  # correct, offloaded
 
     @property
     def task(self) -> Task:
@@ -320,6 +321,8 @@ class OffloadEnv(gym.Env):
         reward = combine_reward(parts, self.config.reward_weights)
         self._last_info = info
         self._t += 1
+        self._episode_counts[0] += bool(info["correct"])
+        self._episode_counts[1] += bool(info["offloaded"])
         terminated = self._t >= len(self._tasks)
         if terminated:
             self._done = True
@@ -328,6 +331,10 @@ class OffloadEnv(gym.Env):
                 "ledger": self.ledger.summary(),
                 "grading_failures": self.grading_failures,
             }
+            # Flat scalars, for loggers that read one key of the last info (SB3's Monitor
+            # ``info_keywords``): the episode's accuracy and cloud usage.
+            info["episode_accuracy"] = self._episode_counts[0] / self._t
+            info["episode_cloud_usage"] = self._episode_counts[1] / self._t
         return reward, terminated
 
     # ------------------------------------------------------------------ rendering

@@ -60,3 +60,39 @@ def test_cleanrl_ppo_router(tmp_path, capsys):
     assert len(usage) == 4 and all(u <= 0.3 + 1e-6 for u in usage)
     assert all(abs(e - (u - 0.3)) < 1e-6 for e, u in zip(errors, usage, strict=True))
     assert "accuracy" in capsys.readouterr().out
+
+
+def test_sb3_router_logs_accuracy_and_usage(tmp_path, capsys):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    argv = ["--timesteps", "2048", "--episodes", "1", "--log-dir", str(tmp_path)]
+    rows = _load("sb3_router").main(argv)
+    assert set(rows) == {"ppo", "random"}
+    assert all(r["cloud_usage"] <= 0.3 + 1e-9 for r in rows.values())
+    (run,) = tmp_path.iterdir()
+    events = EventAccumulator(str(run))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"rollout/accuracy", "rollout/cloud_usage", "rollout/budget_error"} <= tags
+    usage = [e.value for e in events.Scalars("rollout/cloud_usage")]
+    assert usage and all(0.0 <= u <= 0.3 + 1e-6 for u in usage)
+    assert "accuracy" in capsys.readouterr().out
+
+
+def test_record_episode_statistics_clashes_with_sb3s_monitor():
+    """The pitfall docs/agents.md warns about, kept true: if SB3 or Gymnasium ever stop
+    clashing, the warning should go."""
+    import gymnasium as gym
+    import pytest
+    from stable_baselines3.common.env_util import make_vec_env
+
+    import offload_gym  # noqa: F401
+
+    env = make_vec_env(
+        "OffloadMathRouter-v0", n_envs=1, wrapper_class=gym.wrappers.RecordEpisodeStatistics
+    )
+    env.reset()
+    with pytest.raises(Exception):  # noqa: B017 (whatever SB3 or Gymnasium raises)
+        for _ in range(200):
+            env.step([0])
+    env.close()
