@@ -60,6 +60,8 @@ class StepInfo(TypedDict, total=False):
     episode_cloud_usage: float
     # text view
     response_truncated: bool
+    cloud_answer: str | None
+    reference: str
     # router view
     local_confidence: float
     local_correct: bool

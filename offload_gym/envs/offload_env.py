@@ -259,6 +259,7 @@ class OffloadEnv(gym.Env):
         info = self._base_info()
         call = _Call() if not wants_cloud else self._call_cloud(task, partial)
         offloaded = call.text is not None
+        self._last_cloud_text = call.text
         latency = local_latency + call.latency
         final = self._grade(task, call.text if call.text is not None else local_text)
         correct = float(final.correct)
@@ -463,6 +464,10 @@ class OffloadTextEnv(OffloadEnv):
         wants_cloud, partial = asks_cloud(response, self.config.offload_marker)
         info = self._resolve(task, response, wants_cloud, partial, 0.0)
         info["response_truncated"] = truncated_response
+        # After the step, for analysis and teaching (an agent that reads it to answer later
+        # tasks is not a deployable one): what the cloud said, and the reference.
+        info["cloud_answer"] = self._last_cloud_text
+        info["reference"] = task.answer
         reward, terminated = self._advance(info)
         return self._obs(), reward, terminated, False, _plain(info)
 

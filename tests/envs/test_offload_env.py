@@ -354,3 +354,20 @@ def test_every_info_key_is_in_the_typed_contract(env_id):
         assert set(info["reward_components"]) == parts
     assert all(set(i) <= keys for i in seen), [set(i) - keys for i in seen]
     assert "episode_summary" in seen[-1]
+
+
+def test_the_text_view_reveals_the_cloud_answer_and_the_reference_after_the_step():
+    from offload_gym.protocol import HELP_REQUEST
+
+    env = gym.make("OffloadMath-v0", budget=0.3, num_tasks=10)
+    env.reset(seed=0)
+    reference = env.unwrapped.task.answer
+    _, _, _, _, info = env.step(HELP_REQUEST)
+    assert info["offloaded"] and info["cloud_answer"] and info["reference"] == reference
+    _, _, _, _, info = env.step("42")
+    assert info["cloud_answer"] is None and isinstance(info["reference"], str)
+    for _ in range(8):
+        *_, terminated, _, info = env.step("0")
+    assert terminated and "reference" in info  # what a student reads once the episode is over
+    with pytest.raises(RuntimeError, match="episode is over"):
+        _ = env.unwrapped.task  # documented: read info["reference"] instead
