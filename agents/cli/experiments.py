@@ -12,8 +12,18 @@ from offload_agents.cli._common import _positive, add_cache_dir_arg, add_out_arg
 from offload_agents.cli._configflags import add_config_flags, config_from_flags
 
 
+def _quiet_transformers() -> None:
+    """The experiments draw their own bars (method, seed, phase): Hugging Face's "Loading
+    weights" and "Writing model shards" bars for each tiny model are only noise there."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from offload_agents.grpo.experiment import DemoConfig, run_demo, write_demo_report
+
+    _quiet_transformers()
 
     if args.quick and args.preset not in (None, "quick"):
         print(f"error: --quick is --preset quick; it cannot go with --preset {args.preset}",
@@ -38,6 +48,7 @@ def _cmd_coplms(args: argparse.Namespace) -> int:
     if unknown or not methods:
         print(f"error: unknown method(s) {unknown}; valid: {list(METHODS)}", file=sys.stderr)
         return 2
+    _quiet_transformers()
     base = CoPLMsConfig.quick() if args.quick else CoPLMsConfig()
     cfg = config_from_flags(base, args, args.config_fields)
     seeds = tuple(range(args.seeds if args.seeds is not None else (1 if args.quick else 3)))

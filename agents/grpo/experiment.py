@@ -154,10 +154,10 @@ def _train_method(
                           tensorboard_dir=tensorboard_dir,
                           anchor=WorkedAnswers(cfg.skill(), groups, seed=seed,
                                                exclude=held_out))  # fmt: skip
-    trainer.train(cfg.steps_per_group, progress=progress)
+    trainer.train(cfg.steps_per_group, progress=progress, desc=f"{method} seed {seed}: train math")
     new_tokens = run["max_new_tokens"]
     after = _math_skill(model, tokenizer, math_only, run, GreedyMemo(model, tokenizer, new_tokens))
-    trainer.train(cfg.steps_per_group, progress=progress)
+    trainer.train(cfg.steps_per_group, progress=progress, desc=f"{method} seed {seed}: train code")
     trainer.close()
     memo = GreedyMemo(model, tokenizer, new_tokens)
     return model, trainer.history, after, _math_skill(model, tokenizer, math_only, run, memo), memo
@@ -316,7 +316,13 @@ def _run_seed(
                             "seen_share": float(np.mean([prompt_digest(t.prompt) in seen
                                                          for t in tasks]))}  # fmt: skip
 
+    from tqdm.auto import tqdm
+
+    # One status line for the phases without a bar of their own (the trainers have theirs).
+    status = tqdm(total=0, bar_format="{desc}", disable=not progress, leave=False)
+
     def evaluate(name: str, memo: GreedyMemo, route: Any = None, **over: Any) -> None:
+        status.set_description_str(f"seed {seed}: evaluate {name}")
         done["logs"][name] = evaluate_lm(memo.model, tokenizer, stream, route=route, agent=name,
                                          memo=memo, **{**run, **over})  # fmt: skip
 
@@ -336,8 +342,10 @@ def _run_seed(
         done["own"][method] = own
         if method == "grpo":
             evaluate("grpo+random", memo, random_route(cfg.tau, seed))
+            status.set_description_str(f"seed {seed}: calibrate the routers")
             for name, route in _routers(memo, cfg, seed, tasks, seen | held_out).items():
                 evaluate(name, memo, route)
+    status.close()
     return done
 
 

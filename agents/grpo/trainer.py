@@ -271,13 +271,17 @@ class GRPOTrainer:
                     self._tb.add_scalar(f"offload/{key}", record[key], self.step_count)
             self._tb.flush()
 
-    def train(self, steps: int, *, progress: bool = True) -> list[dict[str, Any]]:
-        """Run ``steps`` training steps (a progress bar shows reward, usage and lambda)."""
+    def train(
+        self, steps: int, *, progress: bool = True, desc: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Run ``steps`` training steps (a progress bar, labelled ``desc`` or the algorithm's
+        name, shows reward, usage and lambda)."""
         from tqdm.auto import tqdm
 
         if steps < 0:
             raise ValueError(f"steps must be >= 0, got {steps}")
-        bar = tqdm(range(steps), desc=self.config.algorithm, disable=not progress, leave=False)
+        label = desc or self.config.algorithm
+        bar = tqdm(range(steps), desc=label, disable=not progress, leave=False)
         out = []
         with torch_threads(self.config.threads):
             for _ in bar:
