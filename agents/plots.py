@@ -19,6 +19,17 @@ def _pyplot() -> Any:
     return plt
 
 
+MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "h", "p")
+LINESTYLES = ("-", "--", "-.", ":")
+
+
+def style(i: int) -> dict[str, Any]:
+    """The i-th method's colour, marker and line style: methods with equal values stay
+    distinguishable (a marker inside another, dashes over a line)."""
+    return {"color": f"C{i % 10}", "marker": MARKERS[i % len(MARKERS)],
+            "ls": LINESTYLES[(i // 2) % len(LINESTYLES)]}  # fmt: skip
+
+
 def plot_accuracy_vs_usage(
     results: Mapping[str, Any], path: str | PathLike[str], *, budget: float | None = None
 ) -> Path:
@@ -39,8 +50,11 @@ def plot_accuracy_vs_usage(
                                   [r["cloud_correct"] for r in logs],
                                   [r["score"] for r in logs])  # fmt: skip
             ax.plot(curve.usage * 100, curve.accuracy * 100, color=color, alpha=0.35, lw=1)
-        ax.scatter([m["cloud_usage"] * 100], [m["accuracy"] * 100], color=color, s=60,
-                   label=name, zorder=3, edgecolor="black")  # fmt: skip
+        # Later methods are drawn smaller and on top: equal points show as nested markers.
+        size = max(140 - 12 * i, 30)
+        ax.scatter([m["cloud_usage"] * 100], [m["accuracy"] * 100], color=color, s=size,
+                   marker=style(i)["marker"], label=name, zorder=3 + i,
+                   edgecolor="black")  # fmt: skip
         if m.get("always_local_accuracy") is not None:
             ends = (m["always_local_accuracy"], m["always_cloud_accuracy"])
     if ends is not None:
@@ -76,7 +90,10 @@ def plot_usage_over_stream(
             continue
         kernel = np.ones(min(window, len(usage))) / min(window, len(usage))
         smooth = np.convolve(usage, kernel, mode="valid")
-        ax.plot(np.arange(len(smooth)) + len(kernel) - 1, smooth, color=f"C{i % 10}", label=name)
+        st = style(i)
+        ax.plot(np.arange(len(smooth)) + len(kernel) - 1, smooth, color=st["color"], ls=st["ls"],
+                marker=st["marker"], markevery=max(len(smooth) // 8, 1) + i, label=name,
+                lw=1.6)  # fmt: skip
     ax.axhline(budget, color="red", ls="--", lw=1, label=f"budget {budget:.0%}")
     for k, s in enumerate(switch_points):
         ax.axvline(s, color="black", ls=":", lw=1, label="task switch" if k == 0 else None)

@@ -333,3 +333,13 @@ __all__ = [
     "paired_bootstrap",
     "t_interval",
 ]
+
+
+def mean_pm(mean: float, sd: float | None, n_seeds: int) -> str:
+    """``"0.500 ± 0.033"`` (the sample SD over seeds), or ``"0.500"`` with one seed, where an SD
+    means nothing.
+
+    >>> mean_pm(0.5, 0.0333, 3), mean_pm(0.5, 0.0, 1)
+    ('0.500 ± 0.033', '0.500')
+    """
+    return f"{mean:.3f}" if n_seeds < 2 or sd is None else f"{mean:.3f} ± {sd:.3f}"

@@ -20,6 +20,17 @@ def _quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
+SMOKE = ("> **Smoke run** (`{flag}`): a few minutes on a CPU to check that everything runs. Its "
+         "numbers are not results: too few steps, seeds and tasks to decide anything.")  # fmt: skip
+
+
+def _mark_smoke(md: Path, flag: str) -> None:
+    """Say on the console and at the top of results.md that this was a smoke run."""
+    banner = SMOKE.format(flag=flag)
+    md.write_text(banner + "\n\n" + md.read_text(encoding="utf-8"), encoding="utf-8")
+    print(banner.lstrip("> ").replace("**", ""), file=sys.stderr)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from offload_agents.grpo.experiment import DemoConfig, run_demo, write_demo_report
 
@@ -35,6 +46,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     result = run_demo(args.out, cfg, cache_dir=cache, progress=not args.quiet,
                       tensorboard_dir=args.tensorboard)  # fmt: skip
     paths = write_demo_report(result, args.out)
+    if args.quick or args.preset == "quick":
+        _mark_smoke(Path(paths["md"]), "--quick")
     print(Path(paths["md"]).read_text())
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
@@ -56,6 +69,8 @@ def _cmd_coplms(args: argparse.Namespace) -> int:
                             cache_dir=Path(args.cache_dir).expanduser(),
                             on_seed=lambda partial: write_report(partial, args.out))  # fmt: skip
     paths = write_report(result, args.out)
+    if args.quick:
+        _mark_smoke(paths["md"], "--quick")
     print(paths["md"].read_text())
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0

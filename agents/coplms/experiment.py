@@ -176,15 +176,19 @@ def _markdown(result: dict[str, Any]) -> list[str]:
     n = len(result["seeds"])
     head = "| method | " + " | ".join(f"{d} EM | {d} Rouge-L" for d in domains)
     head += " | avg EM | avg Rouge-L | avg text EM | MB per round |"
-    lines = [f"# Co-PLMs and baselines ({n} seed{'s' if n > 1 else ''}, mean ± std)", "",
+    from offload_agents.stats import mean_pm
+
+    spread = ", mean ± sample SD over seeds" if n > 1 else ", one seed: no spread"
+    lines = [f"# Co-PLMs and baselines ({n} seed{'s' if n > 1 else ''}{spread})", "",
              head, "|" + "---|" * (5 + 2 * len(domains))]  # fmt: skip
     for name, m in methods.items():
         dev = m["devices"]
-        cells = [f"{dev[d]['em']:.3f} ± {dev[d]['em_std']:.3f} | "
-                 f"{dev[d]['rouge_l']:.3f} ± {dev[d]['rouge_l_std']:.3f}"
+        cells = [f"{mean_pm(dev[d]['em'], dev[d]['em_std'], n)} | "
+                 f"{mean_pm(dev[d]['rouge_l'], dev[d]['rouge_l_std'], n)}"
                  for d in domains]  # fmt: skip
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {m['avg_em']:.3f} ± "
-                     f"{m['avg_em_std']:.3f} | {m['avg_rouge_l']:.3f} ± {m['avg_rouge_l_std']:.3f}"
+        lines.append(f"| {name} | " + " | ".join(cells)
+                     + f" | {mean_pm(m['avg_em'], m['avg_em_std'], n)} | "
+                     f"{mean_pm(m['avg_rouge_l'], m['avg_rouge_l_std'], n)}"
                      f" | {m['avg_em_text']:.3f} | {m['bytes_per_round'] / 1e6:.2f} |")  # fmt: skip
     before = result.get("before") or {}
     if before:
@@ -224,15 +228,20 @@ def write_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> dict[s
     paths["json"].write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     methods = result["methods"]
     paths["md"].write_text("\n".join(_markdown(result)), encoding="utf-8")
+    from matplotlib.ticker import MaxNLocator
+
+    from offload_agents.plots import style
+
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for name, m in methods.items():
+    for i, (name, m) in enumerate(methods.items()):
         rounds = [r["round"] for r in m["rounds"]]
         for ax, key in zip(axes, ("avg_rouge_l", "avg_em"), strict=True):
             mean = np.array([r[key] for r in m["rounds"]])
             std = np.array([r.get(f"{key}_std", 0.0) for r in m["rounds"]])
-            ax.plot(rounds, mean, marker="o", label=name)
-            ax.fill_between(rounds, mean - std, mean + std, alpha=0.15)
+            ax.plot(rounds, mean, label=name, **style(i))
+            ax.fill_between(rounds, mean - std, mean + std, alpha=0.15, color=style(i)["color"])
     for ax, title in zip(axes, ("average Rouge-L", "average exact match (verifiers)"), strict=True):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole
         ax.set_xlabel("round")
         ax.set_title(title)
         ax.grid(alpha=0.3)

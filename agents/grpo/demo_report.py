@@ -156,14 +156,17 @@ def _usage_rows(result: dict[str, Any], trained: dict[str, Any]) -> list[str]:
             f"| method | training requests J_c | mean abs(J_c - tau), tau = {cfg['tau']} | "
             "training greedy requests | training granted | eval requests | eval granted |",
             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    from offload_agents.stats import mean_pm
+
+    n = len(cfg["seeds"])
     for k, t in trained.items():
         m = result["agents"][k]
         granted = training_budget_tracking(result["traces"][k]["cloud_usage"], cfg["tau"],
                                            cfg["steps_per_group"])["requests"]  # fmt: skip
         g = m.get("training_greedy")
-        greedy = "n/a" if g is None else f"{g['requests']:.3f} ± {g['requests_std']:.3f}"
-        rows.append(f"| {k} | {t['requests']:.3f} ± {t['requests_std']:.3f} | "
-                    f"{t['tracking_error']:.3f} ± {t['tracking_error_std']:.3f} | "
+        greedy = "n/a" if g is None else mean_pm(g["requests"], g["requests_std"], n)
+        rows.append(f"| {k} | {mean_pm(t['requests'], t['requests_std'], n)} | "
+                    f"{mean_pm(t['tracking_error'], t['tracking_error_std'], n)} | "
                     f"{greedy} | {granted:.3f} | {m['eval_requests']:.3f} | "
                     f"{m['cloud_usage']:.3f} |")  # fmt: skip
     return rows
@@ -200,11 +203,14 @@ def _ceiling_rows(result: dict[str, Any]) -> list[str]:
             "budget (its own right answers plus one call for each task the cloud gains)", "",
             "| agent | own accuracy | ceiling | accuracy | share of the gap own -> ceiling |",
             "|---|---|---|---|---|"]  # fmt: skip
+    from offload_agents.stats import mean_pm
+
+    n = len(result["config"]["seeds"])
     for name, m in agents.items():
         c = m["ceiling"]
         gap = c["accuracy"] - c["own"]
         share = f"{(m['accuracy'] - c['own']) / gap:.2f}" if gap > 0 else "n/a"
-        rows.append(f"| {name} | {c['own']:.3f} | {c['accuracy']:.3f} ± {c['accuracy_std']:.3f} "
+        rows.append(f"| {name} | {c['own']:.3f} | {mean_pm(c['accuracy'], c['accuracy_std'], n)} "
                     f"| {m['accuracy']:.3f} | {share} |")  # fmt: skip
     return rows
 
