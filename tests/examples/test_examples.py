@@ -40,41 +40,38 @@ def test_coplms_local_model(tmp_path, capsys):
     assert "routed_accuracy" in capsys.readouterr().out
 
 
-def test_cleanrl_ppo_router(tmp_path, capsys):
+def _within_budget_with_scalars(results, log_dir) -> dict[str, list[float]]:
+    """The example compared PPO with random offloading within the budget, and wrote one
+    TensorBoard run: its scalars by tag."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    assert set(results) == {"ppo", "random"}
+    assert all(r["cloud_usage"] <= 0.3 + 1e-9 for r in results.values())
+    (run,) = log_dir.iterdir()
+    events = EventAccumulator(str(run))
+    events.Reload()
+    return {tag: [e.value for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def test_cleanrl_ppo_router(tmp_path, capsys):
     argv = ["--total-timesteps", "512", "--num-envs", "2", "--num-steps", "64",
             "--eval-episodes", "1", "--log-dir", str(tmp_path)]  # fmt: skip
     results = _load("cleanrl_ppo_router").main(argv)
-    assert set(results) == {"ppo", "random"}
-    assert all(r["cloud_usage"] <= 0.3 + 1e-9 for r in results.values())
-    (run,) = tmp_path.iterdir()
-    events = EventAccumulator(str(run))
-    events.Reload()
-    tags = set(events.Tags()["scalars"])
-    assert {"charts/accuracy", "charts/cloud_usage", "charts/budget_error"} <= tags
-    assert {"losses/policy_loss", "losses/value_loss"} <= tags
+    scalars = _within_budget_with_scalars(results, tmp_path)
+    assert {"charts/accuracy", "charts/cloud_usage", "charts/budget_error"} <= set(scalars)
+    assert {"losses/policy_loss", "losses/value_loss"} <= set(scalars)
     # 512 steps of 100-task episodes on 2 envs: 4 finished episodes, each logged once
-    usage = [e.value for e in events.Scalars("charts/cloud_usage")]
-    errors = [e.value for e in events.Scalars("charts/budget_error")]
+    usage, errors = scalars["charts/cloud_usage"], scalars["charts/budget_error"]
     assert len(usage) == 4 and all(u <= 0.3 + 1e-6 for u in usage)
     assert all(abs(e - (u - 0.3)) < 1e-6 for e, u in zip(errors, usage, strict=True))
     assert "accuracy" in capsys.readouterr().out
 
 
 def test_sb3_router_logs_accuracy_and_usage(tmp_path, capsys):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
     argv = ["--timesteps", "2048", "--episodes", "1", "--log-dir", str(tmp_path)]
-    rows = _load("sb3_router").main(argv)
-    assert set(rows) == {"ppo", "random"}
-    assert all(r["cloud_usage"] <= 0.3 + 1e-9 for r in rows.values())
-    (run,) = tmp_path.iterdir()
-    events = EventAccumulator(str(run))
-    events.Reload()
-    tags = set(events.Tags()["scalars"])
-    assert {"rollout/accuracy", "rollout/cloud_usage", "rollout/budget_error"} <= tags
-    usage = [e.value for e in events.Scalars("rollout/cloud_usage")]
+    scalars = _within_budget_with_scalars(_load("sb3_router").main(argv), tmp_path)
+    assert {"rollout/accuracy", "rollout/cloud_usage", "rollout/budget_error"} <= set(scalars)
+    usage = scalars["rollout/cloud_usage"]
     assert usage and all(0.0 <= u <= 0.3 + 1e-6 for u in usage)
     assert "accuracy" in capsys.readouterr().out
 
