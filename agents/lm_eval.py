@@ -14,7 +14,7 @@ from offload_agents.slm.template import HELP_REQUEST, format_prompt
 from offload_gym.envs import offload_env
 from offload_gym.metrics import step_record
 from offload_gym.models.hf import generate_batch
-from offload_gym.protocol import check_marker
+from offload_gym.protocol import asks_cloud, check_marker
 from offload_gym.tasks import Task, TaskGroup, TaskStream, code_stream, math_stream
 
 
@@ -161,10 +161,10 @@ class _LocalAnswers:
         self.forced: dict[int, str] = {}
 
     def __call__(self, i: int) -> str:
-        if self.marker not in self.responses[i]:
+        if not asks_cloud(self.responses[i], self.marker)[0]:
             return self.responses[i]
         if not self.forced:
-            asking = [k for k, text in enumerate(self.responses) if self.marker in text]
+            asking = [k for k, text in enumerate(self.responses) if asks_cloud(text, self.marker)[0]]
             texts, _ = self.memo.responses([self.tasks[k] for k in asking], suppress=[self.marker])
             self.forced.update(zip(asking, texts, strict=True))
         return self.forced[i]

@@ -170,7 +170,7 @@ class RolloutCollector:
         marker: what the policy would do at evaluation."""
         seqs, _, prompt_len = self._generate(prompts[:: self.G], sample=False)
         _, texts = self._own_texts(seqs, prompt_len)
-        return torch.tensor([float(self.marker in t) for t in texts])
+        return torch.tensor([float(asks_cloud(t, self.marker)[0]) for t in texts])
 
     def collect(self, reward_fn: Any) -> Rollout:
         """One step of every sub-env; ``reward_fn(components) -> rewards`` maps the envs'
