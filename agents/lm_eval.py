@@ -164,7 +164,7 @@ class _LocalAnswers:
         if not asks_cloud(self.responses[i], self.marker)[0]:
             return self.responses[i]
         if not self.forced:
-            asking = [k for k, text in enumerate(self.responses) if asks_cloud(text, self.marker)[0]]
+            asking = [k for k, t in enumerate(self.responses) if asks_cloud(t, self.marker)[0]]
             texts, _ = self.memo.responses([self.tasks[k] for k in asking], suppress=[self.marker])
             self.forced.update(zip(asking, texts, strict=True))
         return self.forced[i]
