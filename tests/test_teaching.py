@@ -24,9 +24,16 @@ def test_exercise_1_threshold_router():
         load("ex1_threshold_starter").calibrate(np.array([0.1, 0.9]), 0.5)
 
 
+def test_exercise_1_a_tighter_hard_budget_caps_the_calibrated_router():
+    out = load("ex1_threshold_solution").run(tau=0.2, episodes=2, num_tasks=50,
+                                             calibration_rate=0.3)  # fmt: skip
+    assert out["threshold"]["usage"] <= 0.2 + 1e-9
+
+
 def test_exercise_2_dual_update():
     out = load("ex2_dual_solution").run(tau=0.3, steps=600)
     assert abs(out["usage_second_half"] - 0.3) < 0.1
+    assert 0.0 < out["lambda_second_half"] < 1.0
     assert min(out["lambda"]) >= 0.0
     with pytest.raises(NotImplementedError):
         load("ex2_dual_starter").dual_update(0.5, 0.5, 0.3, 0.1)

@@ -28,8 +28,18 @@ def collect_confidences(episodes: int, num_tasks: int, seed: int) -> np.ndarray:
     return np.asarray(values)
 
 
-def run(tau: float = 0.3, episodes: int = 5, num_tasks: int = 100, seed: int = 0) -> dict:
-    threshold = calibrate(collect_confidences(episodes, num_tasks, seed), tau)
+def run(
+    tau: float = 0.3,
+    episodes: int = 5,
+    num_tasks: int = 100,
+    seed: int = 0,
+    calibration_rate: float | None = None,
+) -> dict:
+    """The threshold router against random offloading at budget ``tau``. The threshold is
+    calibrated to offload ``calibration_rate`` of the tasks (``tau`` unless given: set it above
+    ``tau`` to see what the hard budget does to a router calibrated for more)."""
+    rate = tau if calibration_rate is None else calibration_rate
+    threshold = calibrate(collect_confidences(episodes, num_tasks, seed), rate)
     env = gym.make("OffloadMathRouter-v0", budget=tau, num_tasks=num_tasks)
     rng = np.random.default_rng(seed)
     out = {}
