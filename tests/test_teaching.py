@@ -46,3 +46,27 @@ def test_exercise_3_budget_sweep():
     assert usages == sorted(usages)
     with pytest.raises(NotImplementedError):
         load("ex3_budget_sweep_starter").area_under_pgr(np.zeros(2), np.zeros(2), 0.0, 1.0)
+
+
+def test_the_notebooks_are_built_from_the_exercise_files_with_no_outputs():
+    nbformat = pytest.importorskip("nbformat")
+    build = load("build_notebooks")
+    assert len(build.sources()) == 6
+    for path in build.sources():
+        committed = nbformat.read(path.with_suffix(".ipynb"), as_version=4)
+        assert committed == build.notebook(path), f"rebuild {path.with_suffix('.ipynb').name}"
+        code = [c for c in committed.cells if c.cell_type == "code"]
+        assert code and all(not c.outputs and c.execution_count is None for c in code)
+
+
+@pytest.mark.parametrize("name", ["ex1_threshold_solution", "ex2_dual_solution",
+                                  "ex3_budget_sweep_solution"])  # fmt: skip
+def test_each_solution_notebook_runs(name):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.read(TEACHING / f"{name}.ipynb", as_version=4)
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(TEACHING)}}).execute()  # fmt: skip
+    last = [c for c in nb.cells if c.cell_type == "code"][-1]
+    printed = "".join(o.get("text", "") for o in last.outputs if o.output_type == "stream")
+    assert printed.strip(), "the exercise's last cell prints its result"
