@@ -144,7 +144,7 @@ def _confine_imports() -> None:
     monitor's own, its helpers') is dropped, and nothing new can be imported."""
     import types
 
-    keep = (ALLOWED or frozenset(PRELOAD)) | _UNSAFE_LOADED
+    keep = (ALLOWED or frozenset(PRELOAD) | frozenset(sys.builtin_module_names)) | _UNSAFE_LOADED
     for name in [n for n in sys.modules if n not in keep]:
         del sys.modules[name]
     sys.modules["__main__"] = types.ModuleType("__main__")
