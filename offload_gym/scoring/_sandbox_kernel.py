@@ -99,12 +99,14 @@ def private_session_keyring() -> bool:
 
 
 def key_user_line(uid: int) -> str | None:
-    """This uid's row of ``/proc/key-users`` (None when it holds no key)."""
+    """This uid's key counts in ``/proc/key-users`` (keys, instantiated keys, quota keys and
+    bytes), None when it holds no key. The row's first field, the kernel's reference count of
+    the uid's record, moves with every process of that uid and is left out."""
     with contextlib.suppress(OSError), open("/proc/key-users") as fh:
         for line in fh:
             head, _, rest = line.partition(":")
             if head.strip() == str(uid):
-                return rest.strip()
+                return " ".join(rest.split()[1:])
     return None
 
 
@@ -168,16 +170,19 @@ def lock_keyrings(uid: int) -> bool:
     return _in_child(_lock_keyrings, uid)
 
 
-def settled_key_user_line(uid: int, tries: int = 100) -> str | None:
-    """This uid's ``/proc/key-users`` row once the kernel has collected the keys of dead
-    processes (two equal reads 2 ms apart; at most ``tries`` reads)."""
+def settled_key_user_line(uid: int, quiet: float = 0.15, limit: float = 2.0) -> str | None:
+    """This uid's `key_user_line` once the kernel has collected the keys of dead processes: the
+    row unchanged for ``quiet`` seconds (the collector runs some 70-90 ms after a process's
+    keys are released), or as it is after ``limit`` seconds."""
+    start = since = time.monotonic()
     line = key_user_line(uid)
-    for _ in range(tries):
-        time.sleep(0.002)
-        again = key_user_line(uid)
-        if again == line:
+    while time.monotonic() - start < limit:
+        time.sleep(0.01)
+        now, again = time.monotonic(), key_user_line(uid)
+        if again != line:
+            line, since = again, now
+        elif now - since >= quiet:
             break
-        line = again
     return line
 
 
