@@ -37,6 +37,9 @@ class Args:
     """the environment id"""
     budget: float = 0.3
     """the cloud budget: the largest fraction of tasks that may be offloaded"""
+    price: float = 0.5
+    """training price of a cloud call (reward = correct - price * offloaded): without one, asking
+    on every task is free under a hard budget, and PPO learns exactly that"""
     seed: int = 1
     """seed of the environments, the network and the sampling"""
     total_timesteps: int = 40_000
@@ -47,13 +50,13 @@ class Args:
     """parallel environments"""
     num_steps: int = 128
     """steps per environment per rollout"""
-    gamma: float = 0.99
-    """discount"""
+    gamma: float = 0.9
+    """discount (each decision pays off at once; the budget's state is in the observation)"""
     gae_lambda: float = 0.95
     """lambda of generalized advantage estimation"""
     num_minibatches: int = 4
     """minibatches per update epoch"""
-    update_epochs: int = 4
+    update_epochs: int = 10
     """epochs per rollout"""
     clip_coef: float = 0.2
     """PPO's clip range"""
@@ -78,8 +81,9 @@ def parse_args(argv: list[str] | None = None) -> Args:
     return Args(**vars(parser.parse_args(argv)))
 
 
-def make_env(env_id: str, budget: float) -> gym.Env:
-    return gym.make(env_id, budget=budget)
+def make_env(env_id: str, budget: float, price: float = 0.0) -> gym.Env:
+    weights = {"correct": 1.0, "offloaded": -price}
+    return gym.make(env_id, budget=budget, reward_weights=weights)
 
 
 def layer_init(layer: nn.Linear, std: float = np.sqrt(2), bias: float = 0.0) -> nn.Linear:
@@ -183,7 +187,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     envs = gym.vector.SyncVectorEnv(
-        [lambda: make_env(args.env_id, args.budget) for _ in range(args.num_envs)],
+        [lambda: make_env(args.env_id, args.budget, args.price) for _ in range(args.num_envs)],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
     n_obs = int(np.prod(envs.single_observation_space.shape))
