@@ -71,7 +71,9 @@ class SB3Agent(Agent):
             from stable_baselines3.common.logger import Logger
 
             self.model.set_logger(Logger(folder=None, output_formats=[]))
-        self.model.learn(total_timesteps=self.total_timesteps, progress_bar=self.progress_bar)
+        bar = _labelled_bar(f"{self.name} seed {seed}: train", self.total_timesteps)
+        self.model.learn(total_timesteps=self.total_timesteps,
+                         callback=bar if self.progress_bar else None)  # fmt: skip
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
         self._env = env.unwrapped
@@ -86,6 +88,26 @@ class SB3Agent(Agent):
         else:
             action, _ = self.model.predict(obs, deterministic=True)
         return int(np.asarray(action).reshape(()))
+
+
+def _labelled_bar(desc: str, total: int) -> Any:
+    """An SB3 callback drawing a tqdm bar that says what trains (SB3's own bar names neither the
+    agent nor the seed, and needs the rich package)."""
+    from stable_baselines3.common.callbacks import BaseCallback
+    from tqdm.auto import tqdm
+
+    class Bar(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.bar = tqdm(total=total, desc=desc, leave=False)
+
+        def _on_step(self) -> bool:
+            self.bar.update(self.training_env.num_envs)
+            return True
+
+        def _on_training_end(self) -> None:
+            self.bar.close()
+
+    return Bar()
 
 
 def episode_metrics_callback(budget: float | None = None) -> Any:

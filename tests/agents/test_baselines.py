@@ -119,3 +119,12 @@ def test_sb3_agents_train_and_act(algo, tmp_path, monkeypatch):
     assert not list(tmp_path.glob("SB3-*"))  # SB3's quiet logger leaves no temp folders
     with pytest.raises(ValueError, match="algo"):
         SB3Agent("a2c")
+
+
+def test_sb3_training_bar_names_the_agent_and_the_seed(capsys):
+    from offload_agents import SB3Agent
+
+    agent = SB3Agent("ppo", total_timesteps=64, progress_bar=True,
+                     algo_kwargs={"n_steps": 32, "batch_size": 32})  # fmt: skip
+    agent.fit("OffloadMathRouter-v0", {"budget": 0.3, "num_tasks": 20}, seed=3)
+    assert "ppo seed 3: train" in capsys.readouterr().err
