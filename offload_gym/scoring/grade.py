@@ -119,7 +119,9 @@ def grade_math(
     verdict = compare(answer, gold, timeout=timeout)
     decided = source in EXPLICIT_SOURCES and verdict.method not in UNDECIDED
     remaining = deadline - time.monotonic()
-    if verdict.equivalent or decided or not math_verify or remaining <= 0:
+    # A response with no answer at all (not even a number: a refused help request) is wrong
+    # without asking math-verify, which costs a helper process in a training loop.
+    if verdict.equivalent or decided or answer is None or not math_verify or remaining <= 0:
         return Grade(verdict.equivalent, answer, verdict.method)
     from offload_gym.scoring.symbolic import math_verify_equivalent
 

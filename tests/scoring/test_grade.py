@@ -43,3 +43,15 @@ def test_math_verify_sees_no_more_than_the_documented_maximum_either(monkeypatch
     g = grade_response(TASK, "So we get $x^{2}$. " * 10_000)  # a span: the fallback reads it
     assert seen == [MAX_GRADED_CHARS]
     assert not g.correct and g.method == "timeout"  # the stub answered nothing: counted
+
+
+def test_a_response_with_no_answer_at_all_never_reaches_math_verify(monkeypatch):
+    from offload_gym.protocol import HELP_REQUEST
+    from offload_gym.scoring import symbolic
+
+    calls = []
+    monkeypatch.setattr(symbolic, "math_verify_equivalent", lambda *a, **k: calls.append(a))
+    g = grade_response(TASK, HELP_REQUEST)  # a refused help request is graded as it stands
+    assert not g.correct and g.answer is None and calls == []
+    assert not grade_response(TASK, "So we get $x^{2}$.").correct  # a span: the fallback reads it
+    assert len(calls) == 1
