@@ -241,7 +241,8 @@ _UNSAFE_LOADED: set[str] = set()
 
 
 def _load_unsafe_extras() -> None:
-    """Test-only (`UNSAFE_EXTRA`): import these in the judge, before the candidate is forked."""
+    """Test-only (`UNSAFE_EXTRA`): import these in this monitor, before any candidate is forked
+    (nothing at all without the test-only switch)."""
     import importlib
 
     before = set(sys.modules)
@@ -257,7 +258,6 @@ def _run_request(
     this process's memory never holds them."""
     start = time.monotonic()
     deadline = start + float(req["timeout"])
-    _load_unsafe_extras()
     workdir = tempfile.mkdtemp(prefix="cand-", dir=tmp_root)
     if uid is not None:
         os.chown(workdir, uid, uid)
@@ -403,6 +403,7 @@ def _preload() -> None:
 
 def main() -> None:
     _preload()
+    _load_unsafe_extras()
     uid_env = os.environ.get("OFFLOAD_SANDBOX_UID")
     uid = int(uid_env) if uid_env and os.geteuid() == 0 else None
     private = os.environ.get("OFFLOAD_SANDBOX_PRIVATE_TMP") == "1"

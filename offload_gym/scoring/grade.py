@@ -107,8 +107,8 @@ def grade_math(
     stated explicitly (an answer tag, a box, a ``####`` line, "the answer is", a bare
     expression) and compared by a stage that parsed both sides. Otherwise (an answer found by
     a heuristic, which may be the wrong candidate, or a form the fast path cannot parse)
-    math-verify reads the whole
-    response (`offload_gym.scoring.symbolic.math_verify_equivalent`). Its "right" is checked
+    math-verify reads the whole response
+    (`offload_gym.scoring.symbolic.math_verify_equivalent`). Its "right" is checked
     again by the fast path on the answer math-verify extracted: accepted when the fast path
     agrees or cannot decide, refused when it proves the two different (the false-positive
     classes the fast path refuses stay refused).
@@ -116,7 +116,7 @@ def grade_math(
     deadline = time.monotonic() + timeout
     text = response[-MAX_GRADED_CHARS:]
     answer, source = extract_with_source(text)
-    verdict = compare(answer, gold, timeout=timeout)
+    verdict = compare(answer, gold, timeout=max(deadline - time.monotonic(), 0.0))
     decided = source in EXPLICIT_SOURCES and verdict.method not in UNDECIDED
     remaining = deadline - time.monotonic()
     # A response with no answer at all (not even a number: a refused help request) is wrong

@@ -157,7 +157,7 @@ def allowed_modules() -> tuple[str, ...]:
             timeout=60, check=True,
         ).stdout  # fmt: skip
     except (OSError, subprocess.SubprocessError):
-        out = ""  # the monitor then keeps PRELOAD's own names only (stricter, never looser)
+        out = ""  # the monitor then keeps PRELOAD's names and the interpreter's built-ins
     return tuple(n for n in out.split() if n != "__main__")
 
 

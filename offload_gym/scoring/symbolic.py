@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 _lock = threading.Lock()
@@ -86,10 +87,9 @@ def sympy_equivalent(pred_expr: str, gold_expr: str, *, timeout: float) -> bool 
     The first call (and the first after a timeout) also waits for the helper to start, which is
     not counted in ``timeout``.
     """
-    answer = _call([pred_expr, gold_expr], timeout)
-    if answer is None or isinstance(answer, bool | str):
-        return answer
-    return _bad_reply()
+    answer = _call([pred_expr, gold_expr], timeout, lambda a: isinstance(a, bool))
+    assert answer is None or isinstance(answer, bool | str)
+    return answer
 
 
 def math_verify_equivalent(
@@ -98,27 +98,26 @@ def math_verify_equivalent(
     """math-verify's verdict on a whole ``response`` against the reference ``gold`` (LaTeX),
     with the answer it extracted; an error string when it failed, ``None`` past ``timeout``
     seconds (the helper is then restarted, as for `sympy_equivalent`)."""
-    answer = _call(["math-verify", response, gold], timeout)
+    answer = _call(["math-verify", response, gold], timeout, _is_verdict_and_answer)
     if answer is None or isinstance(answer, str):
         return answer
-    if (
+    assert isinstance(answer, list)
+    return answer[0], answer[1]
+
+
+def _is_verdict_and_answer(answer: object) -> bool:
+    return (
         isinstance(answer, list)
         and len(answer) == 2
         and isinstance(answer[0], bool)
         and isinstance(answer[1], str | None)
-    ):
-        return answer[0], answer[1]
-    return _bad_reply()
+    )
 
 
-def _bad_reply() -> str:
-    stats["errors"] += 1
-    _kill()
-    return "bad reply from sympy helper"
-
-
-def _call(payload: list[str], timeout: float) -> object:
-    """One request to the helper: its answer, ``None`` on a timeout, or an error string."""
+def _call(payload: list[str], timeout: float, valid: Callable[[object], bool]) -> object:
+    """One request to the helper: its answer (one that ``valid`` accepts), ``None`` on a
+    timeout, or an error string (the helper's, or ours for a malformed reply, after which the
+    helper is restarted)."""
     if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
         stats["errors"] += 1
         return f"the sympy stage needs a finite timeout > 0 seconds, got {timeout!r}"
@@ -139,10 +138,13 @@ def _call(payload: list[str], timeout: float) -> object:
             stats["timeouts"] += 1
             _kill()
             return None
-        if answer is _MALFORMED:
-            return _bad_reply()
         if isinstance(answer, str):
             stats["errors"] += 1
+            return answer
+        if answer is _MALFORMED or not valid(answer):
+            stats["errors"] += 1
+            _kill()
+            return "bad reply from sympy helper"
         return answer
 
 
