@@ -49,6 +49,7 @@ class StepInfo(TypedDict, total=False):
     offload_refused: bool
     cloud_failed: bool
     cloud_error: str | None
+    cloud_answer: str | None
     over_budget: bool
     cost: float
     latency_s: float
@@ -60,7 +61,6 @@ class StepInfo(TypedDict, total=False):
     episode_cloud_usage: float
     # text view
     response_truncated: bool
-    cloud_answer: str | None
     reference: str
     # router view
     local_confidence: float

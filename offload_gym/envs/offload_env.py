@@ -173,7 +173,7 @@ class OffloadEnv(gym.Env):
         self._recent.clear()
         self._last_info = None
         self.grading_failures = 0
-        self._episode_counts = [0, 0]  # correct, offloaded
+        self._episode_correct = 0
 
     @property
     def task(self) -> Task:
@@ -259,7 +259,6 @@ class OffloadEnv(gym.Env):
         info = self._base_info()
         call = _Call() if not wants_cloud else self._call_cloud(task, partial)
         offloaded = call.text is not None
-        self._last_cloud_text = call.text
         latency = local_latency + call.latency
         final = self._grade(task, call.text if call.text is not None else local_text)
         correct = float(final.correct)
@@ -281,6 +280,7 @@ class OffloadEnv(gym.Env):
             offload_refused=call.refused,
             cloud_failed=call.error is not None,
             cloud_error=call.error,
+            cloud_answer=call.text,
             over_budget=call.over,
             cost=call.cost,
             latency_s=latency,
@@ -322,8 +322,7 @@ class OffloadEnv(gym.Env):
         reward = combine_reward(parts, self.config.reward_weights)
         self._last_info = info
         self._t += 1
-        self._episode_counts[0] += bool(info["correct"])
-        self._episode_counts[1] += bool(info["offloaded"])
+        self._episode_correct += bool(info["correct"])
         terminated = self._t >= len(self._tasks)
         if terminated:
             self._done = True
@@ -334,8 +333,8 @@ class OffloadEnv(gym.Env):
             }
             # Flat scalars, for loggers that read one key of the last info (SB3's Monitor
             # ``info_keywords``): the episode's accuracy and cloud usage.
-            info["episode_accuracy"] = self._episode_counts[0] / self._t
-            info["episode_cloud_usage"] = self._episode_counts[1] / self._t
+            info["episode_accuracy"] = self._episode_correct / self._t
+            info["episode_cloud_usage"] = self.ledger.calls_used / self._t
         return reward, terminated
 
     # ------------------------------------------------------------------ rendering
@@ -465,8 +464,7 @@ class OffloadTextEnv(OffloadEnv):
         info = self._resolve(task, response, wants_cloud, partial, 0.0)
         info["response_truncated"] = truncated_response
         # After the step, for analysis and teaching (an agent that reads it to answer later
-        # tasks is not a deployable one): what the cloud said, and the reference.
-        info["cloud_answer"] = self._last_cloud_text
+        # tasks is not a deployable one).
         info["reference"] = task.answer
         reward, terminated = self._advance(info)
         return self._obs(), reward, terminated, False, _plain(info)
