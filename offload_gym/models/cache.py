@@ -80,12 +80,26 @@ class SQLiteStore:
         if db is None:
             try:
                 db = sqlite3.connect(self.path, timeout=self.timeout)
-                db.execute("PRAGMA journal_mode=WAL")
+                self._wal(db)
             except sqlite3.DatabaseError as exc:
                 raise ValueError(f"{self.path}: not a usable SQLite cache ({exc})") from None
             self._local.db = db
         with db:  # a transaction: committed on success, rolled back on error
             yield db
+
+    def _wal(self, db: sqlite3.Connection) -> None:
+        """Switch to the WAL journal. SQLite answers "database is locked" at once, without its
+        busy wait, when another process opens the same new file at that moment (two writers
+        starting together): retried until ``timeout``."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def load(self) -> Iterator[tuple[str, CloudResponse]]:
         with self._connect() as db:
