@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from offload_agents.grpo.dual import DUALS, DualKind
+from offload_agents.grpo.dual import list_duals
 from offload_gym.validation import require_int, require_ints
 
 LengthNorm = Literal["token", "sequence"]
@@ -79,7 +79,8 @@ class GRPOConfig:
         dual: DA-GRPO's dual controller: ``"ascent"`` (the paper's
             ``lambda <- max(0, lambda + eta (J_c - tau))``), ``"pid"`` (a PID Lagrangian on a
             smoothed J_c, `offload_agents.grpo.dual.PIDController`) or ``"price"`` (the batch's
-            measured price of a call plus PI feedback, `offload_agents.grpo.dual.PriceController`).
+            measured price of a call plus PI feedback, `offload_agents.grpo.dual.PriceController`),
+            or any controller registered with `offload_agents.grpo.dual.register_dual`.
         budget_signal: What the dual controller holds at tau: ``"sampled"`` (the paper's J_c,
             the share of the batch's sampled responses that ask) or ``"greedy"`` (the share of
             the batch's prompts whose greedy response asks: the decision the evaluation sees;
@@ -123,7 +124,7 @@ class GRPOConfig:
     beta: float = 0.0
     tau: float = 0.3
     lambda0: float = 0.5
-    dual: DualKind = "ascent"
+    dual: str = "ascent"
     budget_signal: BudgetSignal = "sampled"
     eta_lambda: float = 0.01
     pid_kp: float = 2.0
@@ -150,8 +151,8 @@ class GRPOConfig:
             raise ValueError(f"lora_alpha must be a finite number > 0, got {self.lora_alpha!r}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0 (0: leave torch's setting), got {self.threads}")
-        if self.dual not in DUALS:
-            raise ValueError(f"dual must be one of {DUALS}, got {self.dual!r}")
+        if self.dual not in list_duals():
+            raise ValueError(f"dual must be one of {list_duals()}, got {self.dual!r}")
         if self.budget_signal not in ("sampled", "greedy"):
             raise ValueError(
                 f"budget_signal must be 'sampled' or 'greedy', got {self.budget_signal!r}"

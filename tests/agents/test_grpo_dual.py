@@ -157,3 +157,39 @@ def test_price_controller_tracks_a_learning_policy():
     price = np.mean([run("price", s) for s in range(20)])
     ascent = np.mean([run("ascent", s) for s in range(20)])
     assert price < 0.08 and ascent > 2 * price
+
+
+def test_a_new_controller_is_a_registered_factory():
+    from offload_agents.grpo.dual import list_duals, register_dual, registry
+
+    assert list_duals()[:3] == ("ascent", "pid", "price")
+
+    class Fixed:  # holds lambda where the config puts it
+        def __init__(self, lam):
+            self.lam = lam
+
+        def observe(self, rewards, cloud):
+            pass
+
+        def update(self, usage):
+            return self.lam
+
+        def state_dict(self):
+            return {"lam": self.lam}
+
+        def load_state_dict(self, state):
+            self.lam = state["lam"]
+
+    try:
+        register_dual("fixed-test")(lambda cfg: Fixed(cfg.lambda0))
+        cfg = GRPOConfig(dual="fixed-test", lambda0=0.7)  # the config accepts it, unedited
+        c = make_controller(cfg)
+        assert isinstance(c, Fixed) and c.update(0.9) == 0.7
+        with pytest.raises(ValueError, match="already registered"):
+            register_dual("fixed-test")(lambda cfg: Fixed(0.0))
+    finally:
+        registry._REGISTRY.pop("fixed-test", None)
+    with pytest.raises(ValueError, match="dual must be one of"):
+        GRPOConfig(dual="fixed-test")
+    with pytest.raises(ValueError, match="non-empty string"):
+        register_dual("")
