@@ -435,3 +435,26 @@ def test_cli_errors_name_what_was_wrong(capsys, tmp_path):
 
     with pytest.raises(ValueError, match="no model at 'does/not/exist'"):
         make_local("does/not/exist")
+
+
+def test_an_error_starts_its_own_line_after_open_progress_bars(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from tqdm import tqdm
+
+    import offload_agents
+    from offload_gym.models.base import CloudError
+
+    def unreachable(agent, *args, **kwargs):
+        bar = tqdm(total=10, desc="local on env", file=sys.stderr)  # left open, as mid-run
+        bar.update(3)
+        raise CloudError("http://127.0.0.1:9", "connection refused")
+
+    monkeypatch.setattr(offload_agents, "evaluate", unreachable)
+    args = ["compare", "--agents", "local", "--episodes", "1", "--seeds", "1", "--num-tasks", "5",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    before, sep, after = err.rpartition("error: ")
+    assert sep and "local on env" in before and before.endswith("\n")  # the bar's line ended
+    assert "connection refused" in after and after.count("\n") == 1  # one line

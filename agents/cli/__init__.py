@@ -40,13 +40,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_out_dir(args.out, overwrite=args.overwrite)
         return int(args.func(args))
     except KeyboardInterrupt:
+        _close_bars()
         print("interrupted", file=sys.stderr)
         return 130
     except (ValueError, OSError, CloudError) as exc:
         if os.environ.get("OFFLOAD_GYM_TRACEBACK"):
             raise
+        _close_bars()
         print(f"error: {exc} (OFFLOAD_GYM_TRACEBACK=1 shows where)", file=sys.stderr)
         return 2
+
+
+def _close_bars() -> None:
+    """Close the progress bars still open when a command stops, so that its last line (the
+    error, or "interrupted") starts a line of its own instead of running into a bar's line."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
 
 
 if __name__ == "__main__":  # pragma: no cover
