@@ -139,6 +139,9 @@ class OffloadScorer:
     def __post_init__(self) -> None:
         self.cloud = CachedCloud(self.cloud_model or SimulatedCloud(seed=self.config.seed))
         self.marker = self.env_kwargs.get("offload_marker", DEFAULT_OFFLOAD_MARKER)
+        if "reward_weights" in self.env_kwargs:
+            raise ValueError("env_kwargs must not set reward_weights: the algorithm's spec "
+                             "gives the environment its reward weights")  # fmt: skip
         check_marker(self.tokenizer, self.marker)
 
     def __call__(self, prompts: list[Any], completions: list[Any], completion_ids: list[Any],
@@ -154,25 +157,21 @@ class OffloadScorer:
                                                        stride=seeding.GRANT_STRIDE))  # fmt: skip
             refused = np.asarray(asks, dtype=bool) & ~grant_batch(asks, cap, rng)
         self._calls += 1
-        parts: dict[str, list[float]] = {}
+        weights = self.spec.reward_weights(self.config)
+        rows = []
         for text, index, no in zip(texts, task_index, refused, strict=True):
             b, m = (0.0, "hard") if no else (budget, mode)
             env = gym.make(self.env_id, tasks=[self.tasks[int(index)]], budget=b, budget_mode=m,
-                           cloud_model=self.cloud, **self.env_kwargs)  # fmt: skip
+                           cloud_model=self.cloud, reward_weights=weights,
+                           **self.env_kwargs)  # fmt: skip
             env.reset(seed=self.config.seed)
-            _, _, _, _, info = env.step(text)
+            _, reward, _, _, info = env.step(text)
             env.close()
-            comps = {k: v for k, v in info["reward_components"].items() if not k.startswith("_")}
-            for k, v in comps.items():
-                parts.setdefault(k, []).append(float(v))
-            parts.setdefault("_cloud", []).append(float(info["offload_requested"]))
-            parts.setdefault("_correct", []).append(float(info["correct"]))
-        arrays = {k: np.asarray(v, dtype=np.float64) for k, v in parts.items()}
-        components = {k: v for k, v in arrays.items() if not k.startswith("_")}
-        rewards = np.asarray(self.spec.reward(components, self.config), dtype=np.float64)
-        self.last = {"rewards": rewards, "cloud": arrays["_cloud"], "correct": arrays["_correct"],
-                     "offloaded": components["offloaded"]}  # fmt: skip
-        return rewards.tolist()
+            rows.append((reward, info["offload_requested"], info["correct"],
+                         info["reward_components"]["offloaded"]))  # fmt: skip
+        arrays = np.asarray(rows, dtype=np.float64).reshape(len(texts), 4)
+        self.last = dict(zip(("rewards", "cloud", "correct", "offloaded"), arrays.T, strict=True))
+        return self.last["rewards"].tolist()
 
 
 class OffloadGRPOTrainer(trl.GRPOTrainer):

@@ -1,9 +1,10 @@
 """The GRPO family as small specs registered by name; the trainer only orchestrates.
 
-An `AlgorithmSpec` says what differs between the algorithms: the reward built from the
-environment's reward parts, the advantage, the budget the environment enforces while training,
-whether the PPO clip applies, an optional prompt filter, and whether a dual controller runs.
-A new algorithm is a new spec passed to `register_algorithm`, with no edit to the trainer.
+An `AlgorithmSpec` says what differs between the algorithms: the environment's reward weights
+(the environment computes the reward; the trainer never recomputes it), the advantage, the
+budget the environment enforces while training, whether the PPO clip applies, an optional
+prompt filter, and whether a dual controller runs. A new algorithm is a new spec passed to
+`register_algorithm`, with no edit to the trainer.
 
 Built in:
 
@@ -24,13 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 import torch
 
 from offload_agents.grpo import functional as F
 
 BudgetMode = Literal["none", "soft", "hard"]
-RewardFn = Callable[[dict[str, np.ndarray], Any], np.ndarray]
+WeightsFn = Callable[[Any], dict[str, float]]
 AdvantageFn = Callable[[Any, Any, float], torch.Tensor]
 FilterFn = Callable[[Any, Any], torch.Tensor]
 
@@ -41,7 +41,9 @@ class AlgorithmSpec:
 
     Attributes:
         name: Registry name (``GRPOConfig.algorithm``).
-        reward: ``reward(components, config) -> (B,)`` from the env's reward parts.
+        reward_weights: ``reward_weights(config) -> {part: weight}``: the environment's
+            ``reward_weights`` while training (`offload_gym.envs.reward.REWARD_COMPONENTS`), so
+            the reward each step returns is the algorithm's.
         advantage: ``advantage(batch, config, lam) -> (P, G)``.
         budget_mode: ``"none"`` (no cloud: budget 0), ``"soft"`` (every request granted) or
             ``"hard"`` (per training batch, requests beyond ``floor(tau * B)`` are answered
@@ -54,7 +56,7 @@ class AlgorithmSpec:
     """
 
     name: str
-    reward: RewardFn
+    reward_weights: WeightsFn
     advantage: AdvantageFn
     budget_mode: BudgetMode
     clip: bool = True
@@ -100,17 +102,19 @@ def list_algorithms() -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------------------- pieces
-def correctness(components: dict[str, np.ndarray], config: Any) -> np.ndarray:
-    """1 for a correct final answer (local or cloud), else 0."""
-    return components["correct"]
+def correctness(config: Any) -> dict[str, float]:
+    """1 for a correct final answer (local or cloud), else 0.
+
+    >>> correctness(None)
+    {'correct': 1.0}
+    """
+    return {"correct": 1.0}
 
 
-def hierarchical(components: dict[str, np.ndarray], config: Any) -> np.ndarray:
+def hierarchical(config: Any) -> dict[str, float]:
     """GAPG's fixed shaping: alpha_a for a correct local answer, alpha_c for a correct
     cloud-completed one."""
-    return (
-        config.alpha_a * components["correct_local"] + config.alpha_c * components["correct_cloud"]
-    )
+    return {"correct_local": float(config.alpha_a), "correct_cloud": float(config.alpha_c)}
 
 
 def dual_advantage(batch: Any, config: Any, lam: float) -> torch.Tensor:

@@ -38,7 +38,7 @@ class Rollout(NamedTuple):
         attention_mask: (B, T).
         response_mask: (B, T) 1 on the policy's own response tokens (to the end-of-text or the
             end of the help request), 0 on the prompt, padding and anything after.
-        rewards: (P, G) task rewards of the algorithm.
+        rewards: (P, G) the environments' rewards (their ``reward_weights`` are the algorithm's).
         cloud: (P, G) 1 where the response asked for the cloud.
         correct: (P, G) whether the final answer was right.
         offloaded: (P, G) whether the cloud answered.
@@ -172,9 +172,8 @@ class RolloutCollector:
         _, texts = self._own_texts(seqs, prompt_len)
         return torch.tensor([float(asks_cloud(t, self.marker)[0]) for t in texts])
 
-    def collect(self, reward_fn: Any) -> Rollout:
-        """One step of every sub-env; ``reward_fn(components) -> rewards`` maps the envs'
-        reward parts (dict of (B,) arrays) to the algorithm's rewards."""
+    def collect(self) -> Rollout:
+        """One step of every sub-env: the batch, its rewards as the environments return them."""
         prompts = list(self._obs["prompt"])
         start = time.perf_counter()
         seqs, attention, prompt_len = self._generate(prompts)
@@ -183,13 +182,13 @@ class RolloutCollector:
         mask, texts = self._own_texts(seqs, prompt_len)
         groups = [offload_env(self.envs.envs[p * self.G]).task_group for p in range(self.P)]
         actions, refused = self._batch_budget(texts)
-        self._obs, _, _, _, info = self.envs.step(tuple(actions))
+        self._obs, env_rewards, _, _, info = self.envs.step(tuple(actions))
         self._info = info
         info = _step_outcomes(info)
         comps = {k: np.asarray(v, dtype=np.float64) for k, v in info["reward_components"].items()
                  if not k.startswith("_")}  # fmt: skip
         shape = (self.P, self.G)
-        rewards = torch.as_tensor(reward_fn(comps), dtype=torch.float32).reshape(shape)
+        rewards = torch.as_tensor(np.asarray(env_rewards, dtype=np.float32)).reshape(shape)
         asked = np.asarray(info["offload_requested"], dtype=bool) | refused
         asked = torch.as_tensor(asked, dtype=torch.float32).reshape(shape)
         correct = torch.as_tensor(np.asarray(info["correct"], dtype=np.float32)).reshape(shape)

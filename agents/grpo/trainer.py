@@ -18,7 +18,6 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from offload_agents._torch import torch_threads
@@ -108,8 +107,12 @@ class GRPOTrainer:
         """The rollout collector: P * G sub-environments under the algorithm's budget."""
         cfg = self.config
         budget, budget_mode = self.spec.env_budget(cfg.tau)
+        if "reward_weights" in (env_kwargs or {}):
+            raise ValueError("env_kwargs must not set reward_weights: the algorithm's spec "
+                             "gives the environment its reward weights")  # fmt: skip
         kwargs = {"num_tasks": cfg.num_tasks, "budget": budget, "budget_mode": budget_mode,
-                  "task_seed": cfg.seed, **(env_kwargs or {})}  # fmt: skip
+                  "task_seed": cfg.seed, "reward_weights": self.spec.reward_weights(cfg),
+                  **(env_kwargs or {})}  # fmt: skip
         return RolloutCollector(
             self.model, self.tokenizer, env_id=cfg.env_id, prompts=cfg.prompts_per_step,
             group_size=cfg.group_size, env_kwargs=kwargs, max_new_tokens=cfg.max_new_tokens,
@@ -124,10 +127,6 @@ class GRPOTrainer:
         return self.controller.lam if self.controller is not None else self._lam
 
     # ------------------------------------------------------------------ algorithm pieces
-    def rewards(self, components: dict[str, np.ndarray]) -> np.ndarray:
-        """The algorithm's reward from the environment's reward parts."""
-        return self.spec.reward(components, self.config)
-
     def advantages(self, batch: Rollout) -> torch.Tensor:
         """(P, G) advantages for the batch under the configured algorithm."""
         return self.spec.advantage(batch, self.config, self.lam)
@@ -149,7 +148,7 @@ class GRPOTrainer:
     def step(self) -> dict[str, Any]:
         """Collect one batch from the environments and update on it."""
         start = time.perf_counter()
-        record = self.update(self.collector.collect(self.rewards))
+        record = self.update(self.collector.collect())
         split = {**self.collector.timings, **self._update_timings}
         split["total"] = time.perf_counter() - start
         split["other"] = split["total"] - sum(v for k, v in split.items() if k != "total")

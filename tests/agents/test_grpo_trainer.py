@@ -160,7 +160,7 @@ def test_chunked_update_scores_the_same_as_one_padded_pass(lm, chunk):
     cfg = GRPOConfig(algorithm="dagrpo", num_tasks=6, group_size=2, prompts_per_step=2,
                      max_new_tokens=12, update_chunk=chunk)  # fmt: skip
     t = GRPOTrainer(model, tok, cfg)
-    batch = t.collector.collect(t.rewards)
+    batch = t.collector.collect()
     mask = batch.response_mask.clone()
     start = batch.prompt_len
     for row, length in enumerate([1, 5, 12, 0]):  # responses ending at different lengths
@@ -233,8 +233,8 @@ def test_the_greedy_probe_matches_greedy_decoding_and_leaves_sampling_alone(lm):
     probed = make(lm, "dagrpo", budget_signal="greedy")
     plain = make(lm, "dagrpo")
     prompts = list(probed.collector._obs["prompt"])
-    a = probed.collector.collect(probed.rewards)
-    b = plain.collector.collect(plain.rewards)
+    a = probed.collector.collect()
+    b = plain.collector.collect()
     assert a.responses == b.responses and torch.equal(a.sequences, b.sequences)
     assert b.greedy_cloud is None and a.greedy_cloud.shape == (2,)
     tasks = [Task(id=str(i), domain="math", prompt=p, answer="0")
@@ -658,7 +658,7 @@ def test_a_hard_budget_holds_per_training_batch_not_per_slot(lm):
     collector._own_texts = lambda seqs, n: (own(seqs, n)[0], [help_request()] * 4)
     granted = []
     for _ in range(3):  # a per-slot cap (floor(0.5 * 6) = 3 calls an episode) would refuse none
-        batch = collector.collect(trainer.rewards)
+        batch = collector.collect()
         assert batch.cloud.sum() == 4 and batch.offloaded.sum() == 2
         assert batch.refused.sum() == 2 and not (batch.refused * batch.offloaded).any()
         granted.append(tuple(batch.offloaded.flatten().tolist()))
@@ -666,6 +666,27 @@ def test_a_hard_budget_holds_per_training_batch_not_per_slot(lm):
     trainer.close()
     collab = make(lm, "collab", tau=0.5)
     collab.collector._own_texts = lambda seqs, n: (own(seqs, n)[0], [help_request()] * 4)
-    batch = collab.collector.collect(collab.rewards)
+    batch = collab.collector.collect()
     assert batch.offloaded.sum() == 4 and batch.refused.sum() == 0
     collab.close()
+
+
+def test_the_environment_owns_the_reward(lm):
+    """The spec's weights are the sub-environments' reward_weights, and the batch's rewards are
+    what the environments returned: the hierarchical reward from its parts, by hand."""
+    from offload_gym.protocol import help_request
+
+    t = make(lm, "collab", alpha_a=1.0, alpha_c=0.25)
+    for env in t.collector.envs.envs:
+        assert env.unwrapped.config.reward_weights == {"correct_local": 1.0, "correct_cloud": 0.25}
+    own = t.collector._own_texts
+    t.collector._own_texts = lambda seqs, n: (own(seqs, n)[0], [help_request(), "x"] * 2)
+    batch = t.collector.collect()
+    want = 0.25 * batch.correct * batch.offloaded + 1.0 * batch.correct * (1 - batch.offloaded)
+    assert torch.equal(batch.rewards, want) and batch.offloaded.sum() == 2
+    assert (batch.rewards == 0.25).any()  # a cloud answer right: alpha_c, not 1
+    t.close()
+    model, tok = lm
+    with pytest.raises(ValueError, match="must not set reward_weights"):
+        GRPOTrainer(model, tok, GRPOConfig(num_tasks=6, group_size=2, prompts_per_step=2),
+                    env_kwargs={"reward_weights": {"correct": 2.0}})  # fmt: skip
