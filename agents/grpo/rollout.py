@@ -180,11 +180,11 @@ class RolloutCollector:
         greedy = self._greedy_requests(prompts) if self.greedy_probe else None
         generated = time.perf_counter()
         mask, texts = self._own_texts(seqs, prompt_len)
-        groups = [offload_env(self.envs.envs[p * self.G]).task_group for p in range(self.P)]
         actions, refused = self._batch_budget(texts)
         self._obs, env_rewards, _, _, info = self.envs.step(tuple(actions))
         self._info = info
         info = _step_outcomes(info)
+        groups = self._task_groups(info)
         comps = {k: np.asarray(v, dtype=np.float64) for k, v in info["reward_components"].items()
                  if not k.startswith("_")}  # fmt: skip
         shape = (self.P, self.G)
@@ -197,6 +197,15 @@ class RolloutCollector:
         return Rollout(seqs, attention, mask, rewards, asked, correct, offloaded, groups, texts,
                        prompt_len, greedy,
                        torch.as_tensor(refused, dtype=torch.float32).reshape(shape))  # fmt: skip
+
+    def _task_groups(self, info: dict[str, Any]) -> list[str]:
+        """The task group of each prompt, from the step's own info (it describes the task the
+        step answered)."""
+        groups = info.get("task_group")
+        if groups is None:
+            raise ValueError("the environments' info carries no task_group: the collector "
+                             "needs an offload environment's info")  # fmt: skip
+        return [str(groups[p * self.G]) for p in range(self.P)]
 
     def _batch_budget(self, texts: list[str]) -> tuple[list[str], np.ndarray]:
         """The env's actions and the refused rows under the batch budget: a refused request is
@@ -216,10 +225,10 @@ class RolloutCollector:
 
     def state(self) -> dict[str, Any]:
         """Picklable state: the sub-environments (with the shared cloud cache), the current
-        observations and the sampler's call counter."""
+        observations and info, and the sampler's call counter. Nothing of the vector env's own:
+        with same-step autoreset it carries no state between steps."""
         return {
             "envs": list(self.envs.envs),
-            "autoreset": self.envs._autoreset_envs.copy(),
             "obs": self._obs,
             "info": self._info,
             "calls": self._calls,
@@ -232,7 +241,6 @@ class RolloutCollector:
         self.envs = gym.vector.SyncVectorEnv(
             [_constant(e) for e in envs], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
         )
-        self.envs._autoreset_envs = state["autoreset"]
         cloud = offload_env(envs[0]).cloud
         if not isinstance(cloud, CachedCloud):
             raise ValueError("collector state: its environments must share a CachedCloud, got "
@@ -259,7 +267,7 @@ def _step_outcomes(info: dict[str, Any]) -> dict[str, Any]:
         return info
     final = info["final_info"]
     merged: dict[str, Any] = {}
-    for key in ("reward_components", "offload_requested", "correct"):
+    for key in ("reward_components", "offload_requested", "correct", "task_group"):
         if key == "reward_components":
             src = final.get(key, {})
             live = info.get(key, {})
