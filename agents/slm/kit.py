@@ -117,7 +117,6 @@ def build_tiny_model(tokenizer: Any, config: TinyLMConfig | None = None, *, seed
     from transformers import GPT2Config, GPT2LMHeadModel
 
     cfg = config or TinyLMConfig()
-    torch.manual_seed(seed)
     model_cfg = GPT2Config(
         vocab_size=len(tokenizer),
         n_positions=cfg.n_positions,
@@ -129,7 +128,9 @@ def build_tiny_model(tokenizer: Any, config: TinyLMConfig | None = None, *, seed
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
-    return GPT2LMHeadModel(model_cfg)
+    with torch.random.fork_rng(devices=[]):  # seeded; the caller's global RNG is left alone
+        torch.manual_seed(seed)
+        return GPT2LMHeadModel(model_cfg)
 
 
 def help_probability(difficulty: int, help_rate: float) -> float:
@@ -194,13 +195,23 @@ def warm_start(
     the help request instead, so the model starts out able to ask for the cloud, which RL then
     shapes. Returns the training loss of every step.
     """
-    from tqdm.auto import tqdm
-
     if not tasks:
         raise ValueError("warm_start needs at least one task")
     tokenizer.padding_side = "right"
     rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):  # dropout draws here; the caller's RNG is restored
+        torch.manual_seed(seed)
+        return _train(model, tokenizer, tasks, epochs, batch_size, lr, max_len, rng, progress,
+                      help_rate)  # fmt: skip
+
+
+def _train(
+    model: Any, tokenizer: Any, tasks: Sequence[Task], epochs: int, batch_size: int, lr: float,
+    max_len: int, rng: np.random.Generator, progress: bool, help_rate: float,
+) -> list[float]:  # fmt: skip
+    """`warm_start`'s loop: AdamW with a one-cycle schedule; the loss of every step."""
+    from tqdm.auto import tqdm
+
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     steps = epochs * math.ceil(len(tasks) / batch_size)
     if steps >= 20:

@@ -78,3 +78,16 @@ def test_bad_config():
         TinyLMConfig(n_embd=30, n_head=4)
     with pytest.raises(ValueError, match="at least one task"):
         warm_start(torch.nn.Linear(1, 1), None, [])
+
+
+def test_the_kit_leaves_torchs_global_rng_alone(tasks, tokenizer):
+    import torch
+
+    torch.manual_seed(1234)
+    want = torch.rand(3)
+    torch.manual_seed(1234)
+    model = build_tiny_model(tokenizer, TINY, seed=5)
+    warm_start(model, tokenizer, tasks[:4], batch_size=2, max_len=128, progress=False, seed=5)
+    assert torch.equal(torch.rand(3), want)  # the caller's stream is where it was
+    a, b = build_tiny_model(tokenizer, TINY, seed=5), build_tiny_model(tokenizer, TINY, seed=5)
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters(), strict=True))
