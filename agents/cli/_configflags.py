@@ -5,28 +5,50 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import re
 import typing
 from typing import Any
 
 
 def field_docs(cls: type) -> dict[str, str]:
-    """``{field: description}`` parsed from the ``Attributes:`` section of ``cls.__doc__``."""
-    doc = cls.__doc__ or ""
-    if "Attributes:" not in doc:
+    """``{field: description}`` parsed from the ``Attributes:`` section of ``cls.__doc__``, at
+    whatever indentation the docstring uses (the entries' indentation is read from the first
+    one; deeper lines continue an entry, the first line back at the section's level ends it).
+
+    >>> class C:
+    ...     \"\"\"A config.
+    ...
+    ...     Attributes:
+    ...       a: The first
+    ...         (continued).
+    ...       b: The second.
+    ...     Returns:
+    ...       nothing.
+    ...     \"\"\"
+    >>> field_docs(C)
+    {'a': 'The first (continued).', 'b': 'The second.'}
+    """
+    lines = inspect.cleandoc(cls.__doc__ or "").splitlines()
+    heads = [i for i, line in enumerate(lines) if line.strip() == "Attributes:"]
+    if not heads:
         return {}
-    body = doc.split("Attributes:", 1)[1]
+    section = len(lines[heads[0]]) - len(lines[heads[0]].lstrip())
     out: dict[str, str] = {}
-    current = None
-    for line in body.splitlines():
-        m = re.match(r"^\s{8}(\w+):\s*(.*)$", line)
-        if m:
+    current, indent = None, None
+    for line in lines[heads[0] + 1 :]:
+        if not line.strip():
+            continue
+        depth = len(line) - len(line.lstrip())
+        if depth <= section:
+            break  # the next section
+        indent = depth if indent is None else indent
+        m = re.match(r"^(\w+):\s*(.*)$", line.strip())
+        if depth == indent and m:
             current = m.group(1)
             out[current] = m.group(2).strip()
-        elif current and line.strip():
+        elif current:
             out[current] += " " + line.strip()
-        elif not line.strip() and current:
-            continue
     return out
 
 
