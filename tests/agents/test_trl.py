@@ -13,7 +13,6 @@ pytest.importorskip("trl")
 
 from offload_agents.grpo import GRPOConfig, GRPOTrainer
 from offload_agents.slm import HELP_REQUEST, load_local_lm
-from offload_agents.slm.skill import SkillConfig, build_skilled_slm
 from offload_agents.trl import (
     OffloadBatch,
     OffloadGRPOTrainer,
@@ -24,12 +23,6 @@ from offload_agents.trl import (
 from offload_gym.tasks import make_generator
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-@pytest.fixture(scope="module")
-def tiny_slm(tmp_path_factory):
-    cfg = SkillConfig(steps=2, batch_size=4, n_layer=1, n_embd=32, n_head=2, threads=1)
-    return str(build_skilled_slm(tmp_path_factory.mktemp("slm") / "slm", cfg, progress=False))
 
 
 def _tasks(n=8):
