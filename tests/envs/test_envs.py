@@ -223,3 +223,19 @@ def test_reset_budget_option_caps_the_episode():
     infos = [env.step(1)[-1] for _ in range(10)]
     assert sum(i["offloaded"] for i in infos) == 9 and infos[-1]["offload_refused"]
     env.close()
+
+
+def test_the_arguments_table_names_every_environment_argument():
+    """docs/environments.md's table of `gym.make` arguments lists every `EnvConfig` field (and
+    nothing that is not one, besides Gymnasium's ``render_mode``)."""
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    from offload_gym.envs.config import EnvConfig
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "environments.md").read_text()
+    table = doc.split("| argument | default | meaning |", 1)[1].split("\n\n", 1)[0]
+    documented = set(re.findall(r"^\| `(\w+)` \|", table, flags=re.M))
+    fields = {f.name for f in dataclasses.fields(EnvConfig)}
+    assert documented - {"render_mode"} == fields
