@@ -138,7 +138,9 @@ def evaluate_lm(
         if action is None:  # the model's own answer, asking suppressed
             action = local_answer(i)
         k = action.find(marker)
-        fallback = k >= 0 and not base.ledger.can_offload(base.cloud.quote(base.task, action[:k]))
+        task = base.task
+        assert task is not None  # one step per task of the episode: never past its end
+        fallback = k >= 0 and not base.ledger.can_offload(base.cloud.quote(task, action[:k]))
         _, reward, _, _, info = env.step(local_answer(i) if fallback else action)
         label = "cloud" if info["offload_requested"] or fallback else "local"
         rec = step_record(info, label, float(reward), None, agent=agent, seed=seed, episode=0)

@@ -176,17 +176,19 @@ class OffloadEnv(gym.Env):
         self._episode_correct = 0
 
     @property
-    def task(self) -> Task:
-        """The task of the current step."""
+    def task(self) -> Task | None:
+        """The task of the current step; ``None`` once the episode is over (and before the
+        first reset), so ``getattr(env.unwrapped, "task", None)`` never raises."""
         if self._done:
-            raise RuntimeError("the episode is over; call reset()")
+            return None
         return self._tasks[self._t]
 
     @property
-    def task_group(self) -> str:
-        """The name of the current task's group (e.g. ``"math"`` before the switch)."""
+    def task_group(self) -> str | None:
+        """The name of the current task's group (e.g. ``"math"`` before the switch); ``None``
+        once the episode is over."""
         if self._done:
-            raise RuntimeError("the episode is over; call reset()")
+            return None
         return self.stream.groups[self._groups[self._t]].name
 
     @property
