@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
-import io
 import json
 import math
-import pickle
 import time
 from collections import Counter
 from os import PathLike
@@ -22,11 +19,20 @@ import torch
 
 from offload_agents._torch import torch_threads
 from offload_agents.grpo import functional as F
+from offload_agents.grpo.adapters import add_lora
 from offload_agents.grpo.anchor import AnchorSource, anchor_loss, encode_anchor
+from offload_agents.grpo.checkpoint import (
+    LIVE_CLOUD,
+    dump_env_state,
+    load_env_state,
+    read_checkpoint,
+    write_checkpoint,
+)
 from offload_agents.grpo.config import GRPOConfig
 from offload_agents.grpo.dual import DualController, make_controller
 from offload_agents.grpo.logprobs import LogpSettings, token_logp
 from offload_agents.grpo.rollout import Rollout, RolloutCollector
+from offload_agents.grpo.tb_log import TENSORBOARD_SCALARS, tensorboard_writer
 from offload_gym.models.hf import context_window
 
 
@@ -101,7 +107,7 @@ class GRPOTrainer:
         self.log_path = Path(log_path) if log_path is not None else None
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._tb = _tensorboard_writer(tensorboard_dir) if self.rank == 0 else None
+        self._tb = tensorboard_writer(tensorboard_dir) if self.rank == 0 else None
 
     def _collector(self, env_kwargs: dict[str, Any] | None) -> RolloutCollector:
         """The rollout collector: P * G sub-environments under the algorithm's budget."""
@@ -307,14 +313,7 @@ class GRPOTrainer:
             "history": self.history,
             "collector": dump_env_state(self.collector.state(), self._live_objects()),
         }
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        payload = buffer.getvalue()
-        tmp = out.with_suffix(out.suffix + ".tmp")
-        tmp.write_bytes(CHECKPOINT_MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n"
-                        + payload)  # fmt: skip
-        tmp.replace(out)
-        return out
+        return write_checkpoint(out, state)
 
     def load_checkpoint(self, path: str | PathLike[str], *, trusted: bool = False) -> None:
         """Restore a checkpoint written by `save_checkpoint` for the same configuration.
@@ -357,171 +356,6 @@ class GRPOTrainer:
             self._tb = None
 
 
-CHECKPOINT_MAGIC = b"offload-gym checkpoint v1 sha256="
-"""First bytes of a checkpoint file, followed by the SHA-256 of the payload and a newline."""
-
-
-def read_checkpoint(path: str | PathLike[str]) -> dict[str, Any]:
-    """The state saved by `GRPOTrainer.save_checkpoint`, after checking that the file is one
-    and that its payload is intact (a clear ValueError naming the file otherwise: missing,
-    empty, truncated, corrupted). The payload is read with ``torch.load(weights_only=True)``
-    (tensors, numbers, strings, containers: no code runs); the environments' state inside it
-    stays bytes until `load_env_state` reads it."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"cannot read checkpoint {p}: {exc.strerror or exc}") from None
-    if not data:
-        raise ValueError(f"checkpoint {p} is empty")
-    header, sep, payload = data.partition(b"\n")
-    if not header.startswith(CHECKPOINT_MAGIC) or not sep:
-        raise ValueError(f"{p} is not an offload-gym checkpoint (or one from before v1)")
-    digest = header[len(CHECKPOINT_MAGIC) :].decode(errors="replace")
-    if hashlib.sha256(payload).hexdigest() != digest:
-        raise ValueError(f"checkpoint {p} is corrupted or truncated: its content hash differs")
-    try:
-        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise ValueError(f"checkpoint {p} holds more than tensors and plain values: "
-                         f"{str(exc).splitlines()[0]}") from None  # fmt: skip
-    if not isinstance(state, dict) or "config" not in state:
-        raise ValueError(f"checkpoint {p} does not hold a trainer state")
-    return state
-
-
-_STATE_CALLABLES = frozenset({
-    ("collections", "OrderedDict"), ("collections", "deque"), ("numpy", "dtype"),
-    ("numpy", "ndarray"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "scalar"), ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy.random._pickle", "__bit_generator_ctor"),
-    ("numpy.random._pickle", "__generator_ctor"),
-    ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
-})  # fmt: skip
-"""The functions and classes outside the state modules that environment state needs."""
-STATE_MODULES = (
-    "offload_gym.tasks.", "offload_gym.envs.", "offload_gym.budget", "offload_gym.models.base",
-    "offload_gym.models.cache", "offload_gym.models.simulated",
-    "offload_gym.scoring.grade", "gymnasium.spaces.", "gymnasium.wrappers.",
-    "gymnasium.envs.registration", "numpy.random.",
-)  # fmt: skip
-"""Modules whose classes (data: tasks, generators, configs, ledgers, simulated and cached
-clouds, spaces, wrappers, generators' bit states) a checkpoint's environment state may hold.
-Network clients are not among them: the cloud behind the cache is a live object (`LIVE_CLOUD`)
-that the caller passes back in."""
-LIVE_CLOUD = "live:cloud"
-"""The checkpoint's reference to the cloud model behind the shared cache."""
-
-
-class _StatePickler(pickle.Pickler):
-    def __init__(self, file: Any, live: dict[str, Any]) -> None:
-        super().__init__(file)
-        self._ids = {id(obj): name for name, obj in live.items()}
-
-    def persistent_id(self, obj: Any) -> str | None:
-        return self._ids.get(id(obj))
-
-
-def dump_env_state(state: Any, live: dict[str, Any] | None = None) -> bytes:
-    """Pickle environment state, writing each object of ``live`` as a reference by its name
-    (the live cloud model is not stored: `load_env_state` takes it from the caller)."""
-    buffer = io.BytesIO()
-    _StatePickler(buffer, live or {}).dump(state)
-    return buffer.getvalue()
-
-
-class _StateUnpickler(pickle.Unpickler):
-    def __init__(self, file: Any, live: dict[str, Any], *, trusted: bool = False) -> None:
-        super().__init__(file)
-        self._live, self._trusted = live, trusted
-
-    def persistent_load(self, pid: Any) -> Any:
-        if isinstance(pid, str) and pid in self._live:
-            return self._live[pid]
-        raise pickle.UnpicklingError(
-            f"the state refers to a live object {pid!r} that the "
-            f"caller did not pass (it passed {sorted(self._live)})"
-        )
-
-    def find_class(self, module: str, name: str) -> Any:
-        if self._trusted or (module, name) in _STATE_CALLABLES:
-            return super().find_class(module, name)
-        if module.startswith(STATE_MODULES) or module + "." in STATE_MODULES:
-            obj = super().find_class(module, name)
-            if isinstance(obj, type):
-                return obj
-        raise pickle.UnpicklingError(
-            f"{module}.{name} is not a class a checkpoint's environment state may hold; load "
-            "checkpoints that hold your own classes with trusted=True (only ones you wrote)"
-        )
-
-
-def load_env_state(
-    data: bytes, *, trusted: bool = False, live: dict[str, Any] | None = None
-) -> Any:
-    """The environments' state pickled in a checkpoint. Only the classes of `STATE_MODULES`
-    (and numpy's array and generator reconstructors) are looked up: no other module is
-    imported and no other function is called, so a tampered file cannot run code, and no
-    network client is ever built from it (the cloud model is a reference resolved from
-    ``live``, the caller's own objects by name); anything else is a ValueError saying what it
-    held. ``trusted=True`` uses plain pickle (for state holding your own classes, from
-    checkpoints you wrote), with the same ``live`` references.
-
-    >>> import pickle
-    >>> load_env_state(pickle.dumps({"calls": 3}))
-    {'calls': 3}
-    >>> load_env_state(b"cos\\nsystem\\n(S'echo pwned'\\ntR.")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    ValueError: checkpoint state refused: os.system is not a class a checkpoint's ...
-    """
-    try:
-        return _StateUnpickler(io.BytesIO(data), live or {}, trusted=trusted).load()
-    except pickle.UnpicklingError as exc:
-        raise ValueError(f"checkpoint state refused: {exc}") from None
-
-
 def _main_group(batch: Rollout) -> str:
     """The task group of most of the batch's prompts (the first of them on a tie)."""
     return Counter(batch.groups).most_common(1)[0][0]
-
-
-TENSORBOARD_SCALARS = ("lambda", "cloud_requests", "greedy_requests", "cloud_usage", "reward",
-                       "accuracy", "loss", "grad_norm", "clip_fraction",
-                       "kept_prompts", "anchor_loss")  # fmt: skip
-"""The training record's values written to TensorBoard (as ``offload/<key>``)."""
-
-
-def _tensorboard_writer(log_dir: str | PathLike[str] | None) -> Any:
-    """A ``SummaryWriter`` for ``log_dir`` (None: no TensorBoard), or a clear error when the
-    ``tensorboard`` package is missing."""
-    if log_dir is None:
-        return None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as exc:
-        raise ImportError(
-            "TensorBoard logging needs the tensorboard package: pip install tensorboard "
-            "(or pip install 'offload-gym[tensorboard]')"
-        ) from exc
-    return SummaryWriter(log_dir=str(log_dir))
-
-
-def add_lora(model: Any, rank: int, alpha: float) -> Any:
-    """Put rank-``rank`` LoRA adapters (scale ``alpha / rank``, no dropout) on every linear
-    layer of ``model`` but its output head, in place, with ``peft``; only the adapters stay
-    trainable. Returns ``model``."""
-    try:
-        from peft import LoraConfig, inject_adapter_in_model
-    except ImportError as exc:
-        raise ImportError(
-            "lora_rank > 0 needs peft: pip install 'offload-gym[lora]' (or pip install peft)"
-        ) from exc
-    import warnings
-
-    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0,  # type: ignore[arg-type]
-                        target_modules="all-linear")  # fmt: skip
-    with warnings.catch_warnings():  # GPT-2's Conv1D layers: peft flips fan_in_fan_out itself
-        warnings.filterwarnings("ignore", message=".*fan_in_fan_out.*")
-        inject_adapter_in_model(config, model)
-    return model

@@ -395,7 +395,7 @@ def test_tensorboard_gets_every_step_of_the_training_record(lm, tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from offload_agents.grpo.trainer import TENSORBOARD_SCALARS
+    from offload_agents.grpo.tb_log import TENSORBOARD_SCALARS
 
     model, tok = lm
     cfg = GRPOConfig(algorithm="dagrpo", dual="pid", num_tasks=6, group_size=2,
@@ -434,7 +434,7 @@ def test_checkpoints_refuse_corruption_truncation_and_bad_values(lm, tmp_path):
     import hashlib
     import io
 
-    from offload_agents.grpo.trainer import CHECKPOINT_MAGIC
+    from offload_agents.grpo.checkpoint import CHECKPOINT_MAGIC
 
     t = make(lm, "dagrpo", dual="pid")
     t.train(1, progress=False)
@@ -558,7 +558,7 @@ def _forge(path, mutate):
     import hashlib
     import io
 
-    from offload_agents.grpo.trainer import CHECKPOINT_MAGIC
+    from offload_agents.grpo.checkpoint import CHECKPOINT_MAGIC
 
     payload = path.read_bytes().partition(b"\n")[2]
     state = torch.load(io.BytesIO(payload), weights_only=False)
@@ -609,7 +609,7 @@ def test_checkpoints_hold_data_only_and_the_cloud_comes_from_the_caller(lm, tmp_
     state is refused by name."""
     import pickle
 
-    from offload_agents.grpo.trainer import LIVE_CLOUD, dump_env_state, load_env_state
+    from offload_agents.grpo.checkpoint import LIVE_CLOUD, dump_env_state, load_env_state
     from offload_gym.models.openai_cloud import OpenAICloud
 
     t = make(lm, "dagrpo")
