@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from offload_agents.grpo.dual import list_duals
+from offload_agents.grpo.dual import check_lambda_min, list_duals
 from offload_gym.validation import require_int, require_ints
 
 LengthNorm = Literal["token", "sequence"]
@@ -93,6 +93,10 @@ class GRPOConfig:
         pid_smoothing: Weight of the newest batch in the smoothed J_c (and the price) (1: no
             smoothing).
         lambda_max: Upper bound of lambda under the PID and price controllers.
+        lambda_min: Lower bound of lambda under the PID and price controllers: 0 (default; the
+            paper's multiplier of the inequality J_c <= tau, so under-spending is free) or below
+            0 (the budget as a target, J_c = tau: when usage falls short, lambda turns negative
+            and the advantage rewards asking). The paper's ascent always projects onto >= 0.
         alpha_a: Reward of a correct local answer (collab, gapg).
         alpha_c: Reward of a correct cloud-completed answer (collab, gapg).
         gapg_rho: GAPG keeps up to rho * |mixed| prompts where no local rollout is right but the
@@ -132,6 +136,7 @@ class GRPOConfig:
     pid_kd: float = 0.0
     pid_smoothing: float = 0.5
     lambda_max: float = 10.0
+    lambda_min: float = 0.0
     alpha_a: float = 1.0
     alpha_c: float = 0.4
     gapg_rho: float = 0.5
@@ -183,6 +188,10 @@ class GRPOConfig:
             raise ValueError(f"pid_smoothing must be in (0, 1], got {self.pid_smoothing}")
         if not self.lambda_max > 0:
             raise ValueError(f"lambda_max must be > 0, got {self.lambda_max}")
+        check_lambda_min(self.lambda_min)
+        if self.lambda_min < 0 and self.dual == "ascent":
+            raise ValueError("lambda_min < 0 needs dual='pid' or 'price': the paper's ascent "
+                             "projects lambda onto >= 0")  # fmt: skip
 
     @property
     def spec(self) -> Any:

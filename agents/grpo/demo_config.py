@@ -11,7 +11,7 @@ import numpy as np
 
 from offload_agents.grpo.algorithms import get_algorithm
 from offload_agents.grpo.config import GRPOConfig
-from offload_agents.grpo.dual import eta_rule
+from offload_agents.grpo.dual import check_lambda_min, eta_rule
 from offload_agents.slm.skill import CODE_FAMILIES, MATH_FAMILIES, SkillConfig, prompt_digest
 from offload_gym.tasks import TaskGroup, TaskStream, make_generator
 
@@ -76,6 +76,9 @@ class DemoConfig:
         lambda0: Initial lambda (the PID controller's bias term).
         pid_kp: PID controller's proportional gain.
         pid_ki: PID controller's integral gain.
+        lambda_min: Lower bound of the PID and price controllers' lambda: 0 (the budget is an
+            upper bound) or below 0 (a target: under-spending rewards asking). ``dagrpo`` (the
+            paper's ascent) keeps lambda >= 0 whatever this says.
         budget_signal: What DA-GRPO's controller holds at tau: ``"sampled"`` (the paper's share
             of sampled responses that ask) or ``"greedy"`` (the share of the step's prompts whose
             greedy response asks, the decision the evaluation sees; one extra greedy decode of
@@ -128,6 +131,7 @@ class DemoConfig:
     lambda0: float = 0.5
     pid_kp: float = 2.0
     pid_ki: float = 0.1
+    lambda_min: float = 0.0
     budget_signal: str = "sampled"
     eval_per_group: int = 150
     calib_per_group: int = 100
@@ -165,6 +169,7 @@ class DemoConfig:
             raise ValueError("eta_lambda must be >= 0 (0: by eta_rule, which needs "
                              f"lambda0 > 0), got eta_lambda={self.eta_lambda}, "
                              f"lambda0={self.lambda0}")  # fmt: skip
+        check_lambda_min(self.lambda_min)
         for name in ("math_difficulty", "code_difficulty"):
             span = getattr(self, name)
             if len(span) != 2 or not 1 <= span[0] <= span[1] <= 5:
@@ -221,6 +226,8 @@ class DemoConfig:
         fields = dict(METHODS[method])
         if get_algorithm(fields["algorithm"]).dual:
             fields["budget_signal"] = self.budget_signal
+            if fields.get("dual") in ("pid", "price"):  # the ascent is the paper's, kept >= 0
+                fields["lambda_min"] = self.lambda_min
         return GRPOConfig(num_tasks=2 * self.steps_per_group, tau=self.tau,
                           group_size=self.group_size, prompts_per_step=self.prompts_per_step,
                           max_new_tokens=self.max_new_tokens, lr=self.lr, beta=self.beta,

@@ -106,6 +106,22 @@ def test_demo_config_refuses_unknown_methods():
     assert DemoConfig(methods=("grpo", "dagrpo")).primary_method == "grpo"
 
 
+def test_demo_lambda_min_reaches_the_feedback_controllers_only():
+    cfg = DemoConfig(methods=("dagrpo", "dagrpo-price", "dagrpo-pid"), lambda_min=-1.0)
+    assert cfg.grpo("dagrpo-price", 0).lambda_min == -1.0
+    assert cfg.grpo("dagrpo-pid", 0).lambda_min == -1.0
+    assert cfg.grpo("dagrpo", 0).lambda_min == 0.0  # the paper's ascent stays >= 0
+    with pytest.raises(ValueError, match="lambda_min must be a finite number <= 0"):
+        DemoConfig(lambda_min=0.2)
+
+
+def test_demo_flag_takes_a_negative_lambda_min():
+    from offload_agents.cli import build_parser
+
+    args = build_parser().parse_args(["demo", "--quick", "--out", "x", "--lambda-min", "-1"])
+    assert args.lambda_min == -1.0
+
+
 def test_interrupted_demo_keeps_finished_seeds_and_resumes_them(tmp_path, monkeypatch):
     import dataclasses
 

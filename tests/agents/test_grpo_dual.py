@@ -193,3 +193,72 @@ def test_a_new_controller_is_a_registered_factory():
         GRPOConfig(dual="fixed-test")
     with pytest.raises(ValueError, match="non-empty string"):
         register_dual("")
+
+
+def test_lambda_min_lets_the_feedback_controllers_reward_asking():
+    # PID by hand (lambda0 0.5, Kp 2, Ki 0.5, no smoothing): usage 0 gives e = -0.3, I = -0.3,
+    # lambda = 0.5 - 0.6 - 0.15 = -0.25, kept at 0 by default and at -0.25 with lambda_min -1
+    for lo, want in ((0.0, 0.0), (-1.0, -0.25), (-0.1, -0.1)):
+        c = PIDController(lambda0=0.5, tau=0.3, kp=2.0, ki=0.5, smoothing=1.0, lambda_min=lo)
+        assert c.update(0.0) == pytest.approx(want)
+    # price by hand: price 1 (asker right, three local wrong), Kp 1, Ki 0, usage 0:
+    # lambda = 1 - 0.3 = 0.7; Kp 5: 1 - 1.5 = -0.5
+    c = PriceController(lambda0=0.5, tau=0.3, kp=5.0, ki=0.0, smoothing=1.0, lambda_min=-2.0)
+    c.observe(torch.tensor([[1.0, 0.0, 0.0, 0.0]]), torch.tensor([[1.0, 0.0, 0.0, 0.0]]))
+    assert c.update(0.0) == pytest.approx(-0.5)
+    # the anti-windup bound of the price controller's integral covers the lower bound
+    c = PriceController(lambda0=0.5, tau=0.3, kp=0.0, ki=1.0, smoothing=1.0, lambda_min=-3.0,
+                        lambda_max=2.0)  # fmt: skip
+    for _ in range(50):
+        c.update(0.0)
+    assert c.integral == pytest.approx(-3.0) and c.lam == pytest.approx(-2.5)
+    # a saved negative lambda resumes where allowed and is refused where it is not
+    state = c.state_dict()
+    again = PriceController(lambda0=0.5, tau=0.3, kp=0.0, ki=1.0, lambda_min=-3.0)
+    again.load_state_dict(state)
+    assert again.lam == c.lam
+    with pytest.raises(ValueError, match=r"lambda must be >= 0"):
+        PriceController(lambda0=0.5, tau=0.3, kp=0.0, ki=1.0).load_state_dict(state)
+
+
+def test_lambda_min_is_checked_where_it_is_set():
+    with pytest.raises(ValueError, match="lambda_min must be a finite number <= 0"):
+        PIDController(lambda0=0.5, tau=0.3, kp=1.0, ki=0.0, lambda_min=0.5)
+    with pytest.raises(ValueError, match="lambda_min must be a finite number <= 0"):
+        PriceController(lambda0=0.5, tau=0.3, kp=1.0, ki=0.0, lambda_min=math.nan)
+    with pytest.raises(ValueError, match="lambda_min must be a finite number <= 0"):
+        GRPOConfig(dual="price", lambda_min=1.0)
+    with pytest.raises(ValueError, match="paper's ascent"):
+        GRPOConfig(dual="ascent", lambda_min=-1.0)
+    assert make_controller(GRPOConfig(dual="pid", lambda_min=-1.0)).lambda_min == -1.0
+    assert make_controller(GRPOConfig(dual="price", lambda_min=-1.0)).lambda_min == -1.0
+
+
+def test_a_negative_lambda_brings_back_a_policy_that_stopped_asking():
+    """The simulated policy of the test above, started where the demo's runs end up (asking
+    on about 5% of samples, the cloud's gain small on most task kinds): with lambda kept >= 0
+    nothing but the reward pushes asking back up, and it stays far below tau; with lambda
+    allowed below 0 the controller pushes it up to the budget."""
+
+    def run(lo, seed):
+        rng = np.random.default_rng(seed)
+        gain, theta = np.linspace(0.0, 0.3, 12), np.full(12, -3.0)
+        c = make_controller(GRPOConfig(dual="price", tau=0.3, lambda_min=lo))
+        usage = []
+        for _ in range(36):
+            kinds = rng.integers(12, size=4)
+            p = 1 / (1 + np.exp(-theta[kinds]))
+            ask = (rng.random((4, 8)) < p[:, None]).astype(float)
+            right = rng.random((4, 8)) < np.where(ask > 0, 0.9, 0.9 - gain[kinds][:, None])
+            r, a = torch.tensor(right.astype(float)), torch.tensor(ask)
+            c.observe(r, a)
+            adv = F.dual_advantage(r, a, c.lam).numpy()
+            for i, k in enumerate(kinds):
+                theta[k] += 4.0 * np.mean(adv[i] * (ask[i] - p[i]))
+            usage.append(ask.mean())
+            c.update(ask.mean())
+        return np.mean(usage[18:])
+
+    floor = np.mean([run(0.0, s) for s in range(20)])
+    target = np.mean([run(-2.0, s) for s in range(20)])
+    assert floor < 0.15 and abs(target - 0.3) < abs(floor - 0.3) / 2, (floor, target)

@@ -20,6 +20,10 @@
   the error: ``lambda = clip(p + Kp e + Ki I, 0, lambda_max)``. The integrator no longer has to
   find the price level, which is what makes plain and PID ascent lag and overshoot.
 
+The PID and price controllers take ``lambda_min`` (default 0): below 0 the budget is a target
+(J_c = tau) rather than an upper bound, so a policy that asks too little is pushed back up
+instead of being left alone with lambda at 0.
+
 Each lives in its own module (`ascent`, `pid`, `price`) and registers a factory with
 `register_dual`; a new controller is a new module (`registry`).
 
@@ -31,7 +35,7 @@ advantages; a no-op for the first two), ``update(usage) -> lambda`` (after the u
 from __future__ import annotations
 
 from offload_agents.grpo.dual import ascent, pid, price  # noqa: F401  (registers the built-ins)
-from offload_agents.grpo.dual._common import ETA_RULE_VIOLATION, eta_rule
+from offload_agents.grpo.dual._common import ETA_RULE_VIOLATION, check_lambda_min, eta_rule
 from offload_agents.grpo.dual.ascent import AscentController
 from offload_agents.grpo.dual.pid import PIDController
 from offload_agents.grpo.dual.price import PriceController
@@ -50,6 +54,7 @@ __all__ = [
     "DualFactory",
     "PIDController",
     "PriceController",
+    "check_lambda_min",
     "eta_rule",
     "list_duals",
     "make_controller",

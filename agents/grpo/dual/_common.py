@@ -12,16 +12,20 @@ def _finite(name: str, value: float) -> float:
     return value
 
 
-def _lambda(value: float) -> float:
-    """A saved lambda, checked: a finite number >= 0 (a multiplier of a constraint)."""
+def _lambda(value: float, lambda_min: float = 0.0) -> float:
+    """A saved lambda, checked: a finite number >= ``lambda_min`` (0 for the multiplier of the
+    inequality J_c <= tau; below 0 where the controller holds the equality J_c = tau)."""
     lam = _finite("lambda", value)
-    if lam < 0:
-        raise ValueError(f"lambda must be >= 0, got {lam!r}")
+    if lam < lambda_min:
+        raise ValueError(f"lambda must be >= {lambda_min}, got {lam!r}")
     return lam
 
 
-def _check_feedback(gains: dict[str, float], smoothing: float, lambda_max: float) -> None:
-    """Gains finite and >= 0, smoothing in (0, 1], lambda_max > 0 (PID and price)."""
+def _check_feedback(
+    gains: dict[str, float], smoothing: float, lambda_max: float, lambda_min: float = 0.0
+) -> None:
+    """Gains finite and >= 0, smoothing in (0, 1], lambda_max > 0 >= lambda_min (PID and
+    price)."""
     for name, v in gains.items():
         if _finite(name, v) < 0:
             raise ValueError(f"{name} must be >= 0, got {v}")
@@ -29,6 +33,16 @@ def _check_feedback(gains: dict[str, float], smoothing: float, lambda_max: float
         raise ValueError(f"smoothing must be in (0, 1], got {smoothing}")
     if not lambda_max > 0:
         raise ValueError(f"lambda_max must be > 0, got {lambda_max}")
+    check_lambda_min(lambda_min)
+
+
+def check_lambda_min(value: float) -> float:
+    """``value`` if it is a valid lower bound of lambda: a finite number <= 0 (0: the budget
+    is an upper bound, J_c <= tau; below 0: a target, J_c = tau)."""
+    if not (math.isfinite(value) and value <= 0):
+        raise ValueError(f"lambda_min must be a finite number <= 0 (0: the budget is an upper "
+                         f"bound; below 0: a target), got {value!r}")  # fmt: skip
+    return value
 
 
 ETA_RULE_VIOLATION = 0.1

@@ -18,6 +18,8 @@ class PriceController:
         ki: Integral gain of the feedback.
         smoothing: Weight of the newest batch in the smoothed J_c and price sums.
         lambda_max: Upper bound of lambda.
+        lambda_min: Lower bound of lambda: 0 (the budget is an upper bound, J_c <= tau) or
+            below 0 (the budget is a target, J_c = tau: under-spending rewards asking).
 
     Worked by hand (tau 0.3, Kp 1, Ki 0.5, smoothing 1): a group of four where the two askers
     are right and the two local answers wrong prices a call at ``(2 * 0.5) / (2 * 0.5) = 1``;
@@ -45,12 +47,13 @@ class PriceController:
         ki: float,
         smoothing: float = 0.5,
         lambda_max: float = 10.0,
+        lambda_min: float = 0.0,
     ) -> None:
-        _check_feedback({"kp": kp, "ki": ki}, smoothing, lambda_max)
+        _check_feedback({"kp": kp, "ki": ki}, smoothing, lambda_max, lambda_min)
         self.lambda0 = _finite("lambda0", lambda0)
         self.tau, self.kp, self.ki = tau, kp, ki
-        self.smoothing, self.lambda_max = smoothing, lambda_max
-        self.lam = min(max(self.lambda0, 0.0), lambda_max)
+        self.smoothing, self.lambda_max, self.lambda_min = smoothing, lambda_max, lambda_min
+        self.lam = min(max(self.lambda0, lambda_min), lambda_max)
         self.gain: float | None = None  # smoothed sum_i c_i (r_i - mean r)
         self.spread: float | None = None  # smoothed sum_i c_i (c_i - mean c)
         self.smoothed: float | None = None
@@ -69,7 +72,7 @@ class PriceController:
         return self.kp * (self.smoothed - self.tau) + self.ki * self.integral
 
     def _set(self) -> float:
-        self.lam = min(self.lambda_max, max(0.0, self.price + self._feedback()))
+        self.lam = min(self.lambda_max, max(self.lambda_min, self.price + self._feedback()))
         return self.lam
 
     def observe(self, rewards: Any, cloud: Any) -> None:
@@ -94,7 +97,7 @@ class PriceController:
         self.smoothed = usage if self.smoothed is None else (1 - a) * self.smoothed + a * usage
         self.integral += self.smoothed - self.tau
         if self.ki > 0:  # anti-windup: the integral term alone stays within +-lambda_max
-            bound = self.lambda_max / self.ki
+            bound = max(self.lambda_max, -self.lambda_min) / self.ki
             self.integral = min(max(self.integral, -bound), bound)
         return self._set()
 
@@ -103,7 +106,7 @@ class PriceController:
                 "smoothed": self.smoothed, "integral": self.integral}  # fmt: skip
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.lam = _lambda(state["lam"])
+        self.lam = _lambda(state["lam"], self.lambda_min)
         self.integral = _finite("integral", state["integral"])
         self.gain, self.spread, self.smoothed = state["gain"], state["spread"], state["smoothed"]
 
@@ -112,4 +115,5 @@ class PriceController:
 def _build(config: Any) -> PriceController:
     return PriceController(lambda0=config.lambda0, tau=config.tau, kp=config.pid_kp,
                            ki=config.pid_ki, smoothing=config.pid_smoothing,
-                           lambda_max=config.lambda_max)  # fmt: skip
+                           lambda_max=config.lambda_max,
+                           lambda_min=config.lambda_min)  # fmt: skip
