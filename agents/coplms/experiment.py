@@ -25,7 +25,9 @@ def make_evaluator(tokenizer: Any, max_new_tokens: int) -> Evaluator:
     """``evaluate(model, tasks) -> {"em", "em_text", "rouge_l"}`` on greedy answers: ``em`` by
     the project's verifiers (a math answer compared by value; a code answer run against the
     task's tests in the sandbox: pass@1), ``em_text`` the response equal to the reference
-    target (`worked_steps`) as text, ``rouge_l`` its Rouge-L F-measure against that target."""
+    target (`worked_steps`) as text, ``rouge_l`` its Rouge-L F-measure against that target;
+    ``records`` the same per task (``task_id``, ``correct``, ``rouge_l``) for the paired
+    statistics."""
     from rouge_score import rouge_scorer
 
     scorer = rouge_scorer.RougeScorer(["rougeL"])
@@ -36,8 +38,10 @@ def make_evaluator(tokenizer: Any, max_new_tokens: int) -> Evaluator:
         em = [grade_response(t, x).correct for t, x in zip(tasks, texts, strict=True)]
         em_text = [x.strip() == r.strip() for x, r in zip(texts, refs, strict=True)]
         rouge = [scorer.score(r, x)["rougeL"].fmeasure for r, x in zip(refs, texts, strict=True)]
+        records = [{"task_id": t.id, "correct": float(c), "rouge_l": float(r)}
+                   for t, c, r in zip(tasks, em, rouge, strict=True)]  # fmt: skip
         return {"em": float(np.mean(em)), "em_text": float(np.mean(em_text)),
-                "rouge_l": float(np.mean(rouge))}  # fmt: skip
+                "rouge_l": float(np.mean(rouge)), "records": records}  # fmt: skip
 
     return evaluate
 
@@ -86,13 +90,68 @@ def run_experiment(
     return _result(cfg, list(seeds), runs, before)
 
 
+PRIMARY = "coplms"
+"""The method every other is compared against (where the run has it)."""
+SERVER_SUFFIX = ":server-llm"
+"""Records of a method's server LLM on the devices' tasks are named ``<method>:server-llm``."""
+
+
 def _result(
     cfg: CoPLMsConfig, seeds: list[int], runs: dict[str, list[Any]], before: list[Any]
 ) -> dict[str, Any]:
     domains = [d.domain for d in cfg.devices]
     summaries = {m: _method_summary(per_seed, domains, cfg.rounds) for m, per_seed in runs.items()}
+    records = task_records(seeds, runs, domains)
+    slim = {m: [{k: v for k, v in run.items() if k not in ("records", "server_records")}
+                for run in per_seed] for m, per_seed in runs.items()}  # fmt: skip
     return {"config": cfg.to_dict(), "seeds": seeds, "methods": summaries,
-            "before": _before_summary(before, domains), "runs": runs}  # fmt: skip
+            "before": _before_summary(before, domains), "runs": slim,
+            "comparisons": comparisons(records, domains), "records": records}  # fmt: skip
+
+
+def task_records(
+    seeds: list[int], runs: dict[str, list[Any]], domains: list[str]
+) -> list[dict[str, Any]]:
+    """Every method's last-round per-task records, one row per (seed, device, task), in the
+    form `offload_agents.stats` pairs on: ``agent``, ``seed``, ``episode`` (the device's index),
+    ``step`` (the task's index), ``device``, ``task_id``, ``correct`` (EM), ``rouge_l``. A
+    method's server LLM has its own rows (``<method>:server-llm``). Methods whose evaluator
+    kept no records are left out."""
+    rows: list[dict[str, Any]] = []
+    for method, per_seed in runs.items():
+        for seed, run in zip(seeds, per_seed, strict=True):
+            for agent, key in ((method, "records"), (method + SERVER_SUFFIX, "server_records")):
+                for k, device in enumerate(run.get(key) or []):
+                    where = {"agent": agent, "seed": seed, "episode": k, "device": domains[k]}
+                    rows += [{**where, "step": i, **rec} for i, rec in enumerate(device)]
+    return rows
+
+
+def comparisons(records: list[dict[str, Any]], domains: list[str]) -> list[dict[str, Any]]:
+    """The paired comparisons of the run (`offload_agents.stats.compare`, over seeds and the
+    devices' held-out tasks together, so the device average): ``coplms`` against every other
+    method on EM (``correct``) and Rouge-L, each device's model against ``standalone`` per
+    domain (``coplms[<domain>]``), and the server direction: ``coplms:server-llm`` (the LLM after
+    co-tuning) against ``server`` (the LLM tuned on public data alone), on the devices' tasks."""
+    from offload_agents.stats import compare
+
+    logs: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        logs.setdefault(r["agent"], []).append(r)
+    if PRIMARY not in logs:
+        return []
+    pairs = [(PRIMARY, b) for b in logs if b != PRIMARY and not b.endswith(SERVER_SUFFIX)]
+    if "server" in logs and PRIMARY + SERVER_SUFFIX in logs:
+        pairs.append((PRIMARY + SERVER_SUFFIX, "server"))
+    out = [compare(logs[a], logs[b], a, b, metric).to_dict()
+           for metric in ("correct", "rouge_l") for a, b in pairs]  # fmt: skip
+    if "standalone" in logs:
+        for k, dom in enumerate(domains):
+            a = [r for r in logs[PRIMARY] if r["episode"] == k]
+            b = [r for r in logs["standalone"] if r["episode"] == k]
+            out += [compare(a, b, f"{PRIMARY}[{dom}]", f"standalone[{dom}]", metric).to_dict()
+                    for metric in ("correct", "rouge_l")]  # fmt: skip
+    return out
 
 
 def _before(
@@ -100,12 +159,16 @@ def _before(
 ) -> dict[str, list[dict[str, float] | None]]:
     """Each device's public SLM and the public server LLM on each device's held-out tasks,
     before co-tuning (None for a randomly initialised model)."""
-    slms = [evaluate(load_public(p), held[k]) if p is not None else None
+
+    def means(model: Any, tasks: list[Task]) -> dict[str, float]:
+        return {k: v for k, v in evaluate(model, tasks).items() if k != "records"}
+
+    slms = [means(load_public(p), held[k]) if p is not None else None
             for k, p in enumerate(public.slms)]  # fmt: skip
     server = None
     if public.server is not None:
         llm = load_public(public.server)
-        server = [evaluate(llm, tasks) for tasks in held]
+        server = [means(llm, tasks) for tasks in held]
     return {"slm": slms, "server": server if server is not None else [None] * len(held)}
 
 
@@ -211,12 +274,37 @@ def _markdown(result: dict[str, Any]) -> list[str]:
         for k, srv in servers.items():
             cells = [f"{srv[d]['em']:.3f} | {srv[d]['rouge_l']:.3f}" for d in domains]
             lines.append(f"| {k} | " + " | ".join(cells) + " |")
-    return [*lines, "", "![metrics per round](rounds.png)", ""]
+    return [
+        *lines,
+        *_comparisons_md(result.get("comparisons") or []),
+        "",
+        "![metrics per round](rounds.png)",
+        "",
+    ]
+
+
+def _comparisons_md(rows: list[dict[str, Any]]) -> list[str]:
+    """The paired comparisons as tables: device side (co-tuning against each method, and per
+    domain against standalone) and server side."""
+    from offload_agents.stats import Comparison, comparisons_table
+
+    if not rows:
+        return []
+    found = [Comparison(**row) for row in rows]
+    server = [c for c in found if c.a.endswith(SERVER_SUFFIX)]
+    device = [c for c in found if c not in server]
+    out = ["", "## Paired comparisons (metric `correct` is EM; over seeds and each device's "
+           "held-out tasks)", "", comparisons_table(device)]  # fmt: skip
+    if server:
+        out += ["The server LLM after co-tuning against the server tuned on public data alone, "
+                "on the devices' held-out tasks:", "", comparisons_table(server)]  # fmt: skip
+    return out
 
 
 def write_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> dict[str, Path]:
-    """``results.json``, ``results.md`` and ``rounds.png`` (average Rouge-L and EM per round,
-    with their spread over seeds)."""
+    """``results.json`` (without the per-task records), ``steps.jsonl`` (the per-task records,
+    which ``offload-gym stats`` reads), ``results.md`` and ``rounds.png`` (average Rouge-L and
+    EM per round, with their spread over seeds)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -224,8 +312,12 @@ def write_report(result: dict[str, Any], out_dir: str | PathLike[str]) -> dict[s
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out / "results.json", "md": out / "results.md", "plot": out / "rounds.png"}
-    paths["json"].write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    paths = {"json": out / "results.json", "md": out / "results.md", "plot": out / "rounds.png",
+             "records": out / "steps.jsonl"}  # fmt: skip
+    summary = {k: v for k, v in result.items() if k != "records"}
+    paths["json"].write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    with paths["records"].open("w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in result.get("records") or [])
     methods = result["methods"]
     paths["md"].write_text("\n".join(_markdown(result)), encoding="utf-8")
     from matplotlib.ticker import MaxNLocator

@@ -102,7 +102,16 @@ def prepare(cfg: CoPLMsConfig, public: PublicModels | None = None) -> Setup:
     return Setup(char_tokenizer(), train, held, server, queries)
 
 
-Evaluator = Callable[[Any, Sequence[Task]], dict[str, float]]
+Evaluator = Callable[[Any, Sequence[Task]], dict[str, Any]]
+"""``evaluate(model, tasks) -> {"em", "em_text", "rouge_l"}`` (means over the tasks), with
+``"records"`` (one ``{"task_id", "correct", "rouge_l"}`` per task, in order) where the
+evaluator keeps them: `run_method` moves the last round's into the run's ``records``."""
+
+
+def _scores(evaluate: Evaluator, model: Any, tasks: Sequence[Task]) -> tuple[dict, list | None]:
+    """The evaluator's means and, apart, its per-task records (None where it keeps none)."""
+    scores = dict(evaluate(model, tasks))
+    return scores, scores.pop("records", None)
 
 
 @dataclass
@@ -210,6 +219,11 @@ def _one_round(method: str, cfg: CoPLMsConfig, m: _Models, r: int = 0) -> list[A
     return m.slms
 
 
+def _kept(records: list | None) -> list | None:
+    """Per-device records, or None where the evaluator kept none."""
+    return None if records is None or any(r is None for r in records) else records
+
+
 def run_method(
     method: str,
     cfg: CoPLMsConfig,
@@ -227,7 +241,9 @@ def run_method(
     the local model of the offload environments).
 
     Returns ``{"rounds": [{"round", "devices": [{"em", "rouge_l"}], "bytes"}], "server": metrics
-    of the LLM on every device's held-out tasks (or None), "bytes_per_round"}``.
+    of the LLM on every device's held-out tasks (or None), "bytes_per_round", "records": the
+    last round's per-task records of each device's model (a list per device, or None),
+    "server_records": the same of the LLM (or None)}``.
     """
     from tqdm.auto import tqdm
 
@@ -241,10 +257,11 @@ def run_method(
     rounds = []
     bar = tqdm(range(cfg.rounds), desc=f"{method} seed {cfg.seed}", disable=not progress,
                leave=False)  # fmt: skip
-    deployed = m.slms
+    deployed, records = m.slms, None
     for r in bar:
         deployed = _one_round(method, cfg, m, r)
-        devices = [evaluate(deployed[k], setup.eval[k]) for k in range(K)]
+        scored = [_scores(evaluate, deployed[k], setup.eval[k]) for k in range(K)]
+        devices, records = [s for s, _ in scored], [rec for _, rec in scored]
         rounds.append({"round": r + 1, "devices": devices, "bytes": per_round * (r + 1)})
         bar.set_postfix(rouge_l=f"{np.mean([d['rouge_l'] for d in devices]):.3f}",
                         em=f"{np.mean([d['em'] for d in devices]):.3f}")  # fmt: skip
@@ -253,10 +270,12 @@ def run_method(
             path = Path(save_dir) / f"device{k}-{dev.domain}"
             deployed[k].save_pretrained(path)
             tok.save_pretrained(path)
-    server = None
+    server = server_records = None
     if method in ("coplms", "oneway"):
-        server = [evaluate(m.llm, setup.eval[k]) for k in range(K)]
+        scored = [_scores(evaluate, m.llm, setup.eval[k]) for k in range(K)]
+        server, server_records = [s for s, _ in scored], [rec for _, rec in scored]
     return {"rounds": rounds, "server": server, "bytes_per_round": per_round,
+            "records": _kept(records), "server_records": _kept(server_records),
             "params": {"slm": [sum(p.numel() for p in x.parameters()) for x in m.slms],
                        "dpm": sum(p.numel() for p in m.dpm0.parameters()),
                        "llm": sum(p.numel() for p in m.llm.parameters())}}  # fmt: skip

@@ -187,12 +187,18 @@ def test_evaluator_grades_by_verifiers_and_text(setup, monkeypatch):
                         lambda model, tok, ts, **kw: (list(replies), [1.0] * len(ts)))  # fmt: skip
     evaluate = experiment.make_evaluator(setup.tokenizer, 8)
     replies[:] = [worked_steps(t) for t in tasks]
-    assert evaluate(None, tasks) == {"em": 1.0, "em_text": 1.0, "rouge_l": pytest.approx(1.0)}
+    got = evaluate(None, tasks)
+    records = got.pop("records")
+    assert got == {"em": 1.0, "em_text": 1.0, "rouge_l": pytest.approx(1.0)}
+    assert [r["task_id"] for r in records] == [t.id for t in tasks]
+    assert [r["correct"] for r in records] == [1.0, 1.0]
     replies[:] = ["####" + tasks[0].answer, worked_steps(tasks[1])]
     got = evaluate(None, tasks)
     assert got["em"] == 1.0 and got["em_text"] == 0.5
     replies[:] = ["1=1####-999999", "return None"]
-    assert evaluate(None, tasks)["em"] == 0.0
+    got = evaluate(None, tasks)
+    assert got["em"] == 0.0 and [r["correct"] for r in got["records"]] == [0.0, 0.0]
+    assert all(0.0 <= r["rouge_l"] < 1.0 for r in got["records"])
 
 
 def test_public_checkpoints_are_built_once_and_held_out_tasks_avoid_their_prompts(tmp_path):
@@ -235,6 +241,19 @@ def test_experiment_end_to_end(tmp_path):
     paths = write_report(result, tmp_path)
     data = json.loads(paths["json"].read_text())
     assert data["seeds"] == [0, 1] and "coplms" in paths["md"].read_text()
+    # per-task records: every method's devices, and the LLM of the methods that train it
+    rows = [json.loads(line) for line in paths["records"].read_text().splitlines()]
+    per_method = 2 * sum(TINY.eval_per_device for _ in TINY.devices)  # 2 seeds
+    agents = {r["agent"] for r in rows}
+    assert agents == set(METHODS) | {"coplms:server-llm", "oneway:server-llm"}
+    assert all(sum(r["agent"] == a for r in rows) == per_method for a in agents)
+    assert "records" not in data and "records" not in data["runs"]["coplms"][0]
+    found = {(c["a"], c["b"], c["metric"]) for c in data["comparisons"]}
+    assert ("coplms", "standalone", "correct") in found and ("coplms", "fedavg", "rouge_l") in found
+    assert ("coplms:server-llm", "server", "correct") in found
+    assert ("coplms[code]", "standalone[code]", "rouge_l") in found
+    assert all(c["n_seeds"] == 2 and c["mde80"] is not None for c in data["comparisons"])
+    assert "Paired comparisons" in paths["md"].read_text()
     assert paths["plot"].read_bytes()[:4] == b"\x89PNG"
     again = run_experiment(TINY, seeds=(0,), methods=("coplms",), progress=False,
                            cache_dir=tmp_path)  # fmt: skip
@@ -242,6 +261,35 @@ def test_experiment_end_to_end(tmp_path):
     assert again["runs"]["coplms"][0]["rounds"] == first  # seeded: identical reruns
     with pytest.raises(ValueError, match="unknown method"):
         run_experiment(TINY, methods=("fedprox",))
+
+
+def test_comparisons_pair_each_device_task_and_match_a_hand_count():
+    """Two methods on two devices and two seeds, per-task EM set by hand: the comparison's
+    diff is the mean of the per-task differences, its per-seed differences are those of each
+    seed's tasks pooled over the devices, and McNemar counts the discordant tasks."""
+    from offload_agents.coplms.experiment import comparisons, task_records
+
+    def run(values):  # values[device] -> the run's last-round records of that device
+        return {"records": [[{"task_id": f"d{k}t{i}", "correct": float(v), "rouge_l": 0.5 * v}
+                             for i, v in enumerate(dev)] for k, dev in enumerate(values)],
+                "server_records": None}  # fmt: skip
+
+    runs = {"coplms": [run([[1, 1, 0], [1, 0, 0]]), run([[1, 0, 0], [1, 1, 1]])],
+            "standalone": [run([[0, 1, 0], [0, 0, 0]]), run([[1, 0, 0], [0, 1, 0]])]}  # fmt: skip
+    rows = task_records([0, 1], runs, ["polynomials", "code"])
+    assert len(rows) == 24 and {r["device"] for r in rows} == {"polynomials", "code"}
+    found = {(c["a"], c["metric"]): c for c in comparisons(rows, ["polynomials", "code"])}
+    em = found["coplms", "correct"]
+    assert em["per_seed_diff"] == pytest.approx([2 / 6, 2 / 6])  # seed 0: +2 of 6; seed 1: +2
+    assert em["diff"] == pytest.approx(4 / 12) and em["discordant"] == [4, 0]
+    assert em["p"] == pytest.approx(0.125) and em["n_tasks"] == 12 and em["n_seeds"] == 2
+    code = found["coplms[code]", "correct"]  # device 1 alone: seed 0 +1/3, seed 1 +2/3
+    assert code["per_seed_diff"] == pytest.approx([1 / 3, 2 / 3])
+    assert found["coplms", "rouge_l"]["diff"] == pytest.approx(0.5 * 4 / 12)
+    # a method whose task differs at the same position is refused, not silently paired
+    runs["standalone"][0]["records"][0][0]["task_id"] = "other"
+    with pytest.raises(ValueError, match="different tasks"):
+        comparisons(task_records([0, 1], runs, ["polynomials", "code"]), ["polynomials", "code"])
 
 
 def test_device_queries_are_answered_by_its_dpm(setup):
