@@ -32,7 +32,7 @@ def make_evaluator(tokenizer: Any, max_new_tokens: int) -> Evaluator:
 
     scorer = rouge_scorer.RougeScorer(["rougeL"])
 
-    def evaluate(model: Any, tasks: Sequence[Task]) -> dict[str, float]:
+    def evaluate(model: Any, tasks: Sequence[Task]) -> dict[str, Any]:
         texts, _ = generate_responses(model, tokenizer, tasks, max_new_tokens=max_new_tokens)
         refs = [worked_steps(t) for t in tasks]
         em = [grade_response(t, x).correct for t, x in zip(tasks, texts, strict=True)]
@@ -165,11 +165,11 @@ def _before(
 
     slms = [means(load_public(p), held[k]) if p is not None else None
             for k, p in enumerate(public.slms)]  # fmt: skip
-    server = None
+    server: list[dict[str, float] | None] = [None] * len(held)
     if public.server is not None:
         llm = load_public(public.server)
         server = [means(llm, tasks) for tasks in held]
-    return {"slm": slms, "server": server if server is not None else [None] * len(held)}
+    return {"slm": slms, "server": server}
 
 
 def _before_summary(
