@@ -254,6 +254,16 @@ def test_experiment_end_to_end(tmp_path):
     assert ("coplms[code]", "standalone[code]", "rouge_l") in found
     assert all(c["n_seeds"] == 2 and c["mde80"] is not None for c in data["comparisons"])
     assert "Paired comparisons" in paths["md"].read_text()
+    # `offload-gym stats` recomputes them from the folder
+    from offload_agents.cli import main
+
+    assert main(["stats", str(tmp_path), "--primary", "coplms", "--metric", "rouge_l",
+                 "--json", str(tmp_path / "again.json")]) == 0  # fmt: skip
+    again_rows = json.loads((tmp_path / "again.json").read_text())["comparisons"]
+    saved = {(c["a"], c["b"]): c for c in data["comparisons"] if c["metric"] == "rouge_l"}
+    for c in again_rows:
+        if (c["a"], c["b"]) in saved:
+            assert c["diff"] == pytest.approx(saved[c["a"], c["b"]]["diff"])
     assert paths["plot"].read_bytes()[:4] == b"\x89PNG"
     again = run_experiment(TINY, seeds=(0,), methods=("coplms",), progress=False,
                            cache_dir=tmp_path)  # fmt: skip
