@@ -107,7 +107,7 @@ def register(sub: Any) -> None:
     add_out_args(p_cop, tensorboard=False)
     p_cop.add_argument("--seeds", type=_positive, default=None,
                        help="number of seeds (default 3; 1 with --quick)")  # fmt: skip
-    p_cop.add_argument("--methods", default="coplms,standalone,fedavg,oneway,server",
+    p_cop.add_argument("--methods", default="coplms,standalone,fedavg,oneway,server,fedmkt",
                        help="comma-separated methods")  # fmt: skip
     p_cop.add_argument("--quiet", action="store_true", help="no progress bars")
     from offload_agents.coplms import CoPLMsConfig

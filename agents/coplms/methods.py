@@ -14,8 +14,14 @@
 - ``oneway``: one-way distillation: the server tunes the LLM on its data and distils it into the
   DPMs, which go down to the devices and are distilled into the SLMs (frozen teachers); nothing
   flows back.
+- ``fedmkt``: direct server-to-device distillation on public data, the closest prior method
+  (FedMKT-style, one direction): the server tunes the LLM on its data; each device tunes its
+  SLM on its own data, then distils the LLM into it on the public data (frozen teacher, no
+  proxy). What travels is the LLM's output distributions on the public batches.
 
-Communication is counted in bytes of parameters sent (float32 state dicts), both directions.
+Communication is counted in bytes of parameters sent (float32 state dicts), both directions;
+for ``fedmkt``, in the LLM's float32 output distributions over the full vocabulary at every
+position of the distillation batches (an upper bound: padded length, no top-k).
 """
 
 from __future__ import annotations
@@ -49,7 +55,9 @@ from offload_agents.slm.skill import char_tokenizer, prompt_digest, worked_steps
 from offload_gym import seeding
 from offload_gym.tasks import Task
 
-METHODS = ("coplms", "standalone", "fedavg", "oneway", "server")
+METHODS = ("coplms", "standalone", "fedavg", "oneway", "server", "fedmkt")
+SERVER_TRAINED = ("coplms", "oneway", "fedmkt")
+"""The methods that train the server LLM (its scores on the devices' tasks are reported)."""
 
 
 @dataclass
@@ -129,6 +137,7 @@ class _Models:
     opt_llm: Any
     dev_batches: list[Any]
     srv_batches: Any
+    pub_batches: list[Any]
     sizes: list[int]
     setup: Setup
     max_len: int
@@ -162,6 +171,8 @@ def _build(cfg: CoPLMsConfig, setup: Setup, public: PublicModels | None) -> _Mod
                              max_len=max_len) for k in range(K)],
         srv_batches=Batches(tok, setup.server, cfg.batch_size, seed=_data_seed(s, 99),
                             max_len=max(max_len, cfg.server.n_positions)),
+        pub_batches=[Batches(tok, setup.server, cfg.batch_size, seed=_data_seed(s, k, 60_000),
+                             max_len=max_len) for k in range(K)],
         sizes=[len(t) for t in setup.train],
         setup=setup, max_len=max_len,
     )  # fmt: skip
@@ -209,6 +220,13 @@ def _one_round(method: str, cfg: CoPLMsConfig, m: _Models, r: int = 0) -> list[A
     if method == "server":
         task_steps(m.llm, m.opt_llm, m.srv_batches, cfg.server_steps)
         return [m.llm] * K
+    if method == "fedmkt":
+        task_steps(m.llm, m.opt_llm, m.srv_batches, cfg.server_steps)
+        for k in range(K):
+            task_steps(m.slms[k], m.opt_slm[k], m.dev_batches[k], cfg.local_steps)
+            mutual_steps(m.slms[k], m.llm, m.opt_slm[k], None, m.pub_batches[k],
+                         cfg.mutual_steps, **dl)  # fmt: skip
+        return m.slms
     # oneway
     task_steps(m.llm, m.opt_llm, m.srv_batches, cfg.server_steps)
     server_steps(m.llm, m.dpms, None, m.opt_dpm_srv, m.srv_batches, cfg.server_steps, **sl)
@@ -217,6 +235,12 @@ def _one_round(method: str, cfg: CoPLMsConfig, m: _Models, r: int = 0) -> list[A
         mutual_steps(m.slms[k], m.dpms[k], m.opt_slm[k], None, _mutual_batches(cfg, m, k, r),
                      cfg.mutual_steps, **dl)  # fmt: skip
     return m.slms
+
+
+def logit_bytes(cfg: CoPLMsConfig, vocab: int, max_len: int) -> int:
+    """Bytes of the LLM's output distributions one device receives a round under ``fedmkt``:
+    float32 over the vocabulary at every position of its ``mutual_steps`` public batches."""
+    return cfg.mutual_steps * cfg.batch_size * max_len * vocab * 4
 
 
 def _kept(records: list | None) -> list | None:
@@ -253,7 +277,8 @@ def run_method(
     m = _build(cfg, setup, public)
     dpm_bytes = parameter_bytes(m.dpm0)
     per_round = {"coplms": 2 * K * dpm_bytes, "standalone": 0, "fedavg": 2 * K * dpm_bytes,
-                 "oneway": K * dpm_bytes, "server": 0}[method]  # fmt: skip
+                 "oneway": K * dpm_bytes, "server": 0,
+                 "fedmkt": K * logit_bytes(cfg, len(tok), m.max_len)}[method]  # fmt: skip
     rounds = []
     bar = tqdm(range(cfg.rounds), desc=f"{method} seed {cfg.seed}", disable=not progress,
                leave=False)  # fmt: skip
@@ -271,7 +296,7 @@ def run_method(
             deployed[k].save_pretrained(path)
             tok.save_pretrained(path)
     server = server_records = None
-    if method in ("coplms", "oneway"):
+    if method in SERVER_TRAINED:
         scored = [_scores(evaluate, m.llm, setup.eval[k]) for k in range(K)]
         server, server_records = [s for s, _ in scored], [rec for _, rec in scored]
     return {"rounds": rounds, "server": server, "bytes_per_round": per_round,

@@ -128,14 +128,18 @@ def _zero(model, tasks):
 
 def test_communication_accounting(setup):
     dpm_bytes = parameter_bytes(build_model(TINY.dpm, setup.tokenizer, seed=0))
+    vocab, max_len = len(setup.tokenizer), max(d.slm.n_positions for d in TINY.devices)
+    # fedmkt: each of the 2 devices receives float32 distributions over the vocabulary at
+    # every position of its mutual_steps public batches
+    logits = TINY.mutual_steps * TINY.batch_size * max_len * vocab * 4
     want = {"coplms": 2 * 2 * dpm_bytes, "standalone": 0, "fedavg": 2 * 2 * dpm_bytes,
-            "oneway": 2 * dpm_bytes, "server": 0}  # fmt: skip
+            "oneway": 2 * dpm_bytes, "server": 0, "fedmkt": 2 * logits}  # fmt: skip
     assert set(want) == set(METHODS)
     for method, per_round in want.items():
         run = run_method(method, TINY, setup, _zero, progress=False)
         assert run["bytes_per_round"] == per_round, method
         assert [r["bytes"] for r in run["rounds"]] == [per_round, 2 * per_round]
-        assert (run["server"] is not None) == (method in ("coplms", "oneway"))
+        assert (run["server"] is not None) == (method in ("coplms", "oneway", "fedmkt"))
 
 
 def test_every_method_gives_the_devices_equal_gradient_steps(setup, monkeypatch):
@@ -166,7 +170,7 @@ def test_every_method_gives_the_devices_equal_gradient_steps(setup, monkeypatch)
         per_device = cfg.rounds * (cfg.local_steps + cfg.mutual_steps)
         k = len(cfg.devices)  # the last round's devices (the LLM's own scores come after)
         final = [d[0] for d in deployed[(cfg.rounds - 1) * k : cfg.rounds * k]]
-        if method in ("coplms", "standalone", "oneway"):
+        if method in ("coplms", "standalone", "oneway", "fedmkt"):
             assert [counts[i] for i in final] == [per_device] * 2, method
         elif method == "fedavg":  # local copies train, the average is deployed
             assert sum(counts.values()) == 2 * per_device and len(set(final)) == 1
@@ -245,7 +249,7 @@ def test_experiment_end_to_end(tmp_path):
     rows = [json.loads(line) for line in paths["records"].read_text().splitlines()]
     per_method = 2 * sum(TINY.eval_per_device for _ in TINY.devices)  # 2 seeds
     agents = {r["agent"] for r in rows}
-    assert agents == set(METHODS) | {"coplms:server-llm", "oneway:server-llm"}
+    assert agents == set(METHODS) | {f"{m}:server-llm" for m in ("coplms", "oneway", "fedmkt")}
     assert all(sum(r["agent"] == a for r in rows) == per_method for a in agents)
     assert "records" not in data and "records" not in data["runs"]["coplms"][0]
     found = {(c["a"], c["b"], c["metric"]) for c in data["comparisons"]}
@@ -340,3 +344,40 @@ def test_domain_tasks_fill_a_family_that_runs_out():
     both = domain_tasks("code", 10, seed=3, max_difficulty=2)
     fams = [t.metadata.get("family") for t in both]
     assert fams[:4] == ["code_arithmetic", "code_lists"] * 2  # interleaved when both have tasks
+
+
+def test_fedmkt_distils_the_server_llm_into_each_device_on_public_data(setup, monkeypatch):
+    """Each round: the LLM tunes on the server's data, then every device tunes on its own data
+    and learns from the LLM (a frozen teacher: no optimizer) on public batches, with no proxy
+    in between."""
+    from offload_agents.coplms import methods
+
+    calls: list[tuple] = []
+    real_task, real_mutual = methods.task_steps, methods.mutual_steps
+
+    def task(model, opt, batches, steps):
+        calls.append(("task", id(model), id(batches)))
+        return real_task(model, opt, batches, steps)
+
+    def mutual(a, b, opt_a, opt_b, batches, steps, **kw):
+        calls.append(("mutual", id(a), id(b), opt_b is None, id(batches)))
+        return real_mutual(a, b, opt_a, opt_b, batches, steps, **kw)
+
+    monkeypatch.setattr(methods, "task_steps", task)
+    monkeypatch.setattr(methods, "mutual_steps", mutual)
+    built = {}
+    real_build = methods._build
+
+    def build(cfg, s, public):
+        built["m"] = real_build(cfg, s, public)
+        return built["m"]
+
+    monkeypatch.setattr(methods, "_build", build)
+    run_method("fedmkt", TINY, setup, _zero, progress=False)
+    m = built["m"]
+    one_round = [("task", id(m.llm), id(m.srv_batches))]
+    for k in range(len(TINY.devices)):
+        one_round += [("task", id(m.slms[k]), id(m.dev_batches[k])),
+                      ("mutual", id(m.slms[k]), id(m.llm), True, id(m.pub_batches[k]))]  # fmt: skip
+    assert calls == one_round * TINY.rounds
+    assert {t.prompt for t in m.pub_batches[0].tasks} == {t.prompt for t in setup.server}
