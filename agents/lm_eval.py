@@ -13,8 +13,8 @@ import numpy as np
 from offload_agents.slm.template import HELP_REQUEST, format_prompt
 from offload_gym.envs import offload_env
 from offload_gym.metrics import step_record
-from offload_gym.models.hf import generate_batch
-from offload_gym.protocol import asks_cloud, check_marker
+from offload_gym.models.hf import fit_prompts, generate_batch, generate_tokens
+from offload_gym.protocol import OFFLOAD_MARKER, asks_cloud, check_marker
 from offload_gym.tasks import Task, TaskGroup, TaskStream, code_stream, math_stream
 
 
@@ -42,6 +42,34 @@ def generate_responses(
                          max_new_tokens=max_new_tokens, batch_size=batch_size,
                          keep_special_tokens=True, suppress=suppress)  # fmt: skip
     return [text for text, _, _ in out], [math.exp(mean) for _, mean, _ in out]
+
+
+def ask_probabilities(
+    model: Any,
+    tokenizer: Any,
+    tasks: Sequence[Task],
+    *,
+    marker: str = OFFLOAD_MARKER,
+    batch_size: int = 32,
+) -> np.ndarray:
+    """The model's probability of opening its response with the help request's ``marker`` on
+    each task's prompt: the policy's own wish to ask, a routing score (the decision is the
+    response's first token in the skilled-SLM format). The marker must be one token of the
+    tokenizer (the skilled-SLM kit's tokenizers keep it whole); else a ValueError."""
+    import torch
+
+    marker_id = tokenizer.get_vocab().get(marker) if hasattr(tokenizer, "get_vocab") else None
+    if marker_id is None:
+        raise ValueError(f"ask_probabilities needs the marker {marker!r} as one token of the "
+                         "tokenizer (the skilled-SLM kit's tokenizers keep it whole)")  # fmt: skip
+    out: list[float] = []
+    prompts = [format_prompt(t.prompt) for t in tasks]
+    for start in range(0, len(prompts), batch_size):
+        ids = fit_prompts(model, tokenizer, prompts[start : start + batch_size], 1)
+        g = generate_tokens(model, tokenizer, ids, max_new_tokens=1, scores=True)
+        probs = torch.softmax(g.scores[:, 0].float(), dim=-1)[:, marker_id]
+        out += probs.tolist()
+    return np.asarray(out, dtype=np.float64)
 
 
 class GreedyMemo:

@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 
 from offload_agents._torch import torch_threads
+from offload_agents.baselines.prompt_router import top_share
+from offload_agents.grpo.algorithms import get_algorithm
 from offload_agents.grpo.demo_config import (
     ALGORITHMS,
     CALIB_SEED,
@@ -61,7 +63,13 @@ from offload_agents.grpo.routers import (
     routing_ceiling,
 )
 from offload_agents.grpo.trainer import GRPOTrainer
-from offload_agents.lm_eval import GreedyMemo, always_help, evaluate_lm, never_help
+from offload_agents.lm_eval import (
+    GreedyMemo,
+    always_help,
+    ask_probabilities,
+    evaluate_lm,
+    never_help,
+)
 from offload_agents.slm import load_local_lm
 from offload_agents.slm.skill import WorkedAnswers, build_skilled_slm, load_seen, prompt_digest
 from offload_gym import metrics
@@ -292,6 +300,10 @@ def _ceilings(cfg: DemoConfig, per_seed: list[dict[str, Any]]) -> dict[str, dict
     if "grpo" in out:  # the composites route the grpo model
         for name in ("grpo+random", "grpo+router", "grpo+router-privileged"):
             out[name] = out["grpo"]
+    for method in [
+        m for m in cfg.methods if m in out and get_algorithm(METHODS[m]["algorithm"]).dual
+    ]:
+        out[method + RANKED] = out[method]  # the same model, ranked by its own asking
     return out
 
 
@@ -340,13 +352,31 @@ def _run_seed(
         own = evaluate_lm(model, tokenizer, stream, route=never_help, agent=f"{method}:own",
                           memo=memo, **run)  # fmt: skip
         done["own"][method] = own
-        if method == "grpo":
-            evaluate("grpo+random", memo, random_route(cfg.tau, seed))
-            status.set_description_str(f"seed {seed}: calibrate the routers")
-            for name, route in _routers(memo, cfg, seed, tasks, seen | held_out).items():
-                evaluate(name, memo, route)
+        for name, route in _composites(method, memo, cfg, seed, tasks, seen | held_out).items():
+            evaluate(name, memo, route)
     status.close()
     return done
+
+
+RANKED = "+rank"
+"""Suffix of a DA-GRPO model deployed by its own asking probability: ``<method>+rank``."""
+
+
+def _composites(
+    method: str, memo: GreedyMemo, cfg: DemoConfig, seed: int, tasks: list[Any], exclude: Any
+) -> dict[str, Any]:
+    """The deployments of a tuned model other than its own greedy decisions, by name: the
+    ``grpo`` model behind random offloading and the two routers; a DA-GRPO model by its own
+    probability of asking (``<method>+rank``: the evaluation tasks with the highest
+    probability, the budget's share of them, go to the cloud, the rule the routers follow, so
+    the policy's ranking is compared with theirs)."""
+    if method == "grpo":
+        return {"grpo+random": random_route(cfg.tau, seed),
+                **_routers(memo, cfg, seed, tasks, exclude)}  # fmt: skip
+    if get_algorithm(METHODS[method]["algorithm"]).dual:
+        scores = ask_probabilities(memo.model, memo.tokenizer, tasks)
+        return {method + RANKED: mask_route(top_share(scores, cfg.tau))}
+    return {}
 
 
 def _routers(

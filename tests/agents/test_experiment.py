@@ -16,7 +16,11 @@ def test_demo_end_to_end(tmp_path):
     result = run_demo(tmp_path / "out", TINY, cache_dir=tmp_path / "cache", progress=False)
     names = set(result["agents"])
     assert names == {"local", "cloud-unlimited", "dagrpo", "grpo", "collab", "gapg",
-                     "grpo+random", "grpo+router", "grpo+router-privileged"}  # fmt: skip
+                     "grpo+random", "grpo+router", "grpo+router-privileged",
+                     "dagrpo+rank"}  # fmt: skip
+    # the DA-GRPO model ranked by its own asking probability sends exactly the budget's share
+    ranked = result["logs"]["dagrpo+rank"]
+    assert sum(r["offloaded"] for r in ranked) == int(0.3 * 6)
     for name, m in result["agents"].items():
         assert m["steps"] == 6, name  # 3 math + 3 code evaluation tasks
     assert result["agents"]["cloud-unlimited"]["cloud_usage"] == 1.0
@@ -67,6 +71,7 @@ def test_demo_end_to_end(tmp_path):
     assert ceiling["accuracy"] == pytest.approx((sum(o["correct"] for o in own)
                                                  + min(n_calls, gain)) / 6)  # fmt: skip
     assert data["agents"]["grpo+router"]["ceiling"] == ceiling
+    assert data["agents"]["dagrpo+rank"]["ceiling"] == data["agents"]["dagrpo"]["ceiling"]
     assert "## Routing ceiling" in md and "| grpo+router-privileged |" in md
     assert ceiling["accuracy"] >= ceiling["own"] and "ceiling" not in data["agents"]["local"]
     assert 0.0 <= result["config"]["eval_seen_in_warm_start"] <= 1.0
@@ -82,7 +87,8 @@ def test_demo_subset_of_algorithms_and_dual_step(tmp_path):
 
     cfg = dataclasses.replace(TINY, eta_lambda=0.5, methods=("dagrpo",))
     result = run_demo(tmp_path / "out", cfg, cache_dir=tmp_path / "cache", progress=False)
-    assert set(result["agents"]) == {"local", "cloud-unlimited", "dagrpo"}  # no grpo: no composites
+    # no grpo: no routers; the DA-GRPO model ranked by its own asking is there
+    assert set(result["agents"]) == {"local", "cloud-unlimited", "dagrpo", "dagrpo+rank"}
     lam = result["traces"]["dagrpo"]["lambda"][0]
     usage = result["traces"]["dagrpo"]["cloud_requests"][0]
     assert lam[1] == pytest.approx(max(0.0, lam[0] + 0.5 * (usage[0] - cfg.tau)))

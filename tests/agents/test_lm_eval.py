@@ -113,3 +113,27 @@ def test_a_shared_greedy_memo_decodes_each_prompt_once_and_changes_no_record(lm)
         next(model.parameters()).add_(0.01)
     with pytest.raises(RuntimeError, match="weights changed"):
         evaluate_lm(model, tok, stream, budget=0.25, max_new_tokens=6, memo=memo)
+
+
+def test_ask_probabilities_are_the_first_tokens_chance_of_the_marker(lm):
+    """A model that always asks gives the marker most of the mass on every prompt; the plain model's
+    probabilities equal a softmax of its own next-token logits at the end of each prompt,
+    computed here without padding, one prompt at a time; a tokenizer without the marker as
+    one token is refused."""
+    import torch
+
+    from offload_agents.lm_eval import ask_probabilities
+    from offload_agents.slm.template import format_prompt
+
+    model, tok = lm
+    tasks, _ = eval_stream(3, seed=2).draw(np.random.default_rng(0))
+    assert np.all(ask_probabilities(_always_asking(model, tok), tok, tasks) > 0.9)
+    got = ask_probabilities(model, tok, tasks, batch_size=4)  # padded batches of mixed lengths
+    marker = tok.convert_tokens_to_ids("<unknown>")
+    for task, p in zip(tasks, got, strict=True):
+        ids = torch.tensor([tok(format_prompt(task.prompt))["input_ids"]])
+        with torch.no_grad():
+            want = torch.softmax(model(input_ids=ids).logits[0, -1].float(), -1)[marker]
+        assert p == pytest.approx(float(want), rel=1e-4, abs=1e-7)
+    with pytest.raises(ValueError, match="as one token"):
+        ask_probabilities(model, tok, tasks, marker="[HELP]")
