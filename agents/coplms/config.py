@@ -137,8 +137,16 @@ class CoPLMsConfig:
         train_per_device: Private training tasks of each device (few: the low-data regime).
         server_tasks: Public tasks the server tunes on during co-tuning (every domain).
         eval_per_device: Held-out tasks of each device (prompts seen by no model in training).
-        min_difficulty: Easiest task difficulty drawn.
-        max_difficulty: Hardest task difficulty drawn.
+        min_difficulty: Easiest difficulty of the public data (the public checkpoints' and
+            the server's tasks), and of the devices' unless ``device_min_difficulty`` is set.
+        max_difficulty: Hardest difficulty of the public data (and of the devices' unless
+            ``device_max_difficulty`` is set).
+        device_min_difficulty: Easiest difficulty of each device's private data, queries and
+            held-out tasks (0: ``min_difficulty``). A device span beyond the public one gives
+            each device a private domain the server's data lacks (knowledge that can only
+            reach the server through the proxies), while the public data keeps the skills it
+            builds on.
+        device_max_difficulty: Hardest difficulty of the devices' data (0: ``max_difficulty``).
         max_new_tokens: Longest generated answer at evaluation (characters).
         server_pretrain_steps: Steps of the server LLM's public checkpoint (0: random init).
         slm_pretrain_steps: Steps of each SLM's and the DPM's public checkpoint (0: random).
@@ -170,6 +178,8 @@ class CoPLMsConfig:
     eval_per_device: int = 40
     min_difficulty: int = 1
     max_difficulty: int = 2
+    device_min_difficulty: int = 0
+    device_max_difficulty: int = 0
     max_new_tokens: int = 84
     server_pretrain_steps: int = 700
     slm_pretrain_steps: int = 200
@@ -184,12 +194,21 @@ class CoPLMsConfig:
         require_ints(self, ("rounds", "batch_size", "train_per_device", "server_tasks",
                             "eval_per_device", "max_new_tokens", "min_difficulty",
                             "max_difficulty", "pretrain_batch"))  # fmt: skip
+        require_ints(self, ("device_min_difficulty", "device_max_difficulty"), minimum=0)
         require_ints(self, ("local_steps", "mutual_steps", "server_steps", "server_pretrain_steps",
                             "slm_pretrain_steps", "dpm_distill_steps", "unlabeled_per_device"),
                      minimum=0)  # fmt: skip
         if not 1 <= self.min_difficulty <= self.max_difficulty <= 5:
             raise ValueError("need 1 <= min_difficulty <= max_difficulty <= 5, got "
                              f"{self.min_difficulty}, {self.max_difficulty}")  # fmt: skip
+        lo, hi = self.device_difficulty
+        if not (1 <= lo <= hi <= 5 and self.device_min_difficulty >= 0
+                and self.device_max_difficulty >= 0):  # fmt: skip
+            got = f"{self.device_min_difficulty}, {self.device_max_difficulty}"
+            raise ValueError(
+                "the devices' difficulties need 1 <= device_min_difficulty <= "
+                f"device_max_difficulty <= 5 (0: the public one), got {got}"
+            )
         for name in ("alpha", "beta"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
@@ -197,6 +216,12 @@ class CoPLMsConfig:
             raise ValueError("lr and temperature must be > 0")
         if len({d.slm.arch for d in self.devices}) < 2:
             raise ValueError("the devices' SLMs must not all share one architecture")
+
+    @property
+    def device_difficulty(self) -> tuple[int, int]:
+        """The devices' (easiest, hardest) difficulty: their own, or the public span."""
+        return (self.device_min_difficulty or self.min_difficulty,
+                self.device_max_difficulty or self.max_difficulty)  # fmt: skip
 
     @property
     def families(self) -> tuple[str, ...]:

@@ -87,12 +87,14 @@ def prepare(cfg: CoPLMsConfig, public: PublicModels | None = None) -> Setup:
     training) and the server's public tasks (every domain). ``public`` gives the checkpoints'
     seen prompts (None: random initialisations, nothing seen)."""
     s = cfg.seed
-    diff = {"min_difficulty": cfg.min_difficulty, "max_difficulty": cfg.max_difficulty}
+    shared = {"min_difficulty": cfg.min_difficulty, "max_difficulty": cfg.max_difficulty}
+    lo, hi = cfg.device_difficulty
+    diff = {"min_difficulty": lo, "max_difficulty": hi}  # the devices' private span
     train = [domain_tasks(dev.domain, cfg.train_per_device, seed=_data_seed(s, k, 10_000), **diff)
              for k, dev in enumerate(cfg.devices)]  # fmt: skip
     domains = list(dict.fromkeys(dev.domain for dev in cfg.devices))
     per = -(-cfg.server_tasks // len(domains))
-    mixed = [domain_tasks(dom, per, seed=_data_seed(s, i, 30_000), **diff)
+    mixed = [domain_tasks(dom, per, seed=_data_seed(s, i, 30_000), **shared)
              for i, dom in enumerate(domains)]  # fmt: skip
     server = interleave(mixed)[: cfg.server_tasks]
     queries = [domain_tasks(dev.domain, cfg.unlabeled_per_device, seed=_data_seed(s, k, 40_000),
@@ -106,7 +108,8 @@ def prepare(cfg: CoPLMsConfig, public: PublicModels | None = None) -> Setup:
     for dev, tasks in zip(cfg.devices, held, strict=True):
         if not tasks:
             raise ValueError(f"no held-out {dev.domain} task is left that no model has seen; "
-                             "raise max_difficulty or lower the pretraining steps")  # fmt: skip
+                             "raise the devices' max difficulty or lower the pretraining "
+                             "steps")  # fmt: skip
     return Setup(char_tokenizer(), train, held, server, queries)
 
 

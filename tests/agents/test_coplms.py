@@ -106,6 +106,25 @@ def test_config_checks():
         DeviceSpec("poetry", ModelSpec())
     with pytest.raises(ValueError, match="min_difficulty"):
         CoPLMsConfig(min_difficulty=3, max_difficulty=2)
+    with pytest.raises(ValueError, match="device_min_difficulty"):
+        CoPLMsConfig(device_min_difficulty=3, device_max_difficulty=2)
+    with pytest.raises(ValueError, match="device_min_difficulty"):
+        CoPLMsConfig(device_min_difficulty=4)  # above the public max of 2
+    assert CoPLMsConfig().device_difficulty == (1, 2)  # the public span by default
+    assert CoPLMsConfig(device_min_difficulty=3, device_max_difficulty=3).device_difficulty == (3, 3)
+
+
+def test_devices_can_hold_a_private_difficulty_span_the_public_data_lacks():
+    """With the devices at difficulty 3 and the public data at 1-2, every device task (private,
+    queries, held-out) is at 3 and every server task at 1-2."""
+    from dataclasses import replace
+
+    cfg = replace(TINY, min_difficulty=1, max_difficulty=2, device_min_difficulty=3,
+                  device_max_difficulty=3)  # fmt: skip
+    s = prepare(cfg)
+    device = [t for ts in (*s.train, *s.eval, *s.queries) for t in ts]
+    assert device and {t.difficulty for t in device} == {3}
+    assert {t.difficulty for t in s.server} <= {1, 2}
 
 
 def test_specs_from_their_flags():
