@@ -32,7 +32,7 @@ class Every:
     on: bool = False
     mode: Literal["a", "b"] = "a"
     seeds: tuple[int, ...] = (0, 1)
-    model: ModelSpec = ModelSpec("gpt2", n_layer=1, n_embd=32, n_head=2)
+    model: ModelSpec = ModelSpec("gpt2", n_layer=1, n_embd=32, n_head=2)  # noqa: RUF009 (frozen)
 
 
 def _parse(*argv):

@@ -1,5 +1,14 @@
 """Command-line flags generated from a config dataclass: one ``--field-name`` per field, its
-help text taken from the class docstring's ``Attributes:`` section, the default shown."""
+help text taken from the class docstring's ``Attributes:`` section, the default shown.
+
+Why our own rather than tyro or jsonargparse: the command line is argparse subcommands with
+hand-written flags (``--out``, ``--quick``, ``--preset``...) beside the generated ones, each
+generated flag overrides a *preset's* value only when given (``default=None``), and nested
+configs (a model spec) are typed in their one-line form (``llama:2x64``) rather than as one
+flag per subfield. That is about 150 lines, every field type tested (tests/test_configflags.py:
+int, float, str, bool, Literal, tuples, nested), with no new dependency. What it does not do:
+nested dataclasses as groups of flags, so `DemoConfig` still re-declares the `GRPOConfig`
+fields the demo exposes (with the demo's defaults)."""
 
 from __future__ import annotations
 
