@@ -111,7 +111,8 @@ def test_config_checks():
     with pytest.raises(ValueError, match="device_min_difficulty"):
         CoPLMsConfig(device_min_difficulty=4)  # above the public max of 2
     assert CoPLMsConfig().device_difficulty == (1, 2)  # the public span by default
-    assert CoPLMsConfig(device_min_difficulty=3, device_max_difficulty=3).device_difficulty == (3, 3)
+    own = CoPLMsConfig(device_min_difficulty=3, device_max_difficulty=3)
+    assert own.device_difficulty == (3, 3)
 
 
 def test_devices_can_hold_a_private_difficulty_span_the_public_data_lacks():
