@@ -157,6 +157,11 @@ class CoPLMsConfig:
             learning draws from the labelled tasks and these DPM-labelled queries alike (the
             same number of steps and rows): how a teacher reaches a device with few labels.
             0: labelled tasks only.
+        aggregate: How the server combines the uploaded DPMs: ``"average"`` (the default, our
+            reading of the paper's server side: the proxies are averaged, weighted by each
+            device's data, into one global DPM that learns mutually with the LLM and goes back
+            to every device) or ``"none"`` (each device's DPM learns with the LLM on its own
+            and goes back to its device; the earlier reading).
         pretrain_batch: Fresh public tasks per pretraining step.
         seed: Seeds the private data, the held-out tasks and the batch order.
     """
@@ -185,6 +190,7 @@ class CoPLMsConfig:
     slm_pretrain_steps: int = 200
     dpm_distill_steps: int = 200
     unlabeled_per_device: int = 0
+    aggregate: Literal["average", "none"] = "average"
     pretrain_batch: int = 32
     seed: int = 0
 
@@ -209,6 +215,8 @@ class CoPLMsConfig:
                 "the devices' difficulties need 1 <= device_min_difficulty <= "
                 f"device_max_difficulty <= 5 (0: the public one), got {got}"
             )
+        if self.aggregate not in ("average", "none"):
+            raise ValueError(f"aggregate must be 'average' or 'none', got {self.aggregate!r}")
         for name in ("alpha", "beta"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")

@@ -138,6 +138,7 @@ class _Models:
     opt_dpm_dev: list[Any]
     opt_dpm_srv: list[Any]
     opt_llm: Any
+    opt_dpm_glob: Any
     dev_batches: list[Any]
     srv_batches: Any
     pub_batches: list[Any]
@@ -170,6 +171,7 @@ def _build(cfg: CoPLMsConfig, setup: Setup, public: PublicModels | None) -> _Mod
         opt_dpm_dev=[_adam(m, cfg) for m in dpms],
         opt_dpm_srv=[_adam(m, cfg) for m in dpms],
         opt_llm=_adam(llm, cfg),
+        opt_dpm_glob=_adam(dpm0, cfg),
         dev_batches=[Batches(tok, setup.train[k], cfg.batch_size, seed=_data_seed(s, k),
                              max_len=max_len) for k in range(K)],
         srv_batches=Batches(tok, setup.server, cfg.batch_size, seed=_data_seed(s, 99),
@@ -196,6 +198,22 @@ def _mutual_batches(cfg: CoPLMsConfig, m: _Models, k: int, r: int) -> Any:
                    targets=targets)  # fmt: skip
 
 
+def _server_side(cfg: CoPLMsConfig, m: _Models, sl: dict[str, float]) -> None:
+    """Co-tuning's server side: the uploaded DPMs, averaged into one global DPM (weighted by
+    each device's data) that learns mutually with the LLM and goes back to every device
+    (``aggregate="average"``), or each learning with the LLM on its own (``"none"``)."""
+    if cfg.aggregate == "none":
+        server_steps(m.llm, m.dpms, m.opt_llm, m.opt_dpm_srv, m.srv_batches, cfg.server_steps,
+                     **sl)  # fmt: skip
+        return
+    m.dpm0.load_state_dict(fedavg(m.dpms, m.sizes))
+    server_steps(m.llm, [m.dpm0], m.opt_llm, [m.opt_dpm_glob], m.srv_batches, cfg.server_steps,
+                 **sl)  # fmt: skip
+    state = m.dpm0.state_dict()
+    for dpm in m.dpms:
+        dpm.load_state_dict(state)
+
+
 def _one_round(method: str, cfg: CoPLMsConfig, m: _Models, r: int = 0) -> list[Any]:
     """Round ``r`` of ``method``; returns the model each device deploys."""
     K = len(cfg.devices)
@@ -207,8 +225,7 @@ def _one_round(method: str, cfg: CoPLMsConfig, m: _Models, r: int = 0) -> list[A
             task_steps(m.slms[k], m.opt_slm[k], m.dev_batches[k], cfg.local_steps)
             mutual_steps(m.slms[k], m.dpms[k], m.opt_slm[k], m.opt_dpm_dev[k],
                          _mutual_batches(cfg, m, k, r), cfg.mutual_steps, **dl)  # fmt: skip
-        server_steps(m.llm, m.dpms, m.opt_llm, m.opt_dpm_srv, m.srv_batches, cfg.server_steps,
-                     **sl)  # fmt: skip
+        _server_side(cfg, m, sl)
         return m.slms
     if method == "standalone":
         for k in range(K):

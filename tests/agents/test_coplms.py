@@ -401,3 +401,44 @@ def test_fedmkt_distils_the_server_llm_into_each_device_on_public_data(setup, mo
                       ("mutual", id(m.slms[k]), id(m.llm), True, id(m.pub_batches[k]))]  # fmt: skip
     assert calls == one_round * TINY.rounds
     assert {t.prompt for t in m.pub_batches[0].tasks} == {t.prompt for t in setup.server}
+
+
+def test_the_server_averages_the_proxies_and_sends_the_global_one_back(setup, monkeypatch):
+    """aggregate="average": after a round every device's DPM holds the same weights, the
+    global DPM's, which is the data-weighted average of the uploads moved by the server's
+    mutual learning with the LLM (one DPM on the server side); aggregate="none": each device
+    keeps its own DPM and the server side trains all of them."""
+    from dataclasses import replace
+
+    from offload_agents.coplms import methods
+
+    seen: list[int] = []
+    real = methods.server_steps
+
+    def spy(llm, dpms, *args, **kw):
+        seen.append(len(dpms))
+        return real(llm, dpms, *args, **kw)
+
+    monkeypatch.setattr(methods, "server_steps", spy)
+    built = {}
+    real_build = methods._build
+
+    def build(cfg, s, public):
+        built["m"] = real_build(cfg, s, public)
+        return built["m"]
+
+    monkeypatch.setattr(methods, "_build", build)
+    run_method("coplms", replace(TINY, rounds=1), setup, _zero, progress=False)
+    m = built["m"]
+    assert seen == [1]
+    glob = m.dpm0.state_dict()
+    for dpm in m.dpms:
+        assert all(torch.equal(v, glob[k]) for k, v in dpm.state_dict().items())
+    seen.clear()
+    run_method("coplms", replace(TINY, rounds=1, aggregate="none"), setup, _zero, progress=False)
+    m = built["m"]
+    assert seen == [len(TINY.devices)]
+    a, b = (d.state_dict() for d in m.dpms[:2])
+    assert not all(torch.equal(v, b[k]) for k, v in a.items())
+    with pytest.raises(ValueError, match="aggregate"):
+        CoPLMsConfig(aggregate="median")
