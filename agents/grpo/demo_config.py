@@ -92,8 +92,13 @@ class DemoConfig:
         math_difficulty: Easiest and hardest difficulty of the math group (uniform between).
         code_difficulty: Easiest and hardest difficulty of the code group. The defaults put
             the switch where the paper has it: after the warm start the local model solves
-            0.47 / 0.42 of the math group's held-out tasks and 0.25 / 0.32 of the code group's
-            (tuning seeds 7 / 8, 150 tasks a group), so the task shift makes it weaker.
+            0.422 of the math group's held-out tasks and 0.335 of the code group's (mean of
+            evaluation seeds 51-60, 150 tasks a group; docs/results.md), so the task shift
+            makes it weaker. (Before 2026-12-06 the default was 3-3: 0.07-0.14 on code.)
+        replay: Share of each later group's *training* tasks drawn from the earlier groups'
+            generators (uniformly over them), so the policy keeps seeing, and keeps deciding
+            on, the tasks it trained on before. 0 trains as the papers do. Evaluation,
+            calibration and probes never replay: they draw each group's own tasks.
         slm_min_difficulty: Easiest difficulty the SLM's warm start teaches.
         slm_max_difficulty: Hardest difficulty the SLM's warm start teaches (set it below a
             group's hardest to put that level out of the SLM's reach).
@@ -138,7 +143,8 @@ class DemoConfig:
     math_families: tuple[str, ...] = MATH_FAMILIES
     code_families: tuple[str, ...] = CODE_FAMILIES
     math_difficulty: tuple[int, int] = (1, 2)
-    code_difficulty: tuple[int, int] = (3, 3)
+    code_difficulty: tuple[int, int] = (2, 3)
+    replay: float = 0.0
     slm_min_difficulty: int = 1
     slm_max_difficulty: int = 3
     slm_steps: int = 1400
@@ -170,6 +176,8 @@ class DemoConfig:
                              f"lambda0 > 0), got eta_lambda={self.eta_lambda}, "
                              f"lambda0={self.lambda0}")  # fmt: skip
         check_lambda_min(self.lambda_min)
+        if not 0 <= self.replay < 1:
+            raise ValueError(f"replay must be a share in [0, 1), got {self.replay!r}")
         for name in ("math_difficulty", "code_difficulty"):
             span = getattr(self, name)
             if len(span) != 2 or not 1 <= span[0] <= span[1] <= 5:
@@ -239,18 +247,27 @@ class DemoConfig:
                           threads=self.threads, **fields)  # fmt: skip
 
 
-def demo_stream(cfg: DemoConfig, n_per_group: int, seed: int, order: str = "random") -> TaskStream:
+def demo_stream(
+    cfg: DemoConfig, n_per_group: int, seed: int, order: str = "random", replay: float = 0.0
+) -> TaskStream:
     """The stream of the demo: a math group then a code group, each drawing its families and
     its difficulties (`DemoConfig.math_difficulty`, `code_difficulty`) uniformly (fresh tasks
-    every episode, generators seeded by ``seed``)."""
-
-    def group(name: str, families: tuple[str, ...], span: tuple[int, int]) -> TaskGroup:
-        gens = [make_generator(f, seed=seed, min_difficulty=span[0], max_difficulty=span[1])
-                for f in families]  # fmt: skip
-        return TaskGroup(name, gens, size=n_per_group, order=order)  # type: ignore[arg-type]
-
-    return TaskStream([group("math", cfg.math_families, cfg.math_difficulty),
-                       group("code", cfg.code_families, cfg.code_difficulty)])  # fmt: skip
+    every episode, generators seeded by ``seed``). With ``replay`` > 0 the code group draws
+    that share of its tasks from the math group's generators (the training stream's
+    `DemoConfig.replay`); the group keeps its name."""
+    spans = {"math": (cfg.math_families, cfg.math_difficulty),
+             "code": (cfg.code_families, cfg.code_difficulty)}  # fmt: skip
+    gens = {name: [make_generator(f, seed=seed, min_difficulty=lo, max_difficulty=hi)
+                   for f in families]
+            for name, (families, (lo, hi)) in spans.items()}  # fmt: skip
+    own, old = gens["code"], gens["math"]
+    weights = [(1 - replay) / len(own)] * len(own) + [replay / len(old)] * len(old)
+    code_gens, code_weights = (own + old, weights) if replay else (own, None)
+    return TaskStream([
+        TaskGroup("math", old, size=n_per_group, order=order),  # type: ignore[arg-type]
+        TaskGroup("code", code_gens, size=n_per_group, order=order,  # type: ignore[arg-type]
+                  weights=code_weights),
+    ])  # fmt: skip
 
 
 HELDOUT_DRAWS = 50

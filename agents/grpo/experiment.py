@@ -153,7 +153,7 @@ def _train_method(
     final greedy responses. The anchor never draws a prompt in ``held_out`` (`prompt_digest`
     keys of the evaluation tasks)."""
     model = copy.deepcopy(base)
-    train_stream = demo_stream(cfg, cfg.steps_per_group, TRAIN_SEED + seed)
+    train_stream = demo_stream(cfg, cfg.steps_per_group, TRAIN_SEED + seed, replay=cfg.replay)
     log = out / "train" / f"{method}-seed{seed}.jsonl"
     log.unlink(missing_ok=True)  # a fresh run (the trainer appends to resume its own log)
     groups = {"math": cfg.math_families, "code": cfg.code_families}

@@ -177,13 +177,33 @@ def test_evaluation_tasks_are_held_out_from_the_warm_start():
     keys = [prompt_digest(t.prompt) for t in tasks]
     assert len(tasks) == 80 and len(set(keys)) == 80 and not set(keys) & seen
     assert {t.difficulty for t, g in zip(tasks, groups, strict=True) if g == 0} <= {1, 2}
-    assert {t.difficulty for t, g in zip(tasks, groups, strict=True) if g == 1} == {3}
+    assert {t.difficulty for t, g in zip(tasks, groups, strict=True) if g == 1} == {2, 3}
     assert stream.draw(np.random.default_rng(5))[0] == tasks  # a fixed stream
     narrow = DemoConfig(code_families=("code_lists",), code_difficulty=(1, 1))
     with pytest.raises(ValueError, match="prompts unseen in the warm start"):
         heldout_stream(narrow, 500, 7, set())
     with pytest.raises(ValueError, match="math_difficulty"):
         DemoConfig(math_difficulty=(3, 2))
+
+
+def test_replay_mixes_the_first_groups_tasks_into_later_training_groups_only():
+    from offload_agents.grpo.demo_config import demo_stream, heldout_stream
+
+    cfg = DemoConfig(replay=0.25)
+    plain = demo_stream(cfg, 400, 7).draw(np.random.default_rng(0))
+    assert plain == demo_stream(cfg, 400, 7, replay=0.0).draw(np.random.default_rng(0))
+    tasks, groups = demo_stream(cfg, 400, 7, replay=0.25).draw(np.random.default_rng(0))
+    first = [t for t, g in zip(tasks, groups, strict=True) if g == 0]
+    later = [t for t, g in zip(tasks, groups, strict=True) if g == 1]
+    assert all(t.domain == "math" for t in first)
+    replayed = sum(t.domain == "math" for t in later)
+    assert 0.18 < replayed / len(later) < 0.32  # 0.25 of 400 draws, about +-0.02 SD
+    assert {t.difficulty for t in later if t.domain == "math"} <= {1, 2}  # the math spans
+    held, held_groups = heldout_stream(cfg, 40, 7, set()).draw(np.random.default_rng(0))
+    assert all(t.domain == "code" for t, g in zip(held, held_groups, strict=True) if g == 1)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match=r"replay must be a share in \[0, 1\)"):
+            DemoConfig(replay=bad)
 
 
 def test_the_dual_step_size_follows_the_written_rule_unless_set():
