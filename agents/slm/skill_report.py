@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from offload_agents.slm.samplers import prompt_digest
-from offload_agents.slm.template import SPECIAL_TOKENS
+from offload_gym.protocol import asks_cloud
 from offload_gym.tasks import Task, make_generator
 
 
@@ -61,7 +61,7 @@ def skill_table(
     def grade(tasks: list[Task]) -> tuple[float, float]:
         texts, _ = generate_responses(model, tokenizer, tasks, max_new_tokens=max_new_tokens,
                                       batch_size=batch_size)  # fmt: skip
-        asked = [SPECIAL_TOKENS[0] in x for x in texts]
+        asked = [asks_cloud(x)[0] for x in texts]
         right = [not a and grade_response(t, x).correct
                  for t, x, a in zip(tasks, texts, asked, strict=True)]  # fmt: skip
         return float(np.mean(right)), float(np.mean(asked))
