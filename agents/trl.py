@@ -61,7 +61,7 @@ class OffloadBatch(NamedTuple):
     `offload_agents.grpo.rollout.Rollout` they use)."""
 
     rewards: torch.Tensor
-    cloud: torch.Tensor
+    asked: torch.Tensor
     correct: torch.Tensor
     offloaded: torch.Tensor
 
@@ -170,7 +170,7 @@ class OffloadScorer:
             rows.append((reward, info["offload_requested"], info["correct"],
                          info["reward_components"]["offloaded"]))  # fmt: skip
         arrays = np.asarray(rows, dtype=np.float64).reshape(len(texts), 4)
-        self.last = dict(zip(("rewards", "cloud", "correct", "offloaded"), arrays.T, strict=True))
+        self.last = dict(zip(("rewards", "asked", "correct", "offloaded"), arrays.T, strict=True))
         return self.last["rewards"].tolist()
 
 
@@ -251,7 +251,7 @@ class OffloadGRPOTrainer(trl.GRPOTrainer):
         controller observes the batch first (the price controller prices it), then the
         advantage uses the current lambda."""
         if self.controller is not None:
-            self.controller.observe(batch.rewards, batch.cloud)
+            self.controller.observe(batch.rewards, batch.asked)
         adv = self.spec.advantage(batch, self.offload_config, self.lam)
         keep = (torch.ones(batch.rewards.shape[0]) if self.spec.prompt_filter is None
                 else self.spec.prompt_filter(batch, self.offload_config).float())  # fmt: skip
@@ -268,7 +268,7 @@ class OffloadGRPOTrainer(trl.GRPOTrainer):
             return out
         last = self.scorer.last
         device = self.accelerator.device
-        local = torch.tensor(np.stack([last[k] for k in ("rewards", "cloud", "correct",
+        local = torch.tensor(np.stack([last[k] for k in ("rewards", "asked", "correct",
                                                           "offloaded")], axis=1),
                              dtype=torch.float32, device=device)  # fmt: skip
         every = self.accelerator.gather(local).cpu()  # (N, 4), the processes' rows in order
@@ -286,7 +286,7 @@ class OffloadGRPOTrainer(trl.GRPOTrainer):
             )
             count = self.accelerator.gather(out["completion_mask"].sum()).sum()
             out["num_items_in_batch"] = count
-        usage = float(batch.cloud.mean())
+        usage = float(batch.asked.mean())
         record = {
             "step": len(self.history) + 1,
             "algorithm": self.offload_config.algorithm,

@@ -1,6 +1,7 @@
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -373,10 +374,13 @@ def test_every_coplms_field_is_a_flag(capsys):
         "llama:1x32:2",
         "--devices",
         "polynomials=gpt2:1x64,code=llama:2x32",
+        "--public-domains",
+        "arithmetic,code_arithmetic",
     ]
     args = build_parser().parse_args(argv)
     cfg = config_from_flags(CoPLMsConfig(), args, args.config_fields)
     assert cfg.rounds == 2 and cfg.lr == 0.01
+    assert cfg.public_domains == ("arithmetic", "code_arithmetic")
     assert cfg.server == ModelSpec("gpt2", 3, 96, 4) and cfg.dpm == ModelSpec("llama", 1, 32, 2)
     assert cfg.devices == (DeviceSpec("polynomials", ModelSpec("gpt2", 1, 64, 4)),
                            DeviceSpec("code", ModelSpec("llama", 2, 32, 4)))  # fmt: skip
@@ -388,6 +392,35 @@ def test_every_coplms_field_is_a_flag(capsys):
         build_parser().parse_args(["coplms", "--help"])
     shown = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
     assert "(default: gpt2:4x128:4)" in shown and "polynomials=gpt2:2x96:4" in shown
+
+
+def test_coplms_first_seed_moves_the_seeds_off_the_evaluation_ones(tmp_path, monkeypatch, capsys):
+    """``--seeds 2 --first-seed 100`` runs seeds 100 and 101 (tuning seeds); a negative first
+    seed is one line naming what was expected."""
+    import offload_agents.coplms as coplms
+    from offload_agents.cli import build_parser
+
+    got = {}
+
+    def fake_run(cfg, seeds, **kwargs):
+        got["seeds"] = seeds
+        return {"seeds": list(seeds)}
+
+    def fake_report(result, out):
+        md = Path(out) / "results.md"
+        md.parent.mkdir(parents=True, exist_ok=True)
+        md.write_text("report")
+        return {"md": md}
+
+    monkeypatch.setattr(coplms, "run_experiment", fake_run)
+    monkeypatch.setattr(coplms, "write_report", fake_report)
+    assert main(["coplms", "--out", str(tmp_path), "--seeds", "2", "--first-seed", "100"]) == 0
+    assert got["seeds"] == (100, 101)
+    assert main(["coplms", "--out", str(tmp_path / "b")]) == 0 and got["seeds"] == (0, 1, 2)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["coplms", "--out", "x", "--first-seed", "-1"])
+    assert "expected an integer >= 0, got -1" in capsys.readouterr().err
 
 
 def test_a_killed_compare_resumes_only_with_the_same_settings(tmp_path, capsys):

@@ -28,6 +28,7 @@ def _number_in(kind: type, low: float, high: float, expected: str) -> Any:
 
 _fraction = _number_in(float, 0.0, 1.0, "a number in [0, 1]")
 _positive = _number_in(int, 1, float("inf"), "a positive integer")
+_non_negative = _number_in(int, 0, float("inf"), "an integer >= 0")
 _port = _number_in(int, 0, 65535, "a port number 0-65535")
 
 

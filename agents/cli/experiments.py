@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from offload_agents.cli._common import _positive, add_cache_dir_arg, add_out_args
+from offload_agents.cli._common import _non_negative, _positive, add_cache_dir_arg, add_out_args
 from offload_agents.cli._configflags import add_config_flags, config_from_flags
 
 
@@ -64,7 +64,8 @@ def _cmd_coplms(args: argparse.Namespace) -> int:
     _quiet_transformers()
     base = CoPLMsConfig.quick() if args.quick else CoPLMsConfig()
     cfg = config_from_flags(base, args, args.config_fields)
-    seeds = tuple(range(args.seeds if args.seeds is not None else (1 if args.quick else 3)))
+    n = args.seeds if args.seeds is not None else (1 if args.quick else 3)
+    seeds = tuple(range(args.first_seed, args.first_seed + n))
     result = run_experiment(cfg, seeds, methods=methods, progress=not args.quiet,
                             cache_dir=Path(args.cache_dir).expanduser(),
                             on_seed=lambda partial: write_report(partial, args.out))  # fmt: skip
@@ -107,6 +108,9 @@ def register(sub: Any) -> None:
     add_out_args(p_cop, tensorboard=False)
     p_cop.add_argument("--seeds", type=_positive, default=None,
                        help="number of seeds (default 3; 1 with --quick)")  # fmt: skip
+    p_cop.add_argument("--first-seed", type=_non_negative, default=0,
+                       help="the first seed: the run uses seeds FIRST ... FIRST + seeds - 1 "
+                       "(default 0; tune on seeds that are never evaluation seeds)")  # fmt: skip
     p_cop.add_argument("--methods", default="coplms,standalone,fedavg,oneway,server,fedmkt",
                        help="comma-separated methods")  # fmt: skip
     p_cop.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -17,10 +17,16 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "math": ("arithmetic", "fractions", "linear_equations", "polynomials", "derivatives"),
     "word": ("word_problems",),
     "code_all": ("code_arithmetic", "code_lists", "code_strings", "code_algorithms"),
+    "arithmetic": ("arithmetic",),
+    "linear_equations": ("linear_equations",),
+    "code_arithmetic": ("code_arithmetic",),
+    "code_lists": ("code_lists",),
 }
-"""Task families of each device domain. The defaults use the first three, the families in which
-the skilled-SLM recipe gives tiny models real skill (`offload_agents.slm.skill`); the others
-are there for wider experiments (tiny models learn little of them)."""
+"""Task families of each device (or public) domain. The devices' defaults use the first three,
+the families in which the skilled-SLM recipe gives tiny models real skill
+(`offload_agents.slm.skill`); the single-family domains after ``code_all`` let the public data
+and the devices split a domain (`CoPLMsConfig.public_domains`); ``math``, ``word`` and
+``code_all`` are there for wider experiments (tiny models learn little of some of them)."""
 
 _SPEC = re.compile(r"^(gpt2|llama):(\d+)x(\d+)(?::(\d+))?$")
 
@@ -147,6 +153,12 @@ class CoPLMsConfig:
             reach the server through the proxies), while the public data keeps the skills it
             builds on.
         device_max_difficulty: Hardest difficulty of the devices' data (0: ``max_difficulty``).
+        public_domains: Domains of the public data (the public checkpoints' training and the
+            server's tasks; names of `DOMAINS`). Empty (the default): every device's domain,
+            so a device knows nothing the server lacks. Naming other domains gives each device
+            whose domain is not among them a private domain, learned from its own data and
+            reaching the server only through the proxies, while the public domains carry the
+            skills it builds on (for example ``arithmetic`` under ``polynomials``).
         max_new_tokens: Longest generated answer at evaluation (characters).
         server_pretrain_steps: Steps of the server LLM's public checkpoint (0: random init).
         slm_pretrain_steps: Steps of each SLM's and the DPM's public checkpoint (0: random).
@@ -185,6 +197,7 @@ class CoPLMsConfig:
     max_difficulty: int = 2
     device_min_difficulty: int = 0
     device_max_difficulty: int = 0
+    public_domains: tuple[str, ...] = ()
     max_new_tokens: int = 84
     server_pretrain_steps: int = 700
     slm_pretrain_steps: int = 200
@@ -215,6 +228,9 @@ class CoPLMsConfig:
                 "the devices' difficulties need 1 <= device_min_difficulty <= "
                 f"device_max_difficulty <= 5 (0: the public one), got {got}"
             )
+        unknown = [d for d in self.public_domains if d not in DOMAINS]
+        if unknown:
+            raise ValueError(f"unknown public_domains {unknown}; choose from {sorted(DOMAINS)}")
         if self.aggregate not in ("average", "none"):
             raise ValueError(f"aggregate must be 'average' or 'none', got {self.aggregate!r}")
         for name in ("alpha", "beta"):
@@ -233,8 +249,18 @@ class CoPLMsConfig:
 
     @property
     def families(self) -> tuple[str, ...]:
-        """Every family of every device's domain (the public data and the server's)."""
+        """Every family of every device's domain."""
         return tuple(dict.fromkeys(f for d in self.devices for f in d.families))
+
+    @property
+    def public(self) -> tuple[str, ...]:
+        """The public data's domains: `public_domains`, or every device's domain."""
+        return self.public_domains or tuple(dict.fromkeys(d.domain for d in self.devices))
+
+    @property
+    def public_families(self) -> tuple[str, ...]:
+        """Every family of the public data (the public checkpoints' and the server's)."""
+        return tuple(dict.fromkeys(f for d in self.public for f in DOMAINS[d]))
 
     @classmethod
     def quick(cls) -> CoPLMsConfig:

@@ -84,7 +84,7 @@ def _model_seed(seed: int, k: int) -> int:
 def prepare(cfg: CoPLMsConfig, public: PublicModels | None = None) -> Setup:
     """The data of ``cfg.seed``: each device's private tasks, its held-out tasks (prompts seen
     by no model: not in the private data, the server's data or any public checkpoint's
-    training) and the server's public tasks (every domain). ``public`` gives the checkpoints'
+    training) and the server's public tasks (every public domain). ``public`` gives the checkpoints'
     seen prompts (None: random initialisations, nothing seen)."""
     s = cfg.seed
     shared = {"min_difficulty": cfg.min_difficulty, "max_difficulty": cfg.max_difficulty}
@@ -92,7 +92,7 @@ def prepare(cfg: CoPLMsConfig, public: PublicModels | None = None) -> Setup:
     diff = {"min_difficulty": lo, "max_difficulty": hi}  # the devices' private span
     train = [domain_tasks(dev.domain, cfg.train_per_device, seed=_data_seed(s, k, 10_000), **diff)
              for k, dev in enumerate(cfg.devices)]  # fmt: skip
-    domains = list(dict.fromkeys(dev.domain for dev in cfg.devices))
+    domains = cfg.public
     per = -(-cfg.server_tasks // len(domains))
     mixed = [domain_tasks(dom, per, seed=_data_seed(s, i, 30_000), **shared)
              for i, dom in enumerate(domains)]  # fmt: skip

@@ -3,10 +3,10 @@
 In the paper the server LLM and the device SLMs are public pretrained models of different
 sizes and architectures. Here each is trained once with the skilled-SLM recipe
 (`offload_agents.slm.skill`: one token per character, short worked steps, a fresh public task
-in every batch slot) on the union of the devices' domains: the server's LLM for
-``server_pretrain_steps``, each SLM and the DPM for ``slm_pretrain_steps``. A checkpoint depends
-only on its recipe and architecture (not on the experiment's seed, as a public model does not),
-and is cached under ``cache_dir/coplms-public-KEY``.
+in every batch slot) on the public domains (by default the union of the devices' domains): the
+server's LLM for ``server_pretrain_steps``, each SLM and the DPM for ``slm_pretrain_steps``.
+A checkpoint depends only on its recipe and architecture (not on the experiment's seed, as a
+public model does not), and is cached under ``cache_dir/coplms-public-KEY``.
 """
 
 from __future__ import annotations
@@ -37,10 +37,11 @@ PUBLIC_SEED = 0
 
 
 def public_recipe(cfg: CoPLMsConfig, spec: ModelSpec, steps: int) -> SkillConfig:
-    """The skilled-SLM recipe of one public checkpoint: every device family (code families
-    as code), ``cfg``'s difficulties, no help requests (nobody asks anyone here), one torch
-    thread for the small models and two for the largest."""
-    families = cfg.families
+    """The skilled-SLM recipe of one public checkpoint: every public family
+    (`CoPLMsConfig.public_families`; code families as code), ``cfg``'s difficulties, no help
+    requests (nobody asks anyone here), one torch thread for the small models and two for the
+    largest."""
+    families = cfg.public_families
     return SkillConfig(
         math_families=tuple(f for f in families if not f.startswith("code_")),
         code_families=tuple(f for f in families if f.startswith("code_")),

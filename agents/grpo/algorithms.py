@@ -23,16 +23,34 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal, Protocol
 
 import torch
 
 from offload_agents.grpo import functional as F
+from offload_agents.grpo.config import GRPOConfig
 
 BudgetMode = Literal["none", "soft", "hard"]
-WeightsFn = Callable[[Any], dict[str, float]]
-AdvantageFn = Callable[[Any, Any, float], torch.Tensor]
-FilterFn = Callable[[Any, Any], torch.Tensor]
+
+
+class OutcomeBatch(Protocol):
+    """What an algorithm reads of a batch: (P, G) tensors built from the environments'
+    outputs (`offload_agents.grpo.rollout.Rollout` in the project's trainer,
+    `offload_agents.trl.OffloadBatch` under TRL)."""
+
+    @property
+    def rewards(self) -> torch.Tensor: ...  # the environments' rewards
+    @property
+    def asked(self) -> torch.Tensor: ...  # 1 where the response asked for the cloud
+    @property
+    def correct(self) -> torch.Tensor: ...  # 1 where the final answer was right
+    @property
+    def offloaded(self) -> torch.Tensor: ...  # 1 where the cloud answered
+
+
+WeightsFn = Callable[[GRPOConfig], dict[str, float]]
+AdvantageFn = Callable[[OutcomeBatch, GRPOConfig, float], torch.Tensor]
+FilterFn = Callable[[OutcomeBatch, GRPOConfig], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -102,40 +120,40 @@ def list_algorithms() -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------------------- pieces
-def correctness(config: Any) -> dict[str, float]:
+def correctness(config: GRPOConfig) -> dict[str, float]:
     """1 for a correct final answer (local or cloud), else 0.
 
-    >>> correctness(None)
+    >>> correctness(GRPOConfig())
     {'correct': 1.0}
     """
     return {"correct": 1.0}
 
 
-def hierarchical(config: Any) -> dict[str, float]:
+def hierarchical(config: GRPOConfig) -> dict[str, float]:
     """GAPG's fixed shaping: alpha_a for a correct local answer, alpha_c for a correct
     cloud-completed one."""
     return {"correct_local": float(config.alpha_a), "correct_cloud": float(config.alpha_c)}
 
 
-def dual_advantage(batch: Any, config: Any, lam: float) -> torch.Tensor:
-    return F.dual_advantage(batch.rewards, batch.cloud, lam)
+def dual_advantage(batch: OutcomeBatch, config: GRPOConfig, lam: float) -> torch.Tensor:
+    return F.dual_advantage(batch.rewards, batch.asked, lam)
 
 
-def std_advantage(batch: Any, config: Any, lam: float) -> torch.Tensor:
+def std_advantage(batch: OutcomeBatch, config: GRPOConfig, lam: float) -> torch.Tensor:
     return F.group_advantages(batch.rewards, normalize="std")
 
 
-def centred_advantage(batch: Any, config: Any, lam: float) -> torch.Tensor:
+def centred_advantage(batch: OutcomeBatch, config: GRPOConfig, lam: float) -> torch.Tensor:
     return F.group_advantages(batch.rewards, normalize="none")
 
 
-def gapg_advantage(batch: Any, config: Any, lam: float) -> torch.Tensor:
+def gapg_advantage(batch: OutcomeBatch, config: GRPOConfig, lam: float) -> torch.Tensor:
     """Mean-centred rewards scaled by G/(G-1) (GAPG's unbiased estimator)."""
     g = batch.rewards.shape[1]
     return F.group_advantages(batch.rewards, normalize="none") * g / (g - 1)
 
 
-def gapg_filter(batch: Any, config: Any) -> torch.Tensor:
+def gapg_filter(batch: OutcomeBatch, config: GRPOConfig) -> torch.Tensor:
     """GAPG's prompt filter: keep prompts with mixed outcomes, plus up to
     ``rho * |mixed|`` prompts where no local rollout is right but the cloud is."""
     r = batch.rewards

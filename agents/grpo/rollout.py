@@ -39,14 +39,15 @@ class Rollout(NamedTuple):
         response_mask: (B, T) 1 on the policy's own response tokens (to the end-of-text or the
             end of the help request), 0 on the prompt, padding and anything after.
         rewards: (P, G) the environments' rewards (their ``reward_weights`` are the algorithm's).
-        cloud: (P, G) 1 where the response asked for the cloud.
+        asked: (P, G) 1 where the response asked for the cloud (logged as ``cloud_requests``).
         correct: (P, G) whether the final answer was right.
-        offloaded: (P, G) whether the cloud answered.
+        offloaded: (P, G) whether the cloud answered (a request the budget granted; logged as
+            ``cloud_usage``).
         groups: The task group of each prompt (P,).
         responses: The decoded responses (B,).
         prompt_len: Length of the (left-padded) prompt part; responses start there (0: not
             known, every position is scored).
-        greedy_cloud: (P,) 1 where the greedy response to the prompt asks for the cloud (the
+        greedy_asked: (P,) 1 where the greedy response to the prompt asks for the cloud (the
             decision the evaluation sees), or None when the collector does not probe it.
         refused: (P, G) 1 where the response asked but the batch's budget answered it locally
             (all 0 without a batch budget).
@@ -56,13 +57,13 @@ class Rollout(NamedTuple):
     attention_mask: torch.Tensor
     response_mask: torch.Tensor
     rewards: torch.Tensor
-    cloud: torch.Tensor
+    asked: torch.Tensor
     correct: torch.Tensor
     offloaded: torch.Tensor
     groups: list[str]
     responses: list[str]
     prompt_len: int = 0
-    greedy_cloud: torch.Tensor | None = None
+    greedy_asked: torch.Tensor | None = None
     refused: torch.Tensor | None = None
 
 

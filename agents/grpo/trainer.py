@@ -180,11 +180,11 @@ class GRPOTrainer:
         log-probs kept from before the first pass), then the dual update."""
         cfg = self.config
         if self.controller is not None:  # a controller may price the batch before its advantages
-            self.controller.observe(batch.rewards, batch.cloud)
+            self.controller.observe(batch.rewards, batch.asked)
         keep = self.kept_prompts(batch)  # (P,): dropped prompts leave the denominators too
         losses, grad_norm, clipped = self._policy_passes(batch, keep)
-        greedy = None if batch.greedy_cloud is None else float(batch.greedy_cloud.mean())
-        usage = float(batch.cloud.mean())
+        greedy = None if batch.greedy_asked is None else float(batch.greedy_asked.mean())
+        usage = float(batch.asked.mean())
         signal = greedy if cfg.budget_signal == "greedy" and greedy is not None else usage
         if self.accelerator is not None and self.accelerator.num_processes > 1:
             usage, signal = (float(self.accelerator.reduce(torch.tensor(v), reduction="mean"))

@@ -128,6 +128,31 @@ def test_devices_can_hold_a_private_difficulty_span_the_public_data_lacks():
     assert {t.difficulty for t in s.server} <= {1, 2}
 
 
+def test_public_domains_give_each_device_a_private_domain_the_server_lacks():
+    """With the public data on arithmetic and code_arithmetic, the server's tasks and every
+    public checkpoint's recipe hold only those families; each device's tasks stay in its own
+    domain (polynomials, or code_lists for a code_lists device)."""
+    from dataclasses import replace
+
+    from offload_agents.coplms.public import public_recipe
+
+    devices = (TINY.devices[0], DeviceSpec("code_lists", TINY.devices[1].slm))
+    cfg = replace(TINY, devices=devices, public_domains=("arithmetic", "code_arithmetic"),
+                  server_tasks=12)  # fmt: skip
+    assert cfg.public_families == ("arithmetic", "code_arithmetic")
+    assert TINY.public_families == TINY.families  # default: the devices' own domains
+    recipe = public_recipe(cfg, cfg.server, 5)
+    assert recipe.math_families == ("arithmetic",) and recipe.code_families == ("code_arithmetic",)
+    s = prepare(cfg)
+    server_kinds = {t.id.split("/")[0] for t in s.server}
+    assert server_kinds == {"arithmetic", "code_arithmetic"} and len(s.server) == 12
+    for k, kind in enumerate(("polynomials", "code_lists")):
+        for tasks in (s.train[k], s.eval[k]):
+            assert tasks and {t.id.split("/")[0] for t in tasks} == {kind}
+    with pytest.raises(ValueError, match="unknown public_domains"):
+        replace(TINY, public_domains=("poetry",))
+
+
 def test_specs_from_their_flags():
     spec = ModelSpec.from_flag("llama:3x64")
     assert (spec.arch, spec.n_layer, spec.n_embd, spec.n_head) == ("llama", 3, 64, 4)

@@ -218,7 +218,7 @@ def test_greedy_budget_signal_feeds_the_controller_the_greedy_requests(lm):
     response asks (here 0.0), not the sampled share (0.75); both are recorded."""
     t = make(lm, "dagrpo", lambda0=0.5, eta_lambda=0.1, tau=0.3, budget_signal="greedy")
     rewards, cloud = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[1.0, 1.0], [1.0, 0.0]])
-    batch = hand_batch(t, rewards, cloud)._replace(greedy_cloud=torch.tensor([0.0, 0.0]))
+    batch = hand_batch(t, rewards, cloud)._replace(greedy_asked=torch.tensor([0.0, 0.0]))
     rec = t.update(batch)
     assert rec["cloud_requests"] == 0.75 and rec["greedy_requests"] == 0.0
     assert t.lam == pytest.approx(0.5 + 0.1 * (0.0 - 0.3))
@@ -236,11 +236,11 @@ def test_the_greedy_probe_matches_greedy_decoding_and_leaves_sampling_alone(lm):
     a = probed.collector.collect()
     b = plain.collector.collect()
     assert a.responses == b.responses and torch.equal(a.sequences, b.sequences)
-    assert b.greedy_cloud is None and a.greedy_cloud.shape == (2,)
+    assert b.greedy_asked is None and a.greedy_asked.shape == (2,)
     tasks = [Task(id=str(i), domain="math", prompt=p, answer="0")
              for i, p in enumerate(prompts[::2])]  # fmt: skip
     greedy, _ = generate_responses(model, tok, tasks, max_new_tokens=8)
-    assert a.greedy_cloud.tolist() == [float("<unknown>" in g) for g in greedy]
+    assert a.greedy_asked.tolist() == [float("<unknown>" in g) for g in greedy]
     probed.close()
     plain.close()
 
@@ -659,7 +659,7 @@ def test_a_hard_budget_holds_per_training_batch_not_per_slot(lm):
     granted = []
     for _ in range(3):  # a per-slot cap (floor(0.5 * 6) = 3 calls an episode) would refuse none
         batch = collector.collect()
-        assert batch.cloud.sum() == 4 and batch.offloaded.sum() == 2
+        assert batch.asked.sum() == 4 and batch.offloaded.sum() == 2
         assert batch.refused.sum() == 2 and not (batch.refused * batch.offloaded).any()
         granted.append(tuple(batch.offloaded.flatten().tolist()))
     assert len(set(granted)) > 1  # which requests are granted is drawn, not by position

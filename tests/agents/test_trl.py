@@ -62,12 +62,12 @@ def test_advantages_filter_and_lambda_equal_the_project_trainer(tiny_slm, tmp_pa
     for rewards, cloud in BATCHES:
         b = _batch(rewards, cloud)
         if ours.controller is not None:  # the order of GRPOTrainer.update
-            ours.controller.observe(b.rewards, b.cloud)
+            ours.controller.observe(b.rewards, b.asked)
         want_adv, want_keep = ours.advantages(b), ours.kept_prompts(b)
         adv, keep = theirs.offload_advantages(b)
         assert torch.allclose(adv, want_adv) and torch.equal(keep, want_keep)
         assert theirs.lam == ours.lam
-        usage = float(b.cloud.mean())
+        usage = float(b.asked.mean())
         if ours.controller is not None:
             ours.controller.update(usage)
         theirs.dual_step(usage)
@@ -110,12 +110,12 @@ def test_scorer_grades_through_the_env_and_caps_hard_budgets(tiny_slm):
     texts = [right, wrong, HELP_REQUEST, HELP_REQUEST]
     rewards = scorer(None, None, [ids(t) for t in texts], [0, 1, 2, 3])
     assert rewards[:2] == [1.0, 0.0]
-    assert list(scorer.last["cloud"]) == [0, 0, 1, 1] and list(scorer.last["correct"]) == rewards
+    assert list(scorer.last["asked"]) == [0, 0, 1, 1] and list(scorer.last["correct"]) == rewards
     assert scorer.last["offloaded"][2:].tolist() == [1.0, 1.0]  # soft: every request granted
     hard = GRPOConfig(algorithm="gapg", tau=0.5)  # the batch cap: floor(0.5 * 4) = 2 calls
     capped = OffloadScorer(tasks, hard.spec, hard, tok)
     capped(None, None, [ids(HELP_REQUEST)] * 4, [0, 1, 2, 3])
-    assert capped.last["offloaded"].sum() == 2 and capped.last["cloud"].tolist() == [1, 1, 1, 1]
+    assert capped.last["offloaded"].sum() == 2 and capped.last["asked"].tolist() == [1, 1, 1, 1]
     capped(None, None, [ids(HELP_REQUEST)] * 4, [0, 1, 2, 3])  # a fresh draw of who is granted
     assert capped.last["offloaded"].sum() == 2
     soft = GRPOConfig(algorithm="collab", tau=0.5)  # collab: no cap (no paper gives it one)
