@@ -129,6 +129,31 @@ def test_price_feedback_anti_windup_and_errors():
     assert isinstance(make_controller(GRPOConfig(dual="price")), PriceController)
 
 
+def _simulated_policy(cfg, seed, *, gain, logit0, steps, cloud_right):
+    """The batch usage of a simulated policy under ``cfg``'s controller: one asking logit per
+    task kind (``len(gain)`` kinds, all starting at ``logit0``), moved by the dual advantage's
+    policy gradient; 4 prompts x 8 samples a step; an answer is right with probability
+    ``cloud_right`` when the sample asks and ``cloud_right - gain[kind]`` when it does not."""
+    rng = np.random.default_rng(seed)
+    theta = np.full(len(gain), logit0)
+    c = make_controller(cfg)
+    usage = []
+    for _ in range(steps):
+        kinds = rng.integers(len(gain), size=4)
+        p = 1 / (1 + np.exp(-theta[kinds]))
+        ask = (rng.random((4, 8)) < p[:, None]).astype(float)
+        right = rng.random((4, 8)) < np.where(ask > 0, cloud_right,
+                                              cloud_right - gain[kinds][:, None])  # fmt: skip
+        r, a = torch.tensor(right.astype(float)), torch.tensor(ask)
+        c.observe(r, a)
+        adv = F.dual_advantage(r, a, c.lam).numpy()
+        for i, k in enumerate(kinds):
+            theta[k] += 4.0 * np.mean(adv[i] * (ask[i] - p[i]))
+        usage.append(ask.mean())
+        c.update(ask.mean())
+    return usage
+
+
 def test_price_controller_tracks_a_learning_policy():
     """A simulated policy (asking logits per task kind, moved by the dual advantage's policy
     gradient: a plant that answers lambda with a lag), 12 task kinds whose cloud gain spans
@@ -136,22 +161,10 @@ def test_price_controller_tracks_a_learning_policy():
     across seeds, and the ascent of the paper (eta 0.01) does not."""
 
     def run(dual, seed):
-        rng = np.random.default_rng(seed)
-        gain, theta = np.linspace(0.05, 0.9, 12), np.full(12, 1.0)  # asks 73% at the start
-        c = make_controller(GRPOConfig(dual=dual, tau=0.3))
-        usage = []
-        for _ in range(24):
-            kinds = rng.integers(12, size=4)
-            p = 1 / (1 + np.exp(-theta[kinds]))
-            ask = (rng.random((4, 8)) < p[:, None]).astype(float)
-            right = rng.random((4, 8)) < np.where(ask > 0, 0.95, 0.95 - gain[kinds][:, None])
-            r, a = torch.tensor(right.astype(float)), torch.tensor(ask)
-            c.observe(r, a)
-            adv = F.dual_advantage(r, a, c.lam).numpy()
-            for i, k in enumerate(kinds):
-                theta[k] += 4.0 * np.mean(adv[i] * (ask[i] - p[i]))
-            usage.append(ask.mean())
-            c.update(ask.mean())
+        gain = np.linspace(0.05, 0.9, 12)
+        usage = _simulated_policy(
+            GRPOConfig(dual=dual, tau=0.3), seed, gain=gain, logit0=1.0, steps=24, cloud_right=0.95
+        )  # asks 73% at the start; fmt: skip
         return abs(np.mean(usage[12:]) - 0.3)
 
     price = np.mean([run("price", s) for s in range(20)])
@@ -241,22 +254,9 @@ def test_a_negative_lambda_brings_back_a_policy_that_stopped_asking():
     allowed below 0 the controller pushes it up to the budget."""
 
     def run(lo, seed):
-        rng = np.random.default_rng(seed)
-        gain, theta = np.linspace(0.0, 0.3, 12), np.full(12, -3.0)
-        c = make_controller(GRPOConfig(dual="price", tau=0.3, lambda_min=lo))
-        usage = []
-        for _ in range(36):
-            kinds = rng.integers(12, size=4)
-            p = 1 / (1 + np.exp(-theta[kinds]))
-            ask = (rng.random((4, 8)) < p[:, None]).astype(float)
-            right = rng.random((4, 8)) < np.where(ask > 0, 0.9, 0.9 - gain[kinds][:, None])
-            r, a = torch.tensor(right.astype(float)), torch.tensor(ask)
-            c.observe(r, a)
-            adv = F.dual_advantage(r, a, c.lam).numpy()
-            for i, k in enumerate(kinds):
-                theta[k] += 4.0 * np.mean(adv[i] * (ask[i] - p[i]))
-            usage.append(ask.mean())
-            c.update(ask.mean())
+        cfg = GRPOConfig(dual="price", tau=0.3, lambda_min=lo)
+        usage = _simulated_policy(cfg, seed, gain=np.linspace(0.0, 0.3, 12), logit0=-3.0,
+                                  steps=36, cloud_right=0.9)  # fmt: skip
         return np.mean(usage[18:])
 
     floor = np.mean([run(0.0, s) for s in range(20)])
