@@ -157,19 +157,25 @@ def comparisons(records: list[dict[str, Any]], domains: list[str]) -> list[dict[
 def _before(
     cfg: CoPLMsConfig, held: list[list[Task]], public: PublicModels, evaluate: Evaluator
 ) -> dict[str, list[dict[str, float] | None]]:
-    """Each device's public SLM and the public server LLM on each device's held-out tasks,
-    before co-tuning (None for a randomly initialised model)."""
+    """Each device's public SLM, the public (distilled) proxy and the public server LLM on each
+    device's held-out tasks, before co-tuning (None for a randomly initialised model)."""
 
     def means(model: Any, tasks: list[Task]) -> dict[str, float]:
         return {k: v for k, v in evaluate(model, tasks).items() if k != "records"}
 
+    def every(path: Any) -> list[dict[str, float] | None]:
+        if path is None:
+            return [None] * len(held)
+        model = load_public(path)
+        return [means(model, tasks) for tasks in held]
+
     slms = [means(load_public(p), held[k]) if p is not None else None
             for k, p in enumerate(public.slms)]  # fmt: skip
-    server: list[dict[str, float] | None] = [None] * len(held)
-    if public.server is not None:
-        llm = load_public(public.server)
-        server = [means(llm, tasks) for tasks in held]
-    return {"slm": slms, "server": server}
+    return {"slm": slms, "dpm": every(public.dpm), "server": every(public.server)}
+
+
+ROLES = ("slm", "dpm", "server")
+"""The public checkpoints scored before co-tuning: each device's SLM, the proxy, the LLM."""
 
 
 def _before_summary(
@@ -178,8 +184,8 @@ def _before_summary(
     out: dict[str, dict[str, Any]] = {}
     for k, dom in enumerate(domains):
         row: dict[str, Any] = {}
-        for role in ("slm", "server"):
-            scores = [s[role][k] for s in per_seed if s[role][k] is not None]
+        for role in ROLES:
+            scores = [s[role][k] for s in per_seed if s.get(role) and s[role][k] is not None]
             row[role] = (
                 None
                 if not scores
@@ -220,17 +226,25 @@ def _method_summary(
             mean, std = _mean_std([_avg(run["rounds"][r]["devices"], key) for run in per_seed])
             point |= {f"avg_{key}": mean, f"avg_{key}_std": std}
         curve.append(point)
-    server = None
-    if per_seed[0]["server"] is not None:
-        server = {dom: {key: float(np.mean([run["server"][k][key] for run in per_seed]))
-                        for key in METRICS} for k, dom in enumerate(domains)}  # fmt: skip
     return out | {
-        "server": server,
+        "server": _per_domain(per_seed, domains, "server"),
+        "proxy": _per_domain(per_seed, domains, "proxy"),
         "bytes_per_round": per_seed[0]["bytes_per_round"],
         "bytes_total": per_seed[0]["bytes_per_round"] * rounds,
         "params": per_seed[0]["params"],
         "rounds": curve,
     }
+
+
+def _per_domain(
+    per_seed: list[dict[str, Any]], domains: list[str], key: str
+) -> dict[str, dict[str, float]] | None:
+    """A run's ``key`` scores (the LLM's or the proxies', per device) averaged over seeds, per
+    domain; None where the method has none."""
+    if per_seed[0].get(key) is None:
+        return None
+    return {dom: {m: float(np.mean([run[key][k][m] for run in per_seed])) for m in METRICS}
+            for k, dom in enumerate(domains)}  # fmt: skip
 
 
 def _markdown(result: dict[str, Any]) -> list[str]:
@@ -253,27 +267,17 @@ def _markdown(result: dict[str, Any]) -> list[str]:
                      + f" | {mean_pm(m['avg_em'], m['avg_em_std'], n)} | "
                      f"{mean_pm(m['avg_rouge_l'], m['avg_rouge_l_std'], n)}"
                      f" | {m['avg_em_text']:.3f} | {m['bytes_per_round'] / 1e6:.2f} |")  # fmt: skip
-    before = result.get("before") or {}
-    if before:
-        lines += [
-            "",
-            "Public checkpoints before co-tuning (EM / Rouge-L on each device's held-out tasks):",
-            "",
-            "| domain | device SLM | server LLM |",
-            "|---|---|---|",
-        ]
-        for dom, row in before.items():
-            cells = [f"{row[r]['em']:.3f} / {row[r]['rouge_l']:.3f}" if row[r] else "random init"
-                     for r in ("slm", "server")]  # fmt: skip
-            lines.append(f"| {dom} | " + " | ".join(cells) + " |")
-    servers = {k: m["server"] for k, m in methods.items() if m["server"] is not None}
-    if servers:
-        lines += ["", "Server LLM after co-tuning, on each device's held-out tasks:", "",
-                  "| method | " + " | ".join(f"{d} EM | {d} Rouge-L" for d in domains) + " |",
-                  "|" + "---|" * (1 + 2 * len(domains))]  # fmt: skip
-        for k, srv in servers.items():
-            cells = [f"{srv[d]['em']:.3f} | {srv[d]['rouge_l']:.3f}" for d in domains]
-            lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    lines += _before_md(result.get("before") or {})
+    for key, title in (
+        ("server", "Server LLM after co-tuning"),
+        ("proxy", "Proxy (DPM) after co-tuning, as each device holds it"),
+    ):
+        lines += _after_md(methods, domains, key, title)
+    params = next(iter(methods.values())).get("params")
+    if params:
+        slms = " / ".join(f"{n / 1e6:.2f}M" for n in params["slm"])
+        lines += ["", f"Parameters: device SLMs {slms}, proxy (DPM) {params['dpm'] / 1e6:.2f}M "
+                  f"(what travels), server LLM {params['llm'] / 1e6:.2f}M."]  # fmt: skip
     return [
         *lines,
         *_comparisons_md(result.get("comparisons") or []),
@@ -281,6 +285,36 @@ def _markdown(result: dict[str, Any]) -> list[str]:
         "![metrics per round](rounds.png)",
         "",
     ]
+
+
+def _before_md(before: dict[str, Any]) -> list[str]:
+    """The public checkpoints' scores before co-tuning, a row per domain."""
+    if not before:
+        return []
+    names = {"slm": "device SLM", "dpm": "proxy (DPM)", "server": "server LLM"}
+    roles = [r for r in ROLES if any(r in row for row in before.values())]
+    lines = ["", "Public checkpoints before co-tuning (EM / Rouge-L on each device's held-out "
+             "tasks):", "", "| domain | " + " | ".join(names[r] for r in roles) + " |",
+             "|" + "---|" * (1 + len(roles))]  # fmt: skip
+    for dom, row in before.items():
+        cells = [f"{row[r]['em']:.3f} / {row[r]['rouge_l']:.3f}" if row.get(r) else "random init"
+                 for r in roles]  # fmt: skip
+        lines.append(f"| {dom} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _after_md(methods: dict[str, Any], domains: list[str], key: str, title: str) -> list[str]:
+    """A table of the methods' ``key`` scores (``server`` or ``proxy``) per domain."""
+    found = {k: m[key] for k, m in methods.items() if m.get(key) is not None}
+    if not found:
+        return []
+    lines = ["", f"{title}, on each device's held-out tasks:", "",
+             "| method | " + " | ".join(f"{d} EM | {d} Rouge-L" for d in domains) + " |",
+             "|" + "---|" * (1 + 2 * len(domains))]  # fmt: skip
+    for k, scores in found.items():
+        cells = [f"{scores[d]['em']:.3f} | {scores[d]['rouge_l']:.3f}" for d in domains]
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _comparisons_md(rows: list[dict[str, Any]]) -> list[str]:

@@ -58,6 +58,10 @@ from offload_gym.tasks import Task
 METHODS = ("coplms", "standalone", "fedavg", "oneway", "server", "fedmkt")
 SERVER_TRAINED = ("coplms", "oneway", "fedmkt")
 """The methods that train the server LLM (its scores on the devices' tasks are reported)."""
+PROXY_TRAINED = ("coplms", "oneway")
+"""The methods whose proxies (DPMs) train beside the device models (their scores on each
+device's tasks are reported; ``fedavg`` deploys its proxy, so its device scores are the
+proxy's)."""
 
 
 @dataclass
@@ -285,7 +289,8 @@ def run_method(
     the local model of the offload environments).
 
     Returns ``{"rounds": [{"round", "devices": [{"em", "rouge_l"}], "bytes"}], "server": metrics
-    of the LLM on every device's held-out tasks (or None), "bytes_per_round", "records": the
+    of the LLM on every device's held-out tasks (or None), "proxy": the same of each device's
+    proxy (DPM) as it holds it at the end (or None), "bytes_per_round", "records": the
     last round's per-task records of each device's model (a list per device, or None),
     "server_records": the same of the LLM (or None)}``.
     """
@@ -315,11 +320,13 @@ def run_method(
             path = Path(save_dir) / f"device{k}-{dev.domain}"
             deployed[k].save_pretrained(path)
             tok.save_pretrained(path)
-    server = server_records = None
+    server = server_records = proxy = None
     if method in SERVER_TRAINED:
         scored = [_scores(evaluate, m.llm, setup.eval[k]) for k in range(K)]
         server, server_records = [s for s, _ in scored], [rec for _, rec in scored]
-    return {"rounds": rounds, "server": server, "bytes_per_round": per_round,
+    if method in PROXY_TRAINED:
+        proxy = [_scores(evaluate, m.dpms[k], setup.eval[k])[0] for k in range(K)]
+    return {"rounds": rounds, "server": server, "proxy": proxy, "bytes_per_round": per_round,
             "records": _kept(records), "server_records": _kept(server_records),
             "params": {"slm": [sum(p.numel() for p in x.parameters()) for x in m.slms],
                        "dpm": sum(p.numel() for p in m.dpm0.parameters()),

@@ -185,6 +185,26 @@ def test_communication_accounting(setup):
         assert run["bytes_per_round"] == per_round, method
         assert [r["bytes"] for r in run["rounds"]] == [per_round, 2 * per_round]
         assert (run["server"] is not None) == (method in ("coplms", "oneway", "fedmkt"))
+        assert (run["proxy"] is not None) == (method in ("coplms", "oneway"))
+
+
+def test_the_proxies_are_scored_as_each_device_holds_them(setup):
+    """After co-tuning with the server's average every device holds the one global proxy;
+    without aggregation each holds its own. The evaluator sees the proxy itself (its size)."""
+    from dataclasses import replace
+
+    def evaluate(model, tasks):
+        total = sum(float(p.detach().double().sum()) for p in model.parameters())
+        return {"em": total, "em_text": 0.0, "rouge_l": float(model.num_parameters())}
+
+    size = build_model(TINY.dpm, setup.tokenizer, seed=0).num_parameters()
+    shared = run_method("coplms", TINY, setup, evaluate, progress=False)["proxy"]
+    assert [p["rouge_l"] for p in shared] == [size, size]
+    assert shared[0]["em"] == shared[1]["em"]
+    own = run_method("coplms", replace(TINY, aggregate="none"), setup, evaluate,
+                     progress=False)["proxy"]  # fmt: skip
+    assert own[0]["em"] != own[1]["em"]
+    assert run_method("standalone", TINY, setup, evaluate, progress=False)["proxy"] is None
 
 
 def test_every_method_gives_the_devices_equal_gradient_steps(setup, monkeypatch):
@@ -273,6 +293,11 @@ def test_public_checkpoints_are_built_once_and_held_out_tasks_avoid_their_prompt
     assert all(prompt_digest(t.prompt) not in used for ts in setup.eval for t in ts)
     run = run_method("coplms", cfg, setup, _zero, progress=False, public=pub)
     assert type(load_public(pub.slms[1])).__name__ == "LlamaForCausalLM"
+    from offload_agents.coplms.experiment import _before
+
+    before = _before(cfg, setup.eval, pub, _zero)
+    assert [len(before[role]) for role in ("slm", "dpm", "server")] == [2, 2, 2]
+    assert all(x is not None for role in ("slm", "dpm", "server") for x in before[role])
     assert run["params"]["llm"] > max(run["params"]["slm"])
 
 
@@ -302,7 +327,13 @@ def test_experiment_end_to_end(tmp_path):
     assert ("coplms:server-llm", "server", "correct") in found
     assert ("coplms[code]", "standalone[code]", "rouge_l") in found
     assert all(c["n_seeds"] == 2 and c["mde80"] is not None for c in data["comparisons"])
-    assert "Paired comparisons" in paths["md"].read_text()
+    md = paths["md"].read_text()
+    assert "Paired comparisons" in md and "Proxy (DPM) after co-tuning" in md
+    # the proxy scored before (the distilled public DPM) and after (methods that train one)
+    assert all("dpm" in row for row in data["before"].values())  # None: random init here
+    assert "| domain | device SLM | proxy (DPM) | server LLM |" in md
+    proxied = {name for name, m in data["methods"].items() if m["proxy"] is not None}
+    assert proxied == {"coplms", "oneway"}
     # `offload-gym stats` recomputes them from the folder
     from offload_agents.cli import main
 
