@@ -15,8 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from offload_agents.base import Agent
-from offload_gym.envs import offload_env
-from offload_gym.envs.offload_env import ROUTER_FEATURES
+from offload_gym.envs import ROUTER_FEATURES, offload_env
 
 CONFIDENCE = ROUTER_FEATURES.index("local_confidence")
 

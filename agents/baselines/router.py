@@ -13,8 +13,7 @@ import numpy as np
 
 from offload_agents.base import Agent
 from offload_agents.baselines.calibration import collect_outcomes
-from offload_gym.envs import offload_env
-from offload_gym.envs.offload_env import ROUTER_FEATURES
+from offload_gym.envs import ROUTER_FEATURES, offload_env
 
 TASK_FEATURES = [ROUTER_FEATURES.index(n) for n in ("is_math", "is_code", "difficulty",
                                                     "local_confidence")]  # fmt: skip

@@ -11,8 +11,7 @@ import numpy as np
 
 from offload_agents.base import Agent
 from offload_agents.baselines.calibration import collect_outcomes
-from offload_gym.envs import offload_env
-from offload_gym.envs.offload_env import ROUTER_FEATURES
+from offload_gym.envs import ROUTER_FEATURES, offload_env
 
 CONFIDENCE = ROUTER_FEATURES.index("local_confidence")
 

@@ -62,7 +62,7 @@ def calibrate(
 def task_features(tasks: Sequence[Task], confidences: ArrayLike) -> np.ndarray:
     """Router-view features of tasks as the env computes them (is_math, is_code, difficulty,
     confidence; the budget features 0): what the privileged router reads."""
-    from offload_gym.envs.offload_env import ROUTER_FEATURES
+    from offload_gym.envs import ROUTER_FEATURES
 
     x = np.zeros((len(tasks), len(ROUTER_FEATURES)))
     for i, (t, c) in enumerate(zip(tasks, np.asarray(confidences), strict=True)):

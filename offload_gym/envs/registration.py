@@ -5,13 +5,13 @@ from __future__ import annotations
 import gymnasium as gym
 
 ENV_IDS: dict[str, tuple[str, dict[str, object]]] = {
-    "OffloadMath-v0": ("offload_gym.envs.offload_env:OffloadTextEnv", {"domain": "math"}),
-    "OffloadMathRouter-v0": ("offload_gym.envs.offload_env:OffloadRouterEnv", {"domain": "math"}),
-    "OffloadCode-v0": ("offload_gym.envs.offload_env:OffloadTextEnv", {"domain": "code"}),
-    "OffloadCodeRouter-v0": ("offload_gym.envs.offload_env:OffloadRouterEnv", {"domain": "code"}),
-    "OffloadStream-v0": ("offload_gym.envs.offload_env:OffloadTextEnv", {"domain": "stream"}),
+    "OffloadMath-v0": ("offload_gym.envs.text:OffloadTextEnv", {"domain": "math"}),
+    "OffloadMathRouter-v0": ("offload_gym.envs.router:OffloadRouterEnv", {"domain": "math"}),
+    "OffloadCode-v0": ("offload_gym.envs.text:OffloadTextEnv", {"domain": "code"}),
+    "OffloadCodeRouter-v0": ("offload_gym.envs.router:OffloadRouterEnv", {"domain": "code"}),
+    "OffloadStream-v0": ("offload_gym.envs.text:OffloadTextEnv", {"domain": "stream"}),
     "OffloadStreamRouter-v0": (
-        "offload_gym.envs.offload_env:OffloadRouterEnv",
+        "offload_gym.envs.router:OffloadRouterEnv",
         {"domain": "stream"},
     ),
 }
