@@ -27,8 +27,9 @@ import offload_gym  # noqa: F401
 from offload_gym.models import SimulatedCloud, SimulatedLocal
 from offload_gym.protocol import HELP_REQUEST
 from offload_gym.scoring import extract_answer, is_equivalent
-from offload_gym.scoring.equivalence import normalize, parse_number
+from offload_gym.scoring.equivalence import normalize
 from offload_gym.scoring.grade import grade_response
+from offload_gym.scoring.numbers import parse_number
 from offload_gym.tasks import math_stream
 from offload_gym.tasks.base import Task
 

@@ -8,7 +8,8 @@ import re
 import struct
 from fractions import Fraction
 
-from offload_gym.scoring.equivalence import normalize, parse_number
+from offload_gym.scoring.equivalence import normalize
+from offload_gym.scoring.numbers import parse_number
 from offload_gym.tasks.base import Task
 
 _INV_2_53 = 2.0**-53

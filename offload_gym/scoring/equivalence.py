@@ -6,16 +6,15 @@ runs in a helper process that is killed when it overruns its time limit.
 
 from __future__ import annotations
 
-import ast
 import functools
-import math
 import re
 import time
-from fractions import Fraction
 from typing import NamedTuple
 
 from offload_gym.scoring import forms
-from offload_gym.scoring.latex import CONSTANTS, FUNCTIONS, to_expression
+from offload_gym.scoring._expressions import expression_verdict
+from offload_gym.scoring.latex import to_expression
+from offload_gym.scoring.numbers import Number, numbers_match, parse_number
 
 DEFAULT_TIMEOUT_S = 2.0
 """Wall-clock limit of the sympy steps of one comparison, all of them together (a list's items
@@ -92,88 +91,6 @@ def _unbox(s: str) -> str:
     return s
 
 
-# --------------------------------------------------------------------------- numbers
-_NUM_CORE = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
-_NUMERIC = re.compile(
-    r"^(?P<sign>[-+−])?\s*\$?\s*(?:"
-    rf"(?P<frac>\\frac\{{\s*(?P<fn>{_NUM_CORE})\s*\}}\{{\s*(?P<fd>{_NUM_CORE})\s*\}})"
-    rf"|(?P<slash>(?P<sn>{_NUM_CORE})\s*/\s*(?P<sd>{_NUM_CORE}))"
-    rf"|(?P<plain>{_NUM_CORE})(?:\s*[eE](?P<exp>[-+]?\d{{1,3}}))?"
-    r")\s*(?P<unit>%|[A-Za-z]+(?:\s+[A-Za-z]+){0,2}|[A-Za-z]+\^?\d)?\s*$"
-)
-_INTEGER = re.compile(r"-?\d{1,30}\Z", re.ASCII)
-_NOT_UNITS = frozenset(
-    "or and to x y i e pi sqrt plus minus times over divided by cubed squared power factorial "
-    "root half halves third thirds quarter quarters dozen hundred thousand million billion "
-    "trillion".split()
-) | frozenset(forms.WORDS)
-"""Words after a number that are operations or magnitudes, not units: ``3 cubed`` is not 3,
-nor ``9 plus four`` 9, nor ``3 million`` 3."""
-
-
-class _Number(NamedTuple):
-    value: Fraction
-    decimals: int  # digits after the decimal point as written (0 for integers and fractions)
-
-
-@functools.lru_cache(maxsize=8192)
-def parse_number(text: str) -> _Number | None:
-    """Parse an exact number with optional sign, ``$``, thousands separators, fraction or
-    ``\\frac``, and a trailing unit word or ``%`` (ignored). ``None`` when it is not one."""
-    if _INTEGER.match(text):  # fast path
-        return _Number(Fraction(int(text)), 0)
-    m = _NUMERIC.match(text)
-    if m is None:
-        return None
-    unit = m.group("unit")
-    if unit and any(word.lower() in _NOT_UNITS for word in unit.split()):
-        return None
-    try:
-        if m.group("frac"):
-            value = _to_fraction(m.group("fn")) / _to_fraction(m.group("fd"))
-            decimals = 0
-        elif m.group("slash"):
-            value = _to_fraction(m.group("sn")) / _to_fraction(m.group("sd"))
-            decimals = 0
-        else:
-            raw = m.group("plain")
-            value = _to_fraction(raw)
-            decimals = len(raw.split(".", 1)[1]) if "." in raw else 0
-            if m.group("exp"):
-                value *= Fraction(10) ** int(m.group("exp"))
-                decimals = max(0, decimals - int(m.group("exp")))
-    except ZeroDivisionError:
-        return None
-    if m.group("sign") in ("-", "−"):
-        value = -value
-    return _Number(value, decimals)
-
-
-def _to_fraction(raw: str) -> Fraction:
-    raw = raw.replace(",", "")
-    if raw.isdigit():
-        return Fraction(int(raw))
-    whole, dot, frac = raw.partition(".")
-    if dot and (whole.isdigit() or not whole) and frac.isdigit():
-        return Fraction(int(whole or "0") * 10 ** len(frac) + int(frac), 10 ** len(frac))
-    return Fraction(raw)
-
-
-def _numbers_match(pred: _Number, gold_value: float | Fraction) -> bool:
-    r"""Exact equality with an exact reference; with a reference known only as a float (an
-    irrational value such as ``\sqrt{4}`` evaluated), an integer prediction within 1e-9. A
-    decimal is never taken for an exact value it rounds (``0.333`` is not ``1/3``, nor
-    ``3.14159265358979`` pi): a reward that accepts roundings rewards wrong answers."""
-    if isinstance(gold_value, Fraction):
-        return pred.value == gold_value
-    if not math.isfinite(gold_value) or pred.decimals or pred.value.denominator != 1:
-        return False
-    try:
-        return math.isclose(float(pred.value), gold_value, rel_tol=1e-9, abs_tol=1e-12)
-    except OverflowError:
-        return False
-
-
 # --------------------------------------------------------------------------- lists
 _LIST_SEP = re.compile(r"\s*(?:;|,|\bor\b|\band\b)\s*")
 
@@ -234,199 +151,6 @@ def _top_level_has_sep(s: str) -> bool:
     return depth == 0 and re.search(r"\s(?:or|and)\s", s) is not None
 
 
-# --------------------------------------------------------------------------- expressions
-_POINTS = (
-    (0.5772156649, 1.3247179572, 2.2360679775, 0.6180339887, 1.7320508076),
-    (1.4142135624, 0.3183098862, 2.7182818285, 1.2020569032, 0.9159655942),
-    (2.5029078751, 0.8346268417, 1.6180339887, 0.2614972128, 3.3598856662),
-    (-0.7390851332, -1.4655712319, 0.4501581580, -2.0287578381, -0.5671432904),
-)
-"""Where an identity is tested: irrational points, one of them with negative coordinates
-(``x / |x|`` is 1 only where x > 0; an expression undefined there goes on to sympy)."""
-_MAX_POW = 1e4
-
-
-class _Undecided(Exception):
-    """The fast evaluator cannot decide (domain error, overflow, unsupported node)."""
-
-
-def _evaluate(node: ast.AST, env: dict[str, float]) -> float:
-    if isinstance(node, ast.Expression):
-        return _evaluate(node.body, env)
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-        return float(node.value)
-    if isinstance(node, ast.Name):
-        if node.id == "pi":
-            return math.pi
-        if node.id == "E":
-            return math.e
-        if node.id in env:
-            return env[node.id]
-        raise _Undecided(node.id)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        v = _evaluate(node.operand, env)
-        return -v if isinstance(node.op, ast.USub) else v
-    if isinstance(node, ast.BinOp):
-        a, b = _evaluate(node.left, env), _evaluate(node.right, env)
-        try:
-            if isinstance(node.op, ast.Add):
-                return a + b
-            if isinstance(node.op, ast.Sub):
-                return a - b
-            if isinstance(node.op, ast.Mult):
-                return a * b
-            if isinstance(node.op, ast.Div):
-                return a / b
-            if isinstance(node.op, ast.Pow):
-                if abs(b) > _MAX_POW or (a < 0 and b != int(b)):
-                    raise _Undecided("pow")
-                r = a**b
-                if isinstance(r, complex):
-                    raise _Undecided("complex")
-                return r
-        except (ZeroDivisionError, OverflowError) as exc:
-            raise _Undecided(str(exc)) from exc
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id in FUNCTIONS
-        and len(node.args) == 1
-        and not node.keywords
-    ):
-        x = _evaluate(node.args[0], env)
-        fn = abs if node.func.id == "abs" else getattr(math, node.func.id)
-        try:
-            return float(fn(x))
-        except (ValueError, OverflowError) as exc:
-            raise _Undecided(str(exc)) from exc
-    raise _Undecided(type(node).__name__)
-
-
-_MAX_EXACT_BITS = 13_300
-"""Exact (rational) evaluation gives up past numbers of this many bits (about 4,000 digits)."""
-
-
-def _bits(x: Fraction) -> int:
-    """Size of ``x``: the bit length of its larger part (cheap, unlike ``str`` of a big int)."""
-    return max(x.numerator.bit_length(), x.denominator.bit_length())
-
-
-def _exact(node: ast.AST) -> Fraction | None:
-    """The exact rational value of a constant expression of numbers, + - * / and integer
-    powers, or None when it has anything else (names, functions, irrational powers) or grows
-    past `_MAX_EXACT_BITS`. Division by zero raises `_Invalid`."""
-    if isinstance(node, ast.Expression):
-        return _exact(node.body)
-    if isinstance(node, ast.Constant) and type(node.value) is int:
-        return Fraction(node.value)
-    if isinstance(node, ast.Constant) and type(node.value) is float:
-        return Fraction(repr(node.value)) if math.isfinite(node.value) else None
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        v = _exact(node.operand)
-        return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
-    if not isinstance(node, ast.BinOp):
-        return None
-    a, b = _exact(node.left), _exact(node.right)
-    if a is None or b is None:
-        return None
-    if isinstance(node.op, ast.Add):
-        out = a + b
-    elif isinstance(node.op, ast.Sub):
-        out = a - b
-    elif isinstance(node.op, ast.Mult):
-        out = a * b
-    elif isinstance(node.op, ast.Div):
-        if b == 0:
-            raise _Invalid("division by zero")
-        out = a / b
-    elif isinstance(node.op, ast.Pow) and b.denominator == 1 and abs(b) <= _MAX_POW:
-        if _bits(a) * abs(int(b)) > _MAX_EXACT_BITS:
-            return None
-        if a == 0 and b < 0:
-            raise _Invalid("division by zero")
-        out = a ** int(b)
-    else:
-        return None
-    return None if _bits(out) > _MAX_EXACT_BITS else out
-
-
-class _Invalid(Exception):
-    """The expression has no value (a division by zero): never equivalent to anything."""
-
-
-def _free_names(tree: ast.AST) -> set[str]:
-    return {
-        n.id
-        for n in ast.walk(tree)
-        if isinstance(n, ast.Name) and n.id not in CONSTANTS and n.id not in FUNCTIONS
-    }
-
-
-def _expression_verdict(pred_expr: str, gold_expr: str, pred_num: _Number | None) -> bool | None:
-    """Numeric identity test at fixed irrational points: ``False`` on a disagreement (a proof of
-    non-equivalence), ``True`` when all points agree, ``None`` when undecided."""
-    try:
-        pt, gt = ast.parse(pred_expr, mode="eval"), ast.parse(gold_expr, mode="eval")
-    except (SyntaxError, ValueError, RecursionError):
-        return None
-    names = sorted(_free_names(pt) | _free_names(gt))
-    if len(names) > len(_POINTS[0]) or "oo" in pred_expr or "oo" in gold_expr:
-        return None
-    if not names:  # constants: exact rational arithmetic where both sides allow it
-        try:
-            pe, ge = _exact(pt), _exact(gt)
-        except _Invalid:
-            return False
-        except (RecursionError, OverflowError, ValueError):
-            return None
-        if ge is not None and pred_num is not None:
-            return pred_num.value == ge
-        if pe is not None and ge is not None:
-            return pe == ge
-    try:
-        for point in _POINTS if names else _POINTS[:1]:
-            env = dict(zip(names, point, strict=False))
-            g = _evaluate(gt, env)
-            if pred_num is not None and not names:
-                if not _numbers_match(pred_num, g):
-                    return False
-                continue
-            p = _evaluate(pt, env)
-            if not (math.isfinite(p) and math.isfinite(g)):
-                return None
-            if not math.isclose(p, g, rel_tol=1e-9, abs_tol=1e-12):
-                return False
-    except (_Undecided, RecursionError):
-        return None
-    # Floats that agree prove nothing about a term below their precision (5 + 10^{-5000}).
-    return None if _extreme_constant(pt) or _extreme_constant(gt) else True
-
-
-def _extreme_constant(tree: ast.AST) -> bool:
-    """Whether a constant part of the expression (a number, or a power of numbers) is nonzero
-    and outside [1e-6, 1e12] in size, or too large to evaluate."""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-            value = abs(float(node.value))
-        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
-            if _free_names(node):
-                continue
-            try:  # by its logarithm: 10^{-5000} underflows to 0.0
-                base, power = abs(_evaluate(node.left, {})), _evaluate(node.right, {})
-                if base == 0:
-                    continue
-                if not -6 <= power * math.log10(base) <= 12:
-                    return True
-                continue
-            except (_Undecided, RecursionError, ValueError, OverflowError):
-                return True
-        else:
-            continue
-        if value != 0 and not 1e-6 <= value <= 1e12:
-            return True
-    return False
-
-
 # --------------------------------------------------------------------------- entry points
 def compare(pred: str | None, gold: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> Verdict:
     """Compare a predicted final answer with the reference answer.
@@ -469,7 +193,7 @@ def _compare(pred: str, gold: str, deadline: float) -> Verdict:
     if pn is None and gn is not None and (comma := forms.decimal_comma(p)) is not None:
         pn = parse_number(comma)  # 3,5 for 3.5 where the reference is one number
     if pn is not None and gn is not None:
-        return Verdict(_numbers_match(pn, gn.value), "numeric")
+        return Verdict(numbers_match(pn, gn.value), "numeric")
     pl, gl = split_candidates(p), split_candidates(g)
     if pl is not None or gl is not None:
         if pl is not None and gl is not None and pl[1] and gl[1] and _ends(p) != _ends(g):
@@ -507,13 +231,13 @@ def _compare_lists(
 
 
 def _compare_expressions(
-    p: str, g: str, pn: _Number | None, gn: _Number | None, deadline: float
+    p: str, g: str, pn: Number | None, gn: Number | None, deadline: float
 ) -> Verdict:
     pe = f"({pn.value})" if pn is not None else to_expression(p)
     ge = f"({gn.value})" if gn is not None else to_expression(g)
     if pe is None or ge is None:
         return Verdict(False, "unparsed")
-    decided = _expression_verdict(pe, ge, pn)
+    decided = expression_verdict(pe, ge, pn)
     if decided is not None:
         return Verdict(decided, "expression")
     from offload_gym.scoring.symbolic import sympy_equivalent

@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from offload_gym.scoring import compare, is_equivalent
-from offload_gym.scoring.equivalence import parse_number, split_candidates
+from offload_gym.scoring.equivalence import split_candidates
+from offload_gym.scoring.numbers import parse_number
 from tests.scoring.procs import exits_within
 
 from .checker_table import TABLE
