@@ -13,7 +13,7 @@ import numpy as np
 from offload_agents.slm.template import HELP_REQUEST, format_prompt
 from offload_gym.envs import offload_env
 from offload_gym.metrics import step_record
-from offload_gym.models.hf import fit_prompts, generate_batch, generate_tokens
+from offload_gym.models.generation import fit_prompts, generate_batch, generate_tokens
 from offload_gym.protocol import OFFLOAD_MARKER, asks_cloud, check_marker
 from offload_gym.tasks import Task, TaskGroup, TaskStream, code_stream, math_stream
 

@@ -42,7 +42,7 @@ from offload_gym import seeding
 from offload_gym.budget import grant_batch
 from offload_gym.envs.config import DEFAULT_OFFLOAD_MARKER
 from offload_gym.models import CachedCloud, SimulatedCloud
-from offload_gym.models.hf import decode_keeping_specials
+from offload_gym.models.generation import decode_keeping_specials
 from offload_gym.protocol import asks_cloud, check_marker
 from offload_gym.tasks import Task
 

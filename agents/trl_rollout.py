@@ -46,7 +46,7 @@ from offload_agents.slm.template import format_prompt
 from offload_gym import seeding
 from offload_gym.envs.config import DEFAULT_OFFLOAD_MARKER
 from offload_gym.models import CachedCloud, SimulatedCloud
-from offload_gym.models.hf import (
+from offload_gym.models.generation import (
     decode_keeping_specials,
     fit_prompts,
     generate_tokens,

@@ -110,7 +110,7 @@ def test_no_library_function_is_over_60_lines():
 
 MAX_MODULE_LINES = 400
 """A library module reads as one job at about this size (issue 28)."""
-LONG_MODULES = {"offload_gym/models/hf.py": 461, "offload_gym/models/openai_cloud.py": 450,
+LONG_MODULES = {"offload_gym/models/openai_cloud.py": 450,
                 "offload_gym/scoring/_sandbox_monitor.py": 441}  # fmt: skip
 """The environment package's modules that were over the bound when it was set: each may not
 grow past its size then (agents/ has none)."""

@@ -20,7 +20,7 @@ from offload_gym import seeding
 from offload_gym.budget import grant_batch
 from offload_gym.envs import offload_env
 from offload_gym.models import CachedCloud, SimulatedCloud
-from offload_gym.models.hf import (
+from offload_gym.models.generation import (
     decode_keeping_specials,
     fit_prompts,
     generate_tokens,
@@ -130,7 +130,7 @@ class RolloutCollector:
     ) -> tuple[torch.Tensor, torch.Tensor, int]:
         """Sequences, attention mask and prompt length for ``prompts``: sampled with each
         group's prompt run once (`sample_groups`), else, and for the greedy probe, through the
-        project's generation path (`offload_gym.models.hf.generate_tokens`). Sampling is
+        project's generation path (`offload_gym.models.generation.generate_tokens`). Sampling is
         reproducible from (seed, rank, call index) and leaves torch's global RNG alone."""
         ids = fit_prompts(self.model, self.tokenizer, [format_prompt(p) for p in prompts],
                           self.max_new_tokens)  # fmt: skip

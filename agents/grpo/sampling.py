@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from offload_agents.grpo.logprobs import cache_argument, repeat_cache
-from offload_gym.models.hf import Generation, context_room
+from offload_gym.models.generation import Generation, context_room
 
 
 def sample_groups(
@@ -32,8 +32,8 @@ def sample_groups(
     min_new_tokens: int = 0,
 ) -> Generation | None:
     """``group_size`` sampled responses to each prompt (rows ``p * G .. p * G + G - 1`` answer
-    prompt ``p``), as `offload_gym.models.hf.generate_tokens` returns them; None when the model
-    takes no key/value cache argument (the caller then uses ``generate``)."""
+    prompt ``p``), as `offload_gym.models.generation.generate_tokens` returns them; None when
+    the model takes no key/value cache argument (the caller then uses ``generate``)."""
     if not temperature > 0:
         raise ValueError(f"sample_groups samples: temperature must be > 0, got {temperature}")
     cache_arg = cache_argument(model)

@@ -33,7 +33,7 @@ from offload_agents.grpo.dual import DualController, make_controller
 from offload_agents.grpo.logprobs import LogpSettings, token_logp
 from offload_agents.grpo.rollout import Rollout, RolloutCollector
 from offload_agents.grpo.tb_log import TENSORBOARD_SCALARS, tensorboard_writer
-from offload_gym.models.hf import context_window
+from offload_gym.models.generation import context_window
 
 
 class GRPOTrainer:

@@ -66,7 +66,7 @@ def _always_asking(model, tok):
 
 
 def test_suppressed_strings_are_never_generated(lm):
-    from offload_gym.models.hf import generate_batch
+    from offload_gym.models.generation import generate_batch
 
     model, tok = lm
     asker = _always_asking(model, tok)

@@ -6,7 +6,7 @@ import torch
 
 from offload_agents.grpo.sampling import sample_groups
 from offload_agents.slm import TinyLMConfig, build_slm, format_prompt, load_local_lm
-from offload_gym.models.hf import generate_tokens
+from offload_gym.models.generation import generate_tokens
 
 
 @pytest.fixture(scope="module")

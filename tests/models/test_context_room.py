@@ -3,7 +3,7 @@
 import pytest
 
 from offload_agents.slm.skill import SkillConfig, build_char_model, char_tokenizer
-from offload_gym.models.hf import context_room, fit_prompts, generate_batch
+from offload_gym.models.generation import context_room, fit_prompts, generate_batch
 
 
 @pytest.fixture(scope="module")
