@@ -45,7 +45,7 @@ from typing import Any
 
 from offload_gym._serve_http import _BadRequest, _BoundedServer, _check_limits, _Handler
 from offload_gym.models.base import CloudModel, CloudResponse
-from offload_gym.models.openai_cloud import PARTIAL_PREFIX
+from offload_gym.models.chat import PARTIAL_PREFIX
 from offload_gym.tasks.base import Task
 
 FAULTS = ("slow", "429", "400", "500", "malformed", "close", "empty", "usage", "trickle")

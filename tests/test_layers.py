@@ -110,10 +110,12 @@ def test_no_library_function_is_over_60_lines():
 
 MAX_MODULE_LINES = 400
 """A library module reads as one job at about this size (issue 28)."""
-LONG_MODULES = {"offload_gym/models/openai_cloud.py": 450,
-                "offload_gym/scoring/_sandbox_monitor.py": 441}  # fmt: skip
-"""The environment package's modules that were over the bound when it was set: each may not
-grow past its size then (agents/ has none)."""
+LONG_MODULES = {"offload_gym/scoring/_sandbox_monitor.py": 441}  # fmt: skip
+"""The one module kept over the bound, and why: the sandbox monitor runs as a standalone,
+standard-library-only script, and every sibling module it imports is loaded into the memory
+that untrusted candidates are forked from; its import set is part of the security boundary,
+so it stays one file (with its two audited siblings) rather than splitting for size. It may
+not grow past this size."""
 
 
 def test_no_library_module_is_over_400_lines():

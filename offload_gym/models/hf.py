@@ -20,13 +20,13 @@ from typing import Any
 
 from offload_gym import seeding
 from offload_gym.models.base import CloudResponse, LocalResponse, pair_partials
+from offload_gym.models.chat import PARTIAL_PREFIX, SYSTEM_PROMPTS, PriceTable
 from offload_gym.models.generation import (
     dtype_kwarg,
     generate_batch,
     resolve_device,
     resolve_dtype,
 )
-from offload_gym.models.openai_cloud import PARTIAL_PREFIX, SYSTEM_PROMPTS, PriceTable
 from offload_gym.tasks.base import Task
 
 

@@ -11,52 +11,20 @@ never appears in reprs, logs, errors or results.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-import math
 import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
+from offload_gym.models._errors import error_body, retry_after, root_cause
 from offload_gym.models.base import CloudError, CloudResponse, pair_partials
+from offload_gym.models.chat import PARTIAL_PREFIX, SYSTEM_PROMPTS, PriceTable, task_payload
 from offload_gym.tasks.base import Task
 from offload_gym.validation import require_int
-
-SYSTEM_PROMPTS = {
-    "math": "Solve the problem step by step. End with the final answer as <answer>...</answer>.",
-    "code": "Write the requested Python function. Reply with one ```python code block.",
-}
-"""System prompt by task domain (others get the math one)."""
-
-PARTIAL_PREFIX = "A smaller model started this answer and asked for help:\n"
-
-
-@dataclass(frozen=True)
-class PriceTable:
-    """Price of 1,000 tokens (in any currency; USD by convention).
-
-    Attributes:
-        input_per_1k: Price of 1,000 prompt tokens.
-        output_per_1k: Price of 1,000 completion tokens.
-    """
-
-    input_per_1k: float = 0.0025
-    output_per_1k: float = 0.01
-
-    def __post_init__(self) -> None:
-        for name in ("input_per_1k", "output_per_1k"):
-            v = getattr(self, name)
-            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a finite price >= 0, got {v!r}")
-
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.input_per_1k + completion_tokens * self.output_per_1k) / 1000
-
 
 MAX_RESPONSE_BYTES = 4 << 20
 """Largest response body `OpenAICloud` reads (4 MiB: a 512-token answer is a few kB); a
@@ -65,13 +33,6 @@ larger one is a malformed response."""
 
 class _TooLarge(ValueError):
     """A response body past `MAX_RESPONSE_BYTES`."""
-
-
-def task_payload(task: Task) -> dict[str, Any]:
-    """The task as JSON, sent with ``send_task=True`` for servers that simulate a cloud."""
-    return {f.name: getattr(task, f.name) for f in dataclasses.fields(task)} | {
-        "metadata": dict(task.metadata)
-    }
 
 
 def _check_args(*, model: str, timeout: float, call_timeout: float | None, max_retries: int,
@@ -299,7 +260,7 @@ class OpenAICloud:
                 cause = "empty answer"
             except openai.RateLimitError as exc:
                 cause = "429 rate limited"
-                after = _retry_after(exc.response)
+                after = retry_after(exc.response)
                 if after is not None:
                     wait = min(self.max_backoff_s, after)
             except (openai.APITimeoutError, _Abandoned):
@@ -308,12 +269,12 @@ class OpenAICloud:
                 with self._lock:
                     self.unconfirmed_attempts += 1
             except openai.APIConnectionError as exc:
-                cause = f"connection failed ({_root_cause(exc)})"
+                cause = f"connection failed ({root_cause(exc)})"
             except openai.APIStatusError as exc:
                 cause = f"HTTP {exc.status_code}"
                 if exc.status_code < 500 and exc.status_code not in (408, 409):
                     self._fail()
-                    raise CloudError(self.endpoint, self._scrub(f"{cause}: {_body(exc)}"),
+                    raise CloudError(self.endpoint, self._scrub(f"{cause}: {error_body(exc)}"),
                                      unconfirmed_attempts=unconfirmed) from None  # fmt: skip
             except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError,
                     AttributeError, IndexError, TypeError) as exc:  # fmt: skip
@@ -425,26 +386,3 @@ class OpenAICloud:
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
-
-
-def _retry_after(response: Any) -> float | None:
-    """Seconds from a ``Retry-After`` header (seconds form; HTTP dates are ignored)."""
-    try:
-        value = response.headers.get("retry-after")
-        return max(0.0, float(value)) if value is not None else None
-    except (AttributeError, TypeError, ValueError):
-        return None
-
-
-def _root_cause(exc: BaseException) -> str:
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    text = str(exc) or type(exc).__name__
-    return text[:200]
-
-
-def _body(exc: Any) -> str:
-    try:
-        return str(exc.message)[:300]
-    except AttributeError:
-        return type(exc).__name__

@@ -13,8 +13,9 @@ from gymnasium.utils.env_checker import check_env
 import offload_gym  # noqa: F401  (registers the ids)
 from offload_agents.slm import TinyLMConfig, build_slm
 from offload_gym.models import CachedCloud, CloudError, SimulatedCloud
+from offload_gym.models.chat import PriceTable
 from offload_gym.models.hf import TransformersCloud, TransformersLocal
-from offload_gym.models.openai_cloud import OpenAICloud, PriceTable
+from offload_gym.models.openai_cloud import OpenAICloud
 from offload_gym.protocol import HELP_REQUEST
 from offload_gym.serve import CloudServer
 from offload_gym.tasks import make_generator

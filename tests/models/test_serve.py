@@ -10,7 +10,8 @@ import openai
 import pytest
 
 from offload_gym.models import SimulatedCloud
-from offload_gym.models.openai_cloud import OpenAICloud, task_payload
+from offload_gym.models.chat import task_payload
+from offload_gym.models.openai_cloud import OpenAICloud
 from offload_gym.serve import CloudServer
 from offload_gym.tasks import make_generator
 
