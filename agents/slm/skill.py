@@ -63,6 +63,7 @@ from offload_agents.slm.targets import (  # noqa: F401  (re-exported)
     worked_steps,
 )
 from offload_agents.slm.template import HELP_REQUEST, SPECIAL_TOKENS, format_prompt
+from offload_gym import seeding
 
 PAD, EOS = "<pad>", "<|endoftext|>"
 SEEN_FILE = "seen_prompts.txt"
@@ -98,11 +99,6 @@ def char_tokenizer() -> Any:
         bos_token=EOS,
         additional_special_tokens=list(SPECIAL_TOKENS),
     )
-
-
-def _derived_seed(seed: int, stream: int) -> int:
-    """An independent integer seed for sub-stream ``stream`` of ``seed`` (generators take ints)."""
-    return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
 
 
 def build_char_model(tokenizer: Any, cfg: SkillConfig) -> Any:
@@ -239,7 +235,7 @@ def train_skilled_slm(
     elif model.get_input_embeddings().num_embeddings < len(tokenizer):
         raise ValueError(f"the model has fewer embeddings than the {len(tokenizer)} tokens")
     sampler = TaskSampler(cfg, seed=cfg.seed)
-    drills = DrillSampler(cfg, seed=_derived_seed(cfg.seed, 2)) if cfg.drill_rows else None
+    drills = DrillSampler(cfg, seed=seeding.spawn(cfg.seed, 2)) if cfg.drill_rows else None
     rng = np.random.default_rng([cfg.seed, 1])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.98))
 
