@@ -7,8 +7,10 @@ generated flag overrides a *preset's* value only when given (``default=None``), 
 configs (a model spec) are typed in their one-line form (``llama:2x64``) rather than as one
 flag per subfield. That is about 150 lines, every field type tested (tests/test_configflags.py:
 int, float, str, bool, Literal, tuples, nested), with no new dependency. What it does not do:
-nested dataclasses as groups of flags, so `DemoConfig` still re-declares the `GRPOConfig`
-fields the demo exposes (with the demo's defaults)."""
+nested dataclasses as groups of flags, so `DemoConfig` re-declares the `GRPOConfig` fields
+the demo exposes, with the demo's defaults (`offload_agents.grpo.demo_config.PASSED_TO_GRPO`
+names them and says why; a test keeps each one GRPOConfig's name and type and checks it
+reaches every method's trainer)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from offload_agents.grpo.algorithms import get_algorithm
-from offload_agents.grpo.config import GRPOConfig
+from offload_agents.grpo.config import BudgetSignal, GRPOConfig
 from offload_agents.grpo.dual import check_lambda_min, eta_rule
 from offload_agents.slm.skill import CODE_FAMILIES, MATH_FAMILIES, SkillConfig, prompt_digest
 from offload_gym.tasks import TaskGroup, TaskStream, make_generator
@@ -137,7 +137,7 @@ class DemoConfig:
     pid_kp: float = 2.0
     pid_ki: float = 0.1
     lambda_min: float = 0.0
-    budget_signal: str = "sampled"
+    budget_signal: BudgetSignal = "sampled"
     eval_per_group: int = 150
     calib_per_group: int = 100
     math_families: tuple[str, ...] = MATH_FAMILIES
@@ -230,21 +230,29 @@ class DemoConfig:
                            threads=self.threads)  # fmt: skip
 
     def grpo(self, method: str, seed: int) -> GRPOConfig:
-        """The trainer's config for ``method``."""
+        """The trainer's config for ``method``: every field of `PASSED_TO_GRPO` as set here,
+        the dual step size as `eta`, and the controller's settings where the method has one."""
         fields = dict(METHODS[method])
         if get_algorithm(fields["algorithm"]).dual:
             fields["budget_signal"] = self.budget_signal
             if fields.get("dual") in ("pid", "price"):  # the ascent is the paper's, kept >= 0
                 fields["lambda_min"] = self.lambda_min
-        return GRPOConfig(num_tasks=2 * self.steps_per_group, tau=self.tau,
-                          group_size=self.group_size, prompts_per_step=self.prompts_per_step,
-                          max_new_tokens=self.max_new_tokens, lr=self.lr, beta=self.beta,
-                          anchor_coef=self.anchor_coef, anchor_rows=self.anchor_rows,
-                          lora_rank=self.lora_rank, lora_alpha=self.lora_alpha,
-                          seed=seed,
-                          num_iterations=self.num_iterations, eta_lambda=self.eta,
-                          lambda0=self.lambda0, pid_kp=self.pid_kp, pid_ki=self.pid_ki,
-                          threads=self.threads, **fields)  # fmt: skip
+        passed = {name: getattr(self, name) for name in PASSED_TO_GRPO}
+        return GRPOConfig(num_tasks=2 * self.steps_per_group, seed=seed, eta_lambda=self.eta,
+                          **passed, **fields)  # fmt: skip
+
+
+PASSED_TO_GRPO = ("tau", "group_size", "prompts_per_step", "max_new_tokens", "lr", "beta",
+                  "anchor_coef", "anchor_rows", "lora_rank", "lora_alpha", "num_iterations",
+                  "lambda0", "pid_kp", "pid_ki", "threads")  # fmt: skip
+"""The `DemoConfig` fields that are `GRPOConfig` fields of the same name and type, passed to
+every method's trainer as they are. Why the demo declares them again rather than nesting a
+`GRPOConfig`: its flags are flat (``--lr``, not ``--grpo.lr``), the demo's defaults differ
+from the trainer's (``lr`` 2e-4, ``anchor_coef`` 1, ``max_new_tokens`` 128), and the fields
+that depend on the method (``algorithm``, ``dual``, ``budget_signal``, ``lambda_min``) or on
+the schedule (``num_tasks``, ``eta_lambda`` through `eta_rule`) are set per method.
+tests/agents/test_experiment.py checks that each of these keeps GRPOConfig's name and type and
+reaches the trainer."""
 
 
 def demo_stream(

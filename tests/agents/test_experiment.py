@@ -121,6 +121,37 @@ def test_demo_lambda_min_reaches_the_feedback_controllers_only():
         DemoConfig(lambda_min=0.2)
 
 
+def test_the_demo_fields_the_trainer_shares_keep_its_name_and_type_and_reach_it():
+    """Every re-declared field is a GRPOConfig field of the same type, and a value other than
+    both defaults set on the demo's config is the value every method's trainer gets."""
+    import dataclasses
+    import typing
+
+    from offload_agents.grpo.config import GRPOConfig
+    from offload_agents.grpo.demo_config import METHODS, PASSED_TO_GRPO
+
+    demo_types = typing.get_type_hints(DemoConfig)
+    grpo_types = typing.get_type_hints(GRPOConfig)
+    grpo_fields = {f.name for f in dataclasses.fields(GRPOConfig)}
+    assert set(PASSED_TO_GRPO) <= grpo_fields
+    for name in PASSED_TO_GRPO:
+        assert demo_types[name] == grpo_types[name], name
+    shared = {f.name for f in dataclasses.fields(DemoConfig)} & grpo_fields
+    set_per_method = {"budget_signal", "lambda_min", "eta_lambda", "seed"}
+    assert shared - set_per_method == set(PASSED_TO_GRPO)  # none forgotten
+    assert demo_types["budget_signal"] == grpo_types["budget_signal"]
+    odd = {"tau": 0.17, "group_size": 3, "prompts_per_step": 5, "max_new_tokens": 77,
+           "lr": 3.3e-4, "beta": 0.02, "anchor_coef": 0.7, "anchor_rows": 9, "lora_rank": 2,
+           "lora_alpha": 5.0, "num_iterations": 3, "lambda0": 0.6, "pid_kp": 1.3,
+           "pid_ki": 0.07, "threads": 1}  # fmt: skip
+    assert set(odd) == set(PASSED_TO_GRPO)
+    cfg = DemoConfig(methods=tuple(METHODS), **odd)
+    for method in METHODS:
+        got = cfg.grpo(method, seed=4)
+        assert {k: getattr(got, k) for k in odd} == odd, method
+        assert got.seed == 4 and got.num_tasks == 2 * cfg.steps_per_group
+
+
 def test_demo_flag_takes_a_negative_lambda_min():
     from offload_agents.cli import build_parser
 
