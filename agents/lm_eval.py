@@ -165,10 +165,8 @@ def evaluate_lm(
         action = route(text, conf, i) if route is not None else text
         if action is None:  # the model's own answer, asking suppressed
             action = local_answer(i)
-        k = action.find(marker)
-        task = base.task
-        assert task is not None  # one step per task of the episode: never past its end
-        fallback = k >= 0 and not base.ledger.can_offload(base.cloud.quote(task, action[:k]))
+        asks, partial = asks_cloud(action, marker)
+        fallback = asks and not base.can_offload(partial)
         _, reward, _, _, info = env.step(local_answer(i) if fallback else action)
         label = "cloud" if info["offload_requested"] or fallback else "local"
         rec = step_record(info, label, float(reward), None, agent=agent, seed=seed, episode=0)

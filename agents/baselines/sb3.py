@@ -10,7 +10,7 @@ import numpy as np
 
 from offload_agents.base import Agent
 
-ALGORITHMS = ("ppo", "dqn", "maskable-ppo")
+SB3_ALGORITHMS = ("ppo", "dqn", "maskable-ppo")
 
 
 class SB3Agent(Agent):
@@ -32,8 +32,8 @@ class SB3Agent(Agent):
         progress_bar: bool = False,
         algo_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
-        if algo not in ALGORITHMS:
-            raise ValueError(f"algo must be one of {ALGORITHMS}, got {algo!r}")
+        if algo not in SB3_ALGORITHMS:
+            raise ValueError(f"algo must be one of {SB3_ALGORITHMS}, got {algo!r}")
         if total_timesteps < 1:
             raise ValueError(f"total_timesteps must be >= 1, got {total_timesteps}")
         self.algo = algo

@@ -24,7 +24,6 @@ METHODS: dict[str, dict[str, Any]] = {
     "gapg": {"algorithm": "gapg"},
 }
 """The trained methods of the demo: a name and the `GRPOConfig` fields that make it."""
-ALGORITHMS = tuple(METHODS)
 DEFAULT_METHODS = ("dagrpo", "grpo", "collab")
 """The methods a plain ``offload-gym demo`` trains: DA-GRPO with the paper's controller and the
 baselines of its primary comparisons (``grpo`` also yields ``grpo+random``, ``grpo+router``

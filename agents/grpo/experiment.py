@@ -33,7 +33,6 @@ from offload_agents._torch import torch_threads
 from offload_agents.baselines.prompt_router import top_share
 from offload_agents.grpo.algorithms import get_algorithm
 from offload_agents.grpo.demo_config import (
-    ALGORITHMS,
     CALIB_SEED,
     DEFAULT_METHODS,
     DEMO_WINDOW,
@@ -76,7 +75,6 @@ from offload_gym import metrics
 from offload_gym.tasks import TaskStream
 
 __all__ = [
-    "ALGORITHMS",
     "CALIB_SEED",
     "DEFAULT_METHODS",
     "DEMO_WINDOW",

@@ -164,6 +164,24 @@ class OffloadEnv(gym.Env):
             return None
         return self.stream.groups[self._groups[self._t]].name
 
+    def can_offload(self, partial: str | None = None) -> bool:
+        """Whether asking the cloud on the current task (with the local ``partial`` answer
+        before the marker) would be granted now: the ledger has room for the cloud's quote.
+        False once the episode is over. An agent that must not lose a step to a refusal asks
+        this first (the observation's ``budget_left`` says the same for a flat price).
+
+        >>> import gymnasium as gym
+        >>> env = gym.make("OffloadMath-v0", num_tasks=4, budget=0.25, budget_mode="hard")
+        >>> _ = env.reset(seed=0)
+        >>> env.unwrapped.can_offload()
+        True
+        >>> _ = env.step("<unknown> I need help </unknown>")
+        >>> env.unwrapped.can_offload()
+        False
+        """
+        task = self.task
+        return task is not None and self.ledger.can_offload(self.cloud.quote(task, partial))
+
     @property
     def episode_tasks(self) -> list[Task]:
         """The tasks of the current episode, in order."""

@@ -371,3 +371,24 @@ def test_the_text_view_reveals_the_cloud_answer_and_the_reference_after_the_step
     assert terminated and "reference" in info  # what a student reads once the episode is over
     assert env.unwrapped.task is None and env.unwrapped.task_group is None  # no raise
     assert hasattr(env.unwrapped, "task")  # so hasattr and getattr(..., None) are safe
+
+
+def test_can_offload_answers_as_the_ledger_would_grant():
+    """A hard budget of one call: granted once, then refused, and the refusal is what
+    `can_offload` predicted; a soft budget always grants; no task, no offload."""
+    hard = gym.make("OffloadMath-v0", num_tasks=3, budget=1 / 3, budget_mode="hard")
+    hard.reset(seed=0)
+    base = hard.unwrapped
+    asks = "<unknown> I need help </unknown>"
+    predicted, refused = [], []
+    for _ in range(3):
+        predicted.append(base.can_offload("x"))
+        _, _, _, _, info = hard.step(asks)
+        refused.append(info["offload_refused"])
+    assert predicted == [True, False, False] and refused == [False, True, True]
+    assert base.can_offload() is False  # the episode is over
+    soft = gym.make("OffloadMath-v0", num_tasks=3, budget=1 / 3, budget_mode="soft")
+    soft.reset(seed=0)
+    for _ in range(2):
+        soft.step(asks)
+    assert soft.unwrapped.can_offload()
