@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 
 from offload_gym.tasks import Task
+from offload_gym.tasks.registry import worked_steps as family_steps
 
 
 def reverse_digits(text: str) -> str:
@@ -19,86 +20,18 @@ def reverse_digits(text: str) -> str:
     return re.sub(r"\d+", lambda m: m.group()[::-1], text)
 
 
-def _horner(coeffs: Sequence[int], point: int) -> list[str]:
-    """Steps evaluating the polynomial (constant term first) at ``point`` by Horner's rule."""
-    acc = coeffs[-1]
-    steps = []
-    for c in reversed(coeffs[:-1]):
-        t = acc * point
-        steps += [f"{acc}*{point}={t}", f"{t}+{c}={t + c}"]
-        acc = t + c
-    return steps or [f"{acc}={acc}"]
-
-
 def _generic_steps(task: Task) -> list[str]:
     """The reference solution's lines, labels (``Expand:``) and spaces removed."""
     lines = [ln for ln in (task.solution or "").splitlines() if "<answer>" not in ln]
     return [re.sub(r"^[A-Za-z' ]+:\s*", "", ln).replace(" ", "") for ln in lines if ln.strip()]
 
 
-_LIN = re.compile(r"^(?:(-?\d*)x)?\s*(?:([+-])?\s*(\d+))?$")
-
-
-def _parse_lin(text: str) -> tuple[int, int] | None:
-    """``(a, b)`` of ``"ax + b"`` as the generators print it (``"-x + 3"``, ``"7"``, ``"4x"``)."""
-    m = _LIN.match(text.strip())
-    if not m or not text.strip():
-        return None
-    coef, sign, const = m.groups()
-    a = 0 if coef is None else int(coef + "1") if coef in ("", "-") else int(coef)
-    b = 0 if const is None else (-1 if sign == "-" else 1) * int(const)
-    return a, b
-
-
-def _linear_steps(equation: str, x: int) -> list[str] | None:
-    """``a(x + b) = cx + d`` or ``ax + b = cx + d``: expand, subtract constants and
-    coefficients, divide, one operation a step.
-
-    >>> _linear_steps("4x + 10 = -18", -7)
-    ['-18+-10=-28', '-28/4=-7']
-    >>> _linear_steps("3(x - 16) = 5x + 10", -29)
-    ['3*-16=-48', '10+48=58', '3+-5=-2', '58/-2=-29']
-    """
-    lhs, _, rhs = equation.partition(" = ")
-    steps = []
-    m = re.match(r"^(-?\d+)\(x ([+-]) (\d+)\)$", lhs)
-    if m:
-        a, b = int(m.group(1)), (-1 if m.group(2) == "-" else 1) * int(m.group(3))
-        steps.append(f"{a}*{b}={a * b}")
-        left: tuple[int, int] | None = (a, a * b)
-    else:
-        left = _parse_lin(lhs)
-    right = _parse_lin(rhs)
-    if left is None or right is None or left[0] == right[0]:
-        return None
-    (a, b), (c, d) = left, right
-    # Subtractions are written as additions of the negation (``d+-b``), the same operation
-    # Horner's steps use, and ``a-0`` is skipped: fewer kinds of step to learn.
-    steps += [f"{d}+{-b}={d - b}"] if b else []
-    steps += [f"{a}+{-c}={a - c}"] if c else []
-    return [*steps, f"{d - b}/{a - c}={x}"]
-
-
 def math_steps(task: Task) -> list[str]:
-    """One binary operation per step where the family's metadata allows (polynomials and
-    single-factor derivatives by Horner's rule), else the reference solution's lines."""
-    meta = task.metadata
-    family = meta.get("family")
-    if family == "polynomials" and meta.get("question") == "value":
-        return _horner(meta["coefficients"], meta["point"])
-    if family == "polynomials" and meta.get("question") == "degree":
-        da, db = (len(f) - 1 for f in meta["factors"])
-        return [f"{da}+{db}={da + db}"]
-    if family == "linear_equations" and "equation" in meta:
-        steps = _linear_steps(meta["equation"], meta["x"])
-        if steps is not None:
-            return steps
-    if family == "derivatives" and len(meta.get("factors", ())) == 1:
-        c = meta["factors"][0]
-        deriv = [k * c[k] for k in range(1, len(c))]
-        steps = [f"{k}*{c[k]}={k * c[k]}" for k in range(len(c) - 1, 0, -1) if c[k]]
-        return steps + _horner(deriv or [0], meta["point"])
-    return _generic_steps(task)
+    """One binary operation per step where the task's family has that form
+    (`offload_gym.tasks.registry.worked_steps`: polynomials, single-factor derivatives,
+    single linear equations), else the reference solution's lines."""
+    steps = family_steps(task)
+    return steps if steps is not None else _generic_steps(task)
 
 
 def worked_steps(task: Task) -> str:

@@ -223,5 +223,13 @@ class TaskGenerator(ABC):
     def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
         """Return ``(prompt, answer, solution, metadata)`` for one item."""
 
+    @classmethod
+    def worked_steps(cls, task: Task) -> list[str] | None:
+        """The family's solution of ``task`` as short steps of one binary operation each
+        (``"3*4=12"``), read from its metadata; None where the family has no such form (its
+        reference ``solution`` serves instead). Tiny models learn to compute from these (the
+        skilled-SLM kit, `offload_agents.slm.targets`)."""
+        return None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(seed={self.seed}, config={self.config})"

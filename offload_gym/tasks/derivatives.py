@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from offload_gym.tasks._fmt import final_line, fmt_poly, poly_deriv, poly_eval
-from offload_gym.tasks.base import Draws, GeneratorConfig, TaskGenerator
-from offload_gym.tasks.polynomials import random_poly
+from offload_gym.tasks.base import Draws, GeneratorConfig, Task, TaskGenerator
+from offload_gym.tasks.polynomials import horner_steps, random_poly
 from offload_gym.tasks.registry import register_generator
 
 
@@ -26,6 +26,18 @@ class DerivativesGenerator(TaskGenerator):
 
     name = "derivatives"
     config_class = DerivativesConfig
+
+    @classmethod
+    def worked_steps(cls, task: Task) -> list[str] | None:
+        """A single polynomial (difficulty 1-3): each term's derivative coefficient, then the
+        derivative's value by Horner's rule. A product (4-5): None."""
+        factors = task.metadata.get("factors", ())
+        if len(factors) != 1:
+            return None
+        c = factors[0]
+        deriv = [k * c[k] for k in range(1, len(c))]
+        steps = [f"{k}*{c[k]}={k * c[k]}" for k in range(len(c) - 1, 0, -1) if c[k]]
+        return steps + horner_steps(deriv or [0], task.metadata["point"])
 
     def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
         point = int(rng.integers(-difficulty, difficulty + 1))

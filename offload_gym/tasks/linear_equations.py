@@ -6,11 +6,12 @@ Difficulty 1: ``a*x + b = c``; 2: ``a*x + b = c*x + d``; 3: ``a*(x + b) = c*x + 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from offload_gym.tasks._fmt import final_line, fmt_poly
-from offload_gym.tasks.base import Draws, GeneratorConfig, TaskGenerator
+from offload_gym.tasks.base import Draws, GeneratorConfig, Task, TaskGenerator
 from offload_gym.tasks.registry import register_generator
 
 
@@ -30,12 +31,63 @@ def _lin(a: int, b: int, var: str = "x") -> str:
     return fmt_poly([b, a], var)
 
 
+_LIN = re.compile(r"^(?:(-?\d*)x)?\s*(?:([+-])?\s*(\d+))?$")
+
+
+def _parse_lin(text: str) -> tuple[int, int] | None:
+    """``(a, b)`` of ``"ax + b"`` as the generators print it (``"-x + 3"``, ``"7"``, ``"4x"``)."""
+    m = _LIN.match(text.strip())
+    if not m or not text.strip():
+        return None
+    coef, sign, const = m.groups()
+    a = 0 if coef is None else int(coef + "1") if coef in ("", "-") else int(coef)
+    b = 0 if const is None else (-1 if sign == "-" else 1) * int(const)
+    return a, b
+
+
+def _linear_steps(equation: str, x: int) -> list[str] | None:
+    """``a(x + b) = cx + d`` or ``ax + b = cx + d``: expand, subtract constants and
+    coefficients, divide, one operation a step.
+
+    >>> _linear_steps("4x + 10 = -18", -7)
+    ['-18+-10=-28', '-28/4=-7']
+    >>> _linear_steps("3(x - 16) = 5x + 10", -29)
+    ['3*-16=-48', '10+48=58', '3+-5=-2', '58/-2=-29']
+    """
+    lhs, _, rhs = equation.partition(" = ")
+    steps = []
+    m = re.match(r"^(-?\d+)\(x ([+-]) (\d+)\)$", lhs)
+    if m:
+        a, b = int(m.group(1)), (-1 if m.group(2) == "-" else 1) * int(m.group(3))
+        steps.append(f"{a}*{b}={a * b}")
+        left: tuple[int, int] | None = (a, a * b)
+    else:
+        left = _parse_lin(lhs)
+    right = _parse_lin(rhs)
+    if left is None or right is None or left[0] == right[0]:
+        return None
+    (a, b), (c, d) = left, right
+    # Subtractions are written as additions of the negation (``d+-b``), the same operation
+    # Horner's steps use, and ``a-0`` is skipped: fewer kinds of step to learn.
+    steps += [f"{d}+{-b}={d - b}"] if b else []
+    steps += [f"{a}+{-c}={a - c}"] if c else []
+    return [*steps, f"{d - b}/{a - c}={x}"]
+
+
 @register_generator
 class LinearEquationsGenerator(TaskGenerator):
     """Solve a linear equation (or a 2x2 system) whose solution is an integer."""
 
     name = "linear_equations"
     config_class = LinearEquationsConfig
+
+    @classmethod
+    def worked_steps(cls, task: Task) -> list[str] | None:
+        """One equation in x (difficulty 1-3): expand, move constants and coefficients,
+        divide. A system (4-5): None."""
+        if "equation" not in task.metadata:
+            return None
+        return _linear_steps(task.metadata["equation"], task.metadata["x"])
 
     def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
         span = 10 * difficulty

@@ -6,12 +6,28 @@ four asks for the degree of a product of two polynomials instead.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from offload_gym.tasks._fmt import final_line, fmt_poly, poly_eval
-from offload_gym.tasks.base import Draws, GeneratorConfig, TaskGenerator
+from offload_gym.tasks.base import Draws, GeneratorConfig, Task, TaskGenerator
 from offload_gym.tasks.registry import register_generator
+
+
+def horner_steps(coeffs: Sequence[int], point: int) -> list[str]:
+    """Steps evaluating the polynomial (constant term first) at ``point`` by Horner's rule.
+
+    >>> horner_steps([1, 0, 2], 3)
+    ['2*3=6', '6+0=6', '6*3=18', '18+1=19']
+    """
+    acc = coeffs[-1]
+    steps = []
+    for c in reversed(coeffs[:-1]):
+        t = acc * point
+        steps += [f"{acc}*{point}={t}", f"{t}+{c}={t + c}"]
+        acc = t + c
+    return steps or [f"{acc}={acc}"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,17 @@ class PolynomialsGenerator(TaskGenerator):
     name = "polynomials"
     config_class = PolynomialsConfig
     config: PolynomialsConfig
+
+    @classmethod
+    def worked_steps(cls, task: Task) -> list[str] | None:
+        """A value by Horner's rule; a product's degree as the sum of its factors' degrees."""
+        meta = task.metadata
+        if meta.get("question") == "value":
+            return horner_steps(meta["coefficients"], meta["point"])
+        if meta.get("question") == "degree":
+            da, db = (len(f) - 1 for f in meta["factors"])
+            return [f"{da}+{db}={da + db}"]
+        return None
 
     def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
         coef = 3 + 2 * difficulty

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from offload_gym.tasks.base import TaskGenerator, build_config
+from offload_gym.tasks.base import Task, TaskGenerator, build_config
 
 _GENERATORS: dict[str, type[TaskGenerator]] = {}
 
@@ -43,3 +43,15 @@ def make_generator(name: str, *, seed: int = 0, **config: Any) -> TaskGenerator:
     """
     cls = get_generator_class(name)
     return cls(build_config(cls.config_class, config), seed=seed)
+
+
+def worked_steps(task: Task) -> list[str] | None:
+    """``task``'s solution as steps of one binary operation each, by its family
+    (`TaskGenerator.worked_steps`); None for a family without that form or a task that names
+    no registered family.
+
+    >>> worked_steps(make_generator("polynomials", seed=1, max_difficulty=1)[0])
+    ['2*2=4', '4+0=4']
+    """
+    cls = _GENERATORS.get(str(task.metadata.get("family")))
+    return None if cls is None else cls.worked_steps(task)
