@@ -13,7 +13,7 @@ from offload_gym.tasks import (  # noqa: F401
     polynomials,
     word_problems,
 )
-from offload_gym.tasks.base import DOMAINS, GeneratorConfig, Task, TaskGenerator
+from offload_gym.tasks.base import DOMAINS, Draft, GeneratorConfig, Task, TaskGenerator
 from offload_gym.tasks.loaders import (
     DatasetFormatError,
     load_gsm8k,
@@ -39,6 +39,7 @@ from offload_gym.tasks.stream import (
 __all__ = [
     "DOMAINS",
     "DatasetFormatError",
+    "Draft",
     "GeneratorConfig",
     "Task",
     "TaskGenerator",

@@ -10,6 +10,8 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
+from offload_gym.tasks.base import Draft
+
 CODE_INSTRUCTIONS = (
     "Answer with the complete function in a ```python code block (a body that continues the "
     "signature also works)."
@@ -24,8 +26,8 @@ def build_code_task(
     body: str,
     cases: list[tuple[Any, ...]],
     preamble: str = "",
-) -> tuple[str, str, str, dict[str, Any]]:
-    """Return ``(prompt, answer, solution, metadata)`` for a code task.
+) -> Draft:
+    """The `Draft` of a code task.
 
     Args:
         name: Function name (the entry point).
@@ -55,7 +57,7 @@ def build_code_task(
     )
     solution = f"```python\n{answer}```"
     meta = {"entry_point": name, "tests": tests, "code_prefix": code_prefix}
-    return prompt, answer, solution, meta
+    return Draft(prompt, answer, solution, meta)
 
 
 def draw_pipeline(

@@ -6,10 +6,9 @@ Difficulty sets the number of operations (difficulty + 1) and the size of the op
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from offload_gym.tasks._fmt import final_line
-from offload_gym.tasks.base import Draws, GeneratorConfig, TaskGenerator
+from offload_gym.tasks.base import Draft, Draws, GeneratorConfig, TaskGenerator
 from offload_gym.tasks.registry import register_generator
 
 _MAX_OPERAND = {1: 20, 2: 50, 3: 100, 4: 500, 5: 1000}
@@ -28,7 +27,7 @@ class ArithmeticGenerator(TaskGenerator):
     name = "arithmetic"
     config_class = ArithmeticConfig
 
-    def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
+    def _generate(self, rng: Draws, difficulty: int) -> Draft:
         hi = _MAX_OPERAND[difficulty]
         value = int(rng.integers(1, hi + 1))
         text, prec = str(value), 3
@@ -55,7 +54,7 @@ class ArithmeticGenerator(TaskGenerator):
         answer = str(value)
         prompt = f"Compute the value of {text}."
         solution = "\n".join([*steps, final_line(answer)])
-        return prompt, answer, solution, {"expression": text}
+        return Draft(prompt, answer, solution, {"expression": text})
 
 
 def _apply(op: str, a: int, b: int) -> int:

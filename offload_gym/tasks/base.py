@@ -13,7 +13,7 @@ import struct
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -165,6 +165,17 @@ class Draws:
         return [low + int(self.random() * (high - low)) for _ in range(size)]
 
 
+class Draft(NamedTuple):
+    """One generated item before it becomes a `Task`: what a family's ``_generate`` returns
+    (code families put ``entry_point``, ``tests`` and ``code_prefix`` in ``metadata``; they
+    become the task's own fields)."""
+
+    prompt: str
+    answer: str
+    solution: str
+    metadata: dict[str, Any]
+
+
 class TaskGenerator(ABC):
     """A procedural family of tasks, addressable by index.
 
@@ -220,8 +231,8 @@ class TaskGenerator(ABC):
             i += 1
 
     @abstractmethod
-    def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
-        """Return ``(prompt, answer, solution, metadata)`` for one item."""
+    def _generate(self, rng: Draws, difficulty: int) -> Draft:
+        """One item of ``difficulty``, every random number drawn from ``rng``."""
 
     @classmethod
     def worked_steps(cls, task: Task) -> list[str] | None:

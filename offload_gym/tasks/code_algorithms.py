@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from offload_gym.tasks._code import build_code_task
-from offload_gym.tasks.base import Draws, GeneratorConfig, TaskGenerator
+from offload_gym.tasks.base import Draft, Draws, GeneratorConfig, TaskGenerator
 from offload_gym.tasks.registry import register_generator
 
 
@@ -157,7 +157,7 @@ class CodeAlgorithmsGenerator(TaskGenerator):
     domain = "code"
     config_class = CodeAlgorithmsConfig
 
-    def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
+    def _generate(self, rng: Draws, difficulty: int) -> Draft:
         pool = _PROBLEMS[difficulty]
         p = pool[int(rng.integers(0, len(pool)))]
         cases = [p.draw(rng) for _ in range(7)]
@@ -165,4 +165,4 @@ class CodeAlgorithmsGenerator(TaskGenerator):
             p.name, p.params, p.returns, p.description, p.body, cases
         )
         meta["problem"] = p.name
-        return prompt, answer, solution, meta
+        return Draft(prompt, answer, solution, meta)

@@ -7,10 +7,9 @@ Difficulty sets the number of terms (difficulty + 1) and brings in floor divisio
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from offload_gym.tasks._code import build_code_task
-from offload_gym.tasks.base import Draws, GeneratorConfig, TaskGenerator
+from offload_gym.tasks.base import Draft, Draws, GeneratorConfig, TaskGenerator
 from offload_gym.tasks.registry import register_generator
 
 _TERMS = {
@@ -35,7 +34,7 @@ class CodeArithmeticGenerator(TaskGenerator):
     domain = "code"
     config_class = CodeArithmeticConfig
 
-    def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
+    def _generate(self, rng: Draws, difficulty: int) -> Draft:
         terms: list[str] = []
         for _ in range(difficulty + 1):
             level = int(rng.integers(1, difficulty + 1))
@@ -55,4 +54,4 @@ class CodeArithmeticGenerator(TaskGenerator):
             "f", [("x", "int"), ("y", "int")], "int", description, f"return {formula}", cases
         )
         meta["formula"] = formula
-        return prompt, answer, solution, meta
+        return Draft(prompt, answer, solution, meta)

@@ -6,10 +6,9 @@ Difficulty sets the pipeline's length and, from 3, a final reduction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from offload_gym.tasks._code import build_code_task, draw_pipeline
-from offload_gym.tasks.base import Draws, GeneratorConfig, TaskGenerator
+from offload_gym.tasks.base import Draft, Draws, GeneratorConfig, TaskGenerator
 from offload_gym.tasks.registry import register_generator
 
 _WORDS = (
@@ -49,7 +48,7 @@ class CodeStringsGenerator(TaskGenerator):
     domain = "code"
     config_class = CodeStringsConfig
 
-    def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
+    def _generate(self, rng: Draws, difficulty: int) -> Draft:
         words, body, returns = draw_pipeline(
             rng, difficulty, "s", _STEPS, _REDUCERS, ("return the result", "str")
         )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from offload_gym.tasks._fmt import final_line, fmt_poly, poly_deriv, poly_eval
-from offload_gym.tasks.base import Draws, GeneratorConfig, Task, TaskGenerator
+from offload_gym.tasks.base import Draft, Draws, GeneratorConfig, Task, TaskGenerator
 from offload_gym.tasks.polynomials import horner_steps, random_poly
 from offload_gym.tasks.registry import register_generator
 
@@ -39,7 +39,7 @@ class DerivativesGenerator(TaskGenerator):
         steps = [f"{k}*{c[k]}={k * c[k]}" for k in range(len(c) - 1, 0, -1) if c[k]]
         return steps + horner_steps(deriv or [0], task.metadata["point"])
 
-    def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
+    def _generate(self, rng: Draws, difficulty: int) -> Draft:
         point = int(rng.integers(-difficulty, difficulty + 1))
         if difficulty <= 3:
             f = random_poly(rng, difficulty + 1, 9)
@@ -65,4 +65,4 @@ class DerivativesGenerator(TaskGenerator):
             meta = {"factors": [u, v], "point": point}
         answer = str(value)
         solution = "\n".join([*steps, final_line(answer)])
-        return prompt, answer, solution, meta
+        return Draft(prompt, answer, solution, meta)

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 from offload_gym.tasks._fmt import final_line, fmt_number
-from offload_gym.tasks.base import Draws, GeneratorConfig, TaskGenerator
+from offload_gym.tasks.base import Draft, Draws, GeneratorConfig, TaskGenerator
 from offload_gym.tasks.registry import register_generator
 
 _SYMBOL = {"+": "+", "-": "-", "*": "×", "/": "÷"}
@@ -32,7 +31,7 @@ class FractionsGenerator(TaskGenerator):
     name = "fractions"
     config_class = FractionsConfig
 
-    def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
+    def _generate(self, rng: Draws, difficulty: int) -> Draft:
         ops = "+-*/" if difficulty >= 4 else "+-"
         max_den = _MAX_DEN[difficulty]
         terms = [_draw_fraction(rng, max_den) for _ in range(_N_TERMS[difficulty])]
@@ -56,7 +55,7 @@ class FractionsGenerator(TaskGenerator):
             "lowest terms, or as an integer."
         )
         solution = "\n".join([*steps, final_line(answer)])
-        return prompt, answer, solution, {"expression": text}
+        return Draft(prompt, answer, solution, {"expression": text})
 
 
 def _draw_fraction(rng: Draws, max_den: int) -> Fraction:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from offload_gym.tasks._fmt import final_line, fmt_poly
-from offload_gym.tasks.base import Draws, GeneratorConfig, Task, TaskGenerator
+from offload_gym.tasks.base import Draft, Draws, GeneratorConfig, Task, TaskGenerator
 from offload_gym.tasks.registry import register_generator
 
 
@@ -89,7 +89,7 @@ class LinearEquationsGenerator(TaskGenerator):
             return None
         return _linear_steps(task.metadata["equation"], task.metadata["x"])
 
-    def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
+    def _generate(self, rng: Draws, difficulty: int) -> Draft:
         span = 10 * difficulty
         x = int(rng.integers(-span, span + 1))
         if difficulty <= 3:
@@ -138,7 +138,7 @@ class LinearEquationsGenerator(TaskGenerator):
                 steps.append(f"x + y = {x} + {_p(y)} = {x + y}")
             meta = {"equations": [e1, e2], "x": x, "y": y, "asks": question}
         solution = "\n".join([*steps, final_line(answer)])
-        return prompt, answer, solution, meta
+        return Draft(prompt, answer, solution, meta)
 
 
 def _two(a: int, b: int) -> str:

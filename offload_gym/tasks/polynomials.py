@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from offload_gym.tasks._fmt import final_line, fmt_poly, poly_eval
-from offload_gym.tasks.base import Draws, GeneratorConfig, Task, TaskGenerator
+from offload_gym.tasks.base import Draft, Draws, GeneratorConfig, Task, TaskGenerator
 from offload_gym.tasks.registry import register_generator
 
 
@@ -76,7 +76,7 @@ class PolynomialsGenerator(TaskGenerator):
             return [f"{da}+{db}={da + db}"]
         return None
 
-    def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
+    def _generate(self, rng: Draws, difficulty: int) -> Draft:
         coef = 3 + 2 * difficulty
         if rng.random() < self.config.degree_question_rate:
             da, db = int(rng.integers(1, difficulty + 2)), int(rng.integers(1, difficulty + 2))
@@ -98,4 +98,4 @@ class PolynomialsGenerator(TaskGenerator):
             steps = [f"p({point}) = " + " + ".join(reversed(parts)) + f" = {value}"]
             meta = {"question": "value", "coefficients": p, "point": point}
         solution = "\n".join([*steps, final_line(answer)])
-        return prompt, answer, solution, meta
+        return Draft(prompt, answer, solution, meta)

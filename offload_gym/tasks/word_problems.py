@@ -9,10 +9,9 @@ non-negative integer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from offload_gym.tasks._fmt import final_line
-from offload_gym.tasks.base import Draws, GeneratorConfig, TaskGenerator
+from offload_gym.tasks.base import Draft, Draws, GeneratorConfig, TaskGenerator
 from offload_gym.tasks.registry import register_generator
 
 NAMES = (
@@ -37,7 +36,7 @@ class WordProblemsGenerator(TaskGenerator):
     name = "word_problems"
     config_class = WordProblemsConfig
 
-    def _generate(self, rng: Draws, difficulty: int) -> tuple[str, str, str, dict[str, Any]]:
+    def _generate(self, rng: Draws, difficulty: int) -> Draft:
         name = NAMES[int(rng.integers(0, len(NAMES)))]
         item, units = ITEMS[int(rng.integers(0, len(ITEMS)))]
         count = int(rng.integers(5, 10 * difficulty + 20))
@@ -82,7 +81,7 @@ class WordProblemsGenerator(TaskGenerator):
             sentences.append(f"How many {item} does {name} have now?")
             unit_text = item
         solution = "\n".join([*steps, final_line(answer)])
-        return " ".join(sentences), answer, solution, {"steps": steps, "unit": unit_text}
+        return Draft(" ".join(sentences), answer, solution, {"steps": steps, "unit": unit_text})
 
 
 def _divisors(n: int) -> list[int]:
