@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from transformers.cache_utils import DynamicLayer
 
 from offload_agents.grpo.logprobs import cache_argument, repeat_cache
 from offload_gym.models.generation import Generation, context_room
@@ -54,7 +55,8 @@ def sample_groups(
         cache = getattr(out, cache_arg)
         if cache is None:
             return None
-        new = _decode(model, cache_arg, repeat_cache(cache, group_size),
+        cache = preallocate(repeat_cache(cache, group_size), room)
+        new = _decode(model, cache_arg, cache,
                       out.logits[:, -1].repeat_interleave(group_size, 0),
                       positions[:, -1:].repeat_interleave(group_size, 0),
                       attention.repeat_interleave(group_size, 0), tokenizer, room, temperature,
@@ -66,6 +68,46 @@ def sample_groups(
                       ids.shape[1], None)  # fmt: skip
 
 
+class _GrowingLayer(DynamicLayer):
+    """One layer's key/value cache in buffers allocated once for the whole decode: each token
+    is written in place and the layer's ``keys``/``values`` are views of the filled part. The
+    default layer concatenates, copying the whole cache at every token (a fifth of a code
+    step's time went to those copies); the attention reads the same values either way."""
+
+    def __init__(self, layer: Any, room: int) -> None:
+        super().__init__()
+        keys, values = layer.keys, layer.values
+        b, h, n, d = keys.shape
+        self._k = keys.new_empty(b, h, n + room, d)
+        self._v = values.new_empty(b, h, n + room, values.shape[-1])
+        self._k[:, :, :n], self._v[:, :, :n] = keys, values
+        self._n = n
+        self.keys, self.values = self._k[:, :, :n], self._v[:, :, :n]
+        self.is_initialized, self.device = True, keys.device
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any,
+               **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        n, m = self._n, key_states.shape[-2]
+        if n + m > self._k.shape[2]:
+            raise RuntimeError(f"the decode cache holds {self._k.shape[2]} positions, "
+                               f"{n + m} needed")  # fmt: skip
+        self._k[:, :, n : n + m], self._v[:, :, n : n + m] = key_states, value_states
+        self._n = n + m
+        self.keys, self.values = self._k[:, :, : n + m], self._v[:, :, : n + m]
+        return self.keys, self.values
+
+
+def preallocate(cache: Any, room: int) -> Any:
+    """``cache`` (a transformers ``DynamicCache``) with each layer's buffers allocated for
+    ``room`` more positions (`_GrowingLayer`); any other cache is returned as it is."""
+    layers = getattr(cache, "layers", None)
+    if not layers or not all(type(layer) is DynamicLayer and layer.is_initialized
+                             for layer in layers):  # fmt: skip
+        return cache
+    cache.layers = [_GrowingLayer(layer, room) for layer in layers]
+    return cache
+
+
 def _decode(
     model: Any, cache_arg: str, cache: Any, logits: torch.Tensor, last_pos: torch.Tensor,
     attention: torch.Tensor, tokenizer: Any, room: int, temperature: float, min_new: int,
@@ -75,7 +117,8 @@ def _decode(
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
     rows = logits.shape[0]
     done = torch.zeros(rows, dtype=torch.bool, device=logits.device)
-    ones = torch.ones(rows, 1, dtype=attention.dtype, device=attention.device)
+    width = attention.shape[1]  # the mask for every position the decode may reach, made once
+    attention = torch.cat([attention, attention.new_ones(rows, room)], 1)
     tokens = []
     for i in range(room):
         scaled = logits.float() / temperature
@@ -87,10 +130,9 @@ def _decode(
         done |= nxt == eos
         if bool(done.all()) or i == room - 1:
             break
-        attention = torch.cat([attention, ones], 1)
         last_pos = last_pos + 1
-        out = model(input_ids=nxt[:, None], attention_mask=attention, position_ids=last_pos,
-                    use_cache=True, **{cache_arg: cache})  # fmt: skip
+        out = model(input_ids=nxt[:, None], attention_mask=attention[:, : width + i + 1],
+                    position_ids=last_pos, use_cache=True, **{cache_arg: cache})  # fmt: skip
         cache, logits = getattr(out, cache_arg), out.logits[:, -1]
     return torch.stack(tokens, 1)
 

@@ -77,3 +77,42 @@ def test_a_model_without_a_cache_argument_gets_none(lm):
 
     assert sample_groups(NoCache(), tok, [[1, 2]], 2, max_new_tokens=3, temperature=1.0,
                          seed=0) is None  # fmt: skip
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_the_preallocated_cache_samples_the_same_tokens_as_concatenation(lm, monkeypatch, arch):
+    """The decode's buffers written in place (`preallocate`) against the default cache that
+    concatenates at every token: the same draws, token for token, on both architectures."""
+    from offload_agents.coplms.config import ModelSpec
+    from offload_agents.coplms.core import build_model
+    from offload_agents.grpo import sampling
+    from offload_agents.slm.skill import char_tokenizer
+
+    tok = char_tokenizer()
+    model = build_model(ModelSpec(arch, n_layer=2, n_embd=32, n_head=2), tok, seed=3)
+    ids = [tok(format_prompt(t), add_special_tokens=False)["input_ids"]
+           for t in ("What is 12+30?", "Let p(x) = 2x. What is p(2)?")]  # fmt: skip
+    real, used = sampling.preallocate, []
+    monkeypatch.setattr(sampling, "preallocate",
+                        lambda cache, room: used.append(real(cache, room)) or used[-1])  # fmt: skip
+    got = sample_groups(model, tok, ids, 4, max_new_tokens=40, temperature=1.0, seed=9)
+    assert {type(layer).__name__ for layer in used[0].layers} == {"_GrowingLayer"}
+    monkeypatch.setattr(sampling, "preallocate", lambda cache, room: cache)
+    ref = sample_groups(model, tok, ids, 4, max_new_tokens=40, temperature=1.0, seed=9)
+    assert got.sequences.shape[1] > got.prompt_len + 5
+    assert torch.equal(got.sequences, ref.sequences)
+
+
+def test_the_preallocated_cache_refuses_to_overflow():
+    from transformers.cache_utils import DynamicCache
+
+    from offload_agents.grpo.sampling import preallocate
+
+    cache = DynamicCache()
+    cache.update(torch.zeros(2, 1, 3, 4), torch.zeros(2, 1, 3, 4), 0)
+    cache = preallocate(cache, room=2)
+    keys, _ = cache.update(torch.ones(2, 1, 2, 4), torch.ones(2, 1, 2, 4), 0)
+    assert keys.shape == (2, 1, 5, 4) and float(keys[:, :, 3:].min()) == 1.0
+    assert cache.get_seq_length() == 5
+    with pytest.raises(RuntimeError, match="holds 5 positions, 6 needed"):
+        cache.update(torch.ones(2, 1, 1, 4), torch.ones(2, 1, 1, 4), 0)
