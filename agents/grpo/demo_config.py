@@ -250,7 +250,7 @@ every method's trainer as they are. Why the demo declares them again rather than
 from the trainer's (``lr`` 2e-4, ``anchor_coef`` 1, ``max_new_tokens`` 128), and the fields
 that depend on the method (``algorithm``, ``dual``, ``budget_signal``, ``lambda_min``) or on
 the schedule (``num_tasks``, ``eta_lambda`` through `eta_rule`) are set per method.
-tests/agents/test_experiment.py checks that each of these keeps GRPOConfig's name and type and
+tests/agents/grpo/test_experiment.py checks that each of these keeps GRPOConfig's name and type and
 reaches the trainer."""
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from offload_agents.slm import TinyLMConfig, build_slm
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TINY = TinyLMConfig(vocab_size=400, n_layer=1, n_embd=32, n_head=2, n_positions=384)
 
 

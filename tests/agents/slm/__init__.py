@@ -1,0 +1,1 @@
+"""Tests of offload_agents.slm."""
