@@ -441,14 +441,7 @@ def test_fedmkt_distils_the_server_llm_into_each_device_on_public_data(setup, mo
 
     monkeypatch.setattr(methods, "task_steps", task)
     monkeypatch.setattr(methods, "mutual_steps", mutual)
-    built = {}
-    real_build = methods._build
-
-    def build(cfg, s, public):
-        built["m"] = real_build(cfg, s, public)
-        return built["m"]
-
-    monkeypatch.setattr(methods, "_build", build)
+    built = _capture_models(monkeypatch)
     run_method("fedmkt", TINY, setup, _zero, progress=False)
     m = built["m"]
     one_round = [("task", id(m.llm), id(m.srv_batches))]
@@ -457,6 +450,21 @@ def test_fedmkt_distils_the_server_llm_into_each_device_on_public_data(setup, mo
                       ("mutual", id(m.slms[k]), id(m.llm), True, id(m.pub_batches[k]))]  # fmt: skip
     assert calls == one_round * TINY.rounds
     assert {t.prompt for t in m.pub_batches[0].tasks} == {t.prompt for t in setup.server}
+
+
+def _capture_models(monkeypatch) -> dict:
+    """``{"m": ...}``, filled with the models of the next `run_method` call when it builds them."""
+    from offload_agents.coplms import methods
+
+    built: dict = {}
+    real_build = methods._build
+
+    def build(cfg, s, public):
+        built["m"] = real_build(cfg, s, public)
+        return built["m"]
+
+    monkeypatch.setattr(methods, "_build", build)
+    return built
 
 
 def test_the_server_averages_the_proxies_and_sends_the_global_one_back(setup, monkeypatch):
@@ -476,14 +484,7 @@ def test_the_server_averages_the_proxies_and_sends_the_global_one_back(setup, mo
         return real(llm, dpms, *args, **kw)
 
     monkeypatch.setattr(methods, "server_steps", spy)
-    built = {}
-    real_build = methods._build
-
-    def build(cfg, s, public):
-        built["m"] = real_build(cfg, s, public)
-        return built["m"]
-
-    monkeypatch.setattr(methods, "_build", build)
+    built = _capture_models(monkeypatch)
     run_method("coplms", replace(TINY, rounds=1), setup, _zero, progress=False)
     m = built["m"]
     assert seen == [1]
