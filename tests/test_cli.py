@@ -403,7 +403,7 @@ def test_coplms_first_seed_moves_the_seeds_off_the_evaluation_ones(tmp_path, mon
     got = {}
 
     def fake_run(cfg, seeds, **kwargs):
-        got["seeds"] = seeds
+        got["seeds"], got["methods"] = seeds, kwargs["methods"]
         return {"seeds": list(seeds)}
 
     def fake_report(result, out):
@@ -416,7 +416,14 @@ def test_coplms_first_seed_moves_the_seeds_off_the_evaluation_ones(tmp_path, mon
     monkeypatch.setattr(coplms, "write_report", fake_report)
     assert main(["coplms", "--out", str(tmp_path), "--seeds", "2", "--first-seed", "100"]) == 0
     assert got["seeds"] == (100, 101)
-    assert main(["coplms", "--out", str(tmp_path / "b")]) == 0 and got["seeds"] == (0, 1, 2)
+    # The full run's defaults: 5 seeds and the methods of its primary and server comparisons;
+    # --quick runs one seed of every method.
+    assert main(["coplms", "--out", str(tmp_path / "b")]) == 0
+    assert got["seeds"] == (0, 1, 2, 3, 4) and got["methods"] == ("coplms", "standalone", "server")
+    assert main(["coplms", "--quick", "--out", str(tmp_path / "c")]) == 0
+    assert got["seeds"] == (0,) and got["methods"] == coplms.METHODS
+    assert main(["coplms", "--out", str(tmp_path / "d"), "--methods", "coplms,fedmkt"]) == 0
+    assert got["methods"] == ("coplms", "fedmkt")
     capsys.readouterr()
     with pytest.raises(SystemExit):
         build_parser().parse_args(["coplms", "--out", "x", "--first-seed", "-1"])

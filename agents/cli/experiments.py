@@ -54,9 +54,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_coplms(args: argparse.Namespace) -> int:
-    from offload_agents.coplms import METHODS, CoPLMsConfig, run_experiment, write_report
+    from offload_agents.coplms import (
+        DEFAULT_METHODS,
+        METHODS,
+        CoPLMsConfig,
+        run_experiment,
+        write_report,
+    )
 
-    methods = tuple(m for m in args.methods.split(",") if m)
+    default = METHODS if args.quick else DEFAULT_METHODS
+    given = args.methods if args.methods is not None else ",".join(default)
+    methods = tuple(m for m in given.split(",") if m)
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         print(f"error: unknown method(s) {unknown}; valid: {list(METHODS)}", file=sys.stderr)
@@ -64,7 +72,7 @@ def _cmd_coplms(args: argparse.Namespace) -> int:
     _quiet_transformers()
     base = CoPLMsConfig.quick() if args.quick else CoPLMsConfig()
     cfg = config_from_flags(base, args, args.config_fields)
-    n = args.seeds if args.seeds is not None else (1 if args.quick else 3)
+    n = args.seeds if args.seeds is not None else (1 if args.quick else 5)
     seeds = tuple(range(args.first_seed, args.first_seed + n))
     result = run_experiment(cfg, seeds, methods=methods, progress=not args.quiet,
                             cache_dir=Path(args.cache_dir).expanduser(),
@@ -107,12 +115,16 @@ def register(sub: Any) -> None:
     p_cop.add_argument("--quick", action="store_true", help="the few-minute CPU version")
     add_out_args(p_cop, tensorboard=False)
     p_cop.add_argument("--seeds", type=_positive, default=None,
-                       help="number of seeds (default 3; 1 with --quick)")  # fmt: skip
+                       help="number of seeds (default 5, the power the primary comparison "
+                       "needs; 1 with --quick)")  # fmt: skip
     p_cop.add_argument("--first-seed", type=_non_negative, default=0,
                        help="the first seed: the run uses seeds FIRST ... FIRST + seeds - 1 "
                        "(default 0; tune on seeds that are never evaluation seeds)")  # fmt: skip
-    p_cop.add_argument("--methods", default="coplms,standalone,fedavg,oneway,server,fedmkt",
-                       help="comma-separated methods")  # fmt: skip
+    p_cop.add_argument("--methods", default=None,
+                       help="comma-separated methods of coplms, standalone, fedavg, oneway, "
+                       "server, fedmkt (default: coplms,standalone,server, what the primary "
+                       "comparison and the server direction need, so the full run fits 30 "
+                       "minutes; every method with --quick)")  # fmt: skip
     p_cop.add_argument("--quiet", action="store_true", help="no progress bars")
     from offload_agents.coplms import CoPLMsConfig
 

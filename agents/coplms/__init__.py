@@ -4,9 +4,10 @@
 from offload_agents.coplms.config import DOMAINS, CoPLMsConfig, DeviceSpec, ModelSpec
 from offload_agents.coplms.experiment import make_evaluator, run_experiment, write_report
 from offload_agents.coplms.losses import mutual_losses, token_kl
-from offload_agents.coplms.methods import METHODS, prepare, run_method
+from offload_agents.coplms.methods import DEFAULT_METHODS, METHODS, prepare, run_method
 
 __all__ = [
+    "DEFAULT_METHODS",
     "DOMAINS",
     "METHODS",
     "CoPLMsConfig",

@@ -180,7 +180,7 @@ class CoPLMsConfig:
 
     devices: tuple[DeviceSpec, ...] = field(default_factory=_default_devices)
     server: ModelSpec = ModelSpec("gpt2", n_layer=4, n_embd=128, n_head=4)
-    dpm: ModelSpec = ModelSpec("gpt2", n_layer=1, n_embd=64, n_head=2)
+    dpm: ModelSpec = ModelSpec("gpt2", n_layer=2, n_embd=128, n_head=4)
     rounds: int = 3
     local_steps: int = 20
     mutual_steps: int = 20
@@ -192,11 +192,11 @@ class CoPLMsConfig:
     temperature: float = 1.0
     train_per_device: int = 64
     server_tasks: int = 3000
-    eval_per_device: int = 40
+    eval_per_device: int = 100
     min_difficulty: int = 1
     max_difficulty: int = 2
     device_min_difficulty: int = 0
-    device_max_difficulty: int = 0
+    device_max_difficulty: int = 3
     public_domains: tuple[str, ...] = ()
     max_new_tokens: int = 84
     server_pretrain_steps: int = 700

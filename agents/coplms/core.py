@@ -11,7 +11,7 @@ import torch
 
 from offload_agents.coplms.config import DOMAINS, ModelSpec
 from offload_agents.coplms.losses import answer_ce, mutual_losses, next_token_mask, token_kl
-from offload_agents.slm.kit import encode_answers
+from offload_agents.slm.kit import FAST_GELU, encode_answers
 from offload_agents.slm.skill import prompt_digest, worked_steps
 from offload_agents.slm.template import format_prompt
 from offload_gym.tasks import Task, make_generator
@@ -30,7 +30,8 @@ def build_model(spec: ModelSpec, tokenizer: Any, *, seed: int) -> Any:
             # No dropout: it would draw from torch's global RNG (and these runs are short).
             gpt2 = GPT2Config(n_positions=spec.n_positions, n_embd=spec.n_embd,
                              n_layer=spec.n_layer, n_head=spec.n_head, resid_pdrop=0.0,
-                              embd_pdrop=0.0, attn_pdrop=0.0, **common)  # fmt: skip
+                              embd_pdrop=0.0, attn_pdrop=0.0, activation_function=FAST_GELU,
+                              **common)  # fmt: skip
             return GPT2LMHeadModel(gpt2)
         cfg = LlamaConfig(hidden_size=spec.n_embd, intermediate_size=spec.n_embd * 4,
                           num_hidden_layers=spec.n_layer, num_attention_heads=spec.n_head,

@@ -56,6 +56,11 @@ from offload_gym import seeding
 from offload_gym.tasks import Task
 
 METHODS = ("coplms", "standalone", "fedavg", "oneway", "server", "fedmkt")
+DEFAULT_METHODS = ("coplms", "standalone", "server")
+"""The methods of the full run by default: the primary comparison (co-tuning against each
+device alone) and the server direction (the co-tuned LLM against the LLM tuned alone). The
+other baselines are one ``--methods`` away: with all six a seed takes about 2.5x as long, and
+the full run would not fit its 30 minutes at the seeds its power needs (docs/coplms.md)."""
 SERVER_TRAINED = ("coplms", "oneway", "fedmkt")
 """The methods that train the server LLM (its scores on the devices' tasks are reported)."""
 PROXY_TRAINED = ("coplms", "oneway")

@@ -54,9 +54,16 @@ def public_recipe(cfg: CoPLMsConfig, spec: ModelSpec, steps: int) -> SkillConfig
     )  # fmt: skip
 
 
+ARCH_VERSION = 2
+"""Bumped when `offload_agents.coplms.core.build_model` changes what a spec builds (2: the GPT-2
+models use PyTorch's fused tanh GELU, `offload_agents.slm.kit.FAST_GELU`), so cached public
+checkpoints of the old build are not reused."""
+
+
 def checkpoint_key(recipe: SkillConfig, spec: ModelSpec) -> str:
     """A short hash of a public checkpoint's recipe and architecture (its cache key)."""
-    payload = json.dumps([FORMAT_VERSION, recipe.key(), asdict(spec)], sort_keys=True).encode()
+    payload = json.dumps([FORMAT_VERSION, ARCH_VERSION, recipe.key(), asdict(spec)],
+                         sort_keys=True).encode()  # fmt: skip
     return hashlib.sha256(payload).hexdigest()[:12]
 
 

@@ -97,6 +97,25 @@ def test_heterogeneous_architectures_share_the_vocabulary(setup):
     assert gpt2(ids).logits.shape == llama(ids).logits.shape
 
 
+def test_gpt2_models_use_the_fused_gelu_and_it_keys_the_cache(setup, monkeypatch):
+    """The GPT-2 models run PyTorch's fused tanh GELU (the function of GPT-2's ``gelu_new``,
+    cheaper on CPU), and the public checkpoints' cache key names the build, so a checkpoint of
+    the old build is not reused."""
+    from transformers.activations import ACT2FN
+
+    from offload_agents.coplms import public
+    from offload_agents.slm.kit import FAST_GELU
+
+    gpt2 = build_model(TINY.devices[0].slm, setup.tokenizer, seed=0)
+    assert gpt2.config.activation_function == FAST_GELU
+    x = torch.linspace(-6, 6, 101)
+    assert torch.allclose(ACT2FN[FAST_GELU](x), ACT2FN["gelu_new"](x), atol=1e-6)
+    cfg, spec = CoPLMsConfig(), TINY.devices[0].slm
+    key = public.checkpoint_key(public.public_recipe(cfg, spec, 10), spec)
+    monkeypatch.setattr(public, "ARCH_VERSION", public.ARCH_VERSION + 1)
+    assert public.checkpoint_key(public.public_recipe(cfg, spec, 10), spec) != key
+
+
 def test_config_checks():
     with pytest.raises(ValueError, match="at least 2 devices"):
         CoPLMsConfig(devices=(DeviceSpec("math", ModelSpec()),))
@@ -109,8 +128,13 @@ def test_config_checks():
     with pytest.raises(ValueError, match="device_min_difficulty"):
         CoPLMsConfig(device_min_difficulty=3, device_max_difficulty=2)
     with pytest.raises(ValueError, match="device_min_difficulty"):
-        CoPLMsConfig(device_min_difficulty=4)  # above the public max of 2
-    assert CoPLMsConfig().device_difficulty == (1, 2)  # the public span by default
+        CoPLMsConfig(device_min_difficulty=4)  # above the devices' max of 3
+    # By default the devices span 1-3 beyond the public data's 1-2 (difficulty 3 is private);
+    # 0 means the public span.
+    default = CoPLMsConfig()
+    assert (default.min_difficulty, default.max_difficulty) == (1, 2)
+    assert default.device_difficulty == (1, 3)
+    assert CoPLMsConfig(device_max_difficulty=0).device_difficulty == (1, 2)
     own = CoPLMsConfig(device_min_difficulty=3, device_max_difficulty=3)
     assert own.device_difficulty == (3, 3)
 
