@@ -264,8 +264,10 @@ class CoPLMsConfig:
 
     @classmethod
     def quick(cls) -> CoPLMsConfig:
-        """The few-minute CPU version (smaller public checkpoints, 2 rounds, fewer tasks)."""
-        return cls(rounds=2, local_steps=10, mutual_steps=10, server_steps=12,
+        """The few-minute CPU version (smaller public checkpoints, 2 rounds, fewer tasks, a
+        one-layer proxy: a smoke test of every method, not a result)."""
+        return cls(dpm=ModelSpec("gpt2", n_layer=1, n_embd=128, n_head=4),
+                   rounds=2, local_steps=10, mutual_steps=10, server_steps=12,
                    train_per_device=32, server_tasks=400, eval_per_device=16,
                    server_pretrain_steps=100, slm_pretrain_steps=60,
                    dpm_distill_steps=40)  # fmt: skip
