@@ -159,7 +159,9 @@ class CoPLMsConfig:
             whose domain is not among them a private domain, learned from its own data and
             reaching the server only through the proxies, while the public domains carry the
             skills it builds on (for example ``arithmetic`` under ``polynomials``).
-        max_new_tokens: Longest generated answer at evaluation (characters).
+        max_new_tokens: Longest generated answer at evaluation (characters). The default
+            holds every reference answer of the default devices' span (a derivatives task at
+            difficulty 3 needs up to about 110; tested); `prepare` warns where it does not.
         server_pretrain_steps: Steps of the server LLM's public checkpoint (0: random init).
         slm_pretrain_steps: Steps of each SLM's and the DPM's public checkpoint (0: random).
         dpm_distill_steps: Steps distilling the public server LLM into the DPM before
@@ -198,7 +200,7 @@ class CoPLMsConfig:
     device_min_difficulty: int = 0
     device_max_difficulty: int = 3
     public_domains: tuple[str, ...] = ()
-    max_new_tokens: int = 84
+    max_new_tokens: int = 128
     server_pretrain_steps: int = 700
     slm_pretrain_steps: int = 200
     dpm_distill_steps: int = 200

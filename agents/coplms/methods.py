@@ -119,7 +119,29 @@ def prepare(cfg: CoPLMsConfig, public: PublicModels | None = None) -> Setup:
             raise ValueError(f"no held-out {dev.domain} task is left that no model has seen; "
                              "raise the devices' max difficulty or lower the pretraining "
                              "steps")  # fmt: skip
+    _warn_short_room(cfg, held)
     return Setup(char_tokenizer(), train, held, server, queries)
+
+
+def answer_room(cfg: CoPLMsConfig, held: Sequence[Sequence[Task]]) -> dict[str, float]:
+    """Per device domain, the share of its held-out tasks whose reference answer (the worked
+    target every model trains on, plus its end-of-text) is longer than ``max_new_tokens``:
+    tasks no model can answer within the evaluation's room."""
+    return {dev.domain: float(np.mean([len(worked_steps(t)) + 1 > cfg.max_new_tokens
+                                       for t in tasks])) if tasks else 0.0
+            for dev, tasks in zip(cfg.devices, held, strict=True)}  # fmt: skip
+
+
+def _warn_short_room(cfg: CoPLMsConfig, held: Sequence[Sequence[Task]]) -> None:
+    short = {d: share for d, share in answer_room(cfg, held).items() if share > 0}
+    if short:
+        import warnings
+
+        longest = max(len(worked_steps(t)) + 1 for tasks in held for t in tasks)
+        shares = ", ".join(f"{d} {share:.0%}" for d, share in short.items())
+        warnings.warn(f"max_new_tokens={cfg.max_new_tokens} is shorter than the reference "
+                      f"answers of some held-out tasks ({shares}): those cannot be answered "
+                      f"and count as wrong; the longest needs {longest}", stacklevel=3)  # fmt: skip
 
 
 Evaluator = Callable[[Any, Sequence[Task]], dict[str, Any]]

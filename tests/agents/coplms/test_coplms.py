@@ -139,6 +139,26 @@ def test_config_checks():
     assert own.device_difficulty == (3, 3)
 
 
+def test_the_default_room_holds_every_reference_answer_of_the_devices_span():
+    """At difficulty 3 a derivatives task's worked answer runs to about 110 characters: the
+    old default room of 84 cut three in four of them, which no model could then answer. The
+    default now holds every one (500 tasks a device), and a short room warns with the share."""
+    from dataclasses import replace
+
+    from offload_agents.coplms.core import domain_tasks
+    from offload_agents.coplms.methods import answer_room
+
+    cfg = CoPLMsConfig()
+    lo, hi = cfg.device_difficulty
+    held = [domain_tasks(d.domain, 500, seed=7, min_difficulty=lo, max_difficulty=hi)
+            for d in cfg.devices]  # fmt: skip
+    assert answer_room(cfg, held) == {d.domain: 0.0 for d in cfg.devices}
+    short = answer_room(replace(cfg, max_new_tokens=84), held)
+    assert short["derivatives"] > 0.2 and short["polynomials"] == 0.0
+    with pytest.warns(UserWarning, match=r"max_new_tokens=84 .*derivatives \d+%"):
+        prepare(replace(cfg, max_new_tokens=84, server_tasks=30, eval_per_device=100))
+
+
 def test_devices_can_hold_a_private_difficulty_span_the_public_data_lacks():
     """With the devices at difficulty 3 and the public data at 1-2, every device task (private,
     queries, held-out) is at 3 and every server task at 1-2."""
