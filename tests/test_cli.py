@@ -175,6 +175,31 @@ def test_demo_flag_errors_are_clear(capsys, tmp_path):
     assert exc.value.code == 2 and "invalid choice: 'long'" in capsys.readouterr().err
 
 
+def test_demo_workers_flag_reaches_the_run_and_zero_means_one_per_threads_cores(
+    tmp_path, monkeypatch
+):
+    import os
+
+    from offload_agents.grpo import experiment
+
+    seen = []
+
+    def fake_run(out, cfg, *, workers, **kwargs):
+        seen.append((cfg.threads, workers))
+        raise SystemExit(0)  # stop before the report
+
+    monkeypatch.setattr(experiment, "run_demo", fake_run)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    for flags, want in ((["--workers", "3"], (2, 3)), (["--workers", "0", "--threads", "1"],
+                        (1, 4)), (["--workers", "0"], (2, 2)), ([], (2, 1))):  # fmt: skip
+        with pytest.raises(SystemExit):
+            main(["demo", "--out", str(tmp_path), "--seeds", "0,1,2,3,4", *flags])
+        assert seen.pop() == want, flags
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--out", str(tmp_path), "--workers", "-1"])
+    assert exc.value.code == 2
+
+
 def test_version_module_entry_and_defaults_in_help(capsys):
     import sys
 

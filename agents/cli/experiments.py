@@ -43,8 +43,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     base = DemoConfig.preset("quick" if args.quick else args.preset or "main")
     cfg = config_from_flags(base, args, args.config_fields)
     cache = Path(args.cache_dir).expanduser()
+    from offload_agents.grpo.seed_pool import auto_workers
+
+    workers = args.workers or auto_workers(cfg.threads, len(cfg.seeds))
     result = run_demo(args.out, cfg, cache_dir=cache, progress=not args.quiet,
-                      tensorboard_dir=args.tensorboard)  # fmt: skip
+                      tensorboard_dir=args.tensorboard, workers=workers)  # fmt: skip
     paths = write_demo_report(result, args.out)
     if args.quick or args.preset == "quick":
         _mark_smoke(Path(paths["md"]), "--quick")
@@ -108,6 +111,10 @@ def register(sub: Any) -> None:
 
     p_demo.set_defaults(config_fields=add_config_flags(p_demo, DemoConfig))
     p_demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    p_demo.add_argument("--workers", type=_non_negative, default=1,
+                        help="run the seeds in this many processes of --threads torch threads "
+                        "each (0: one per THREADS cores); the numbers depend on --threads, not "
+                        "on the workers (default 1)")  # fmt: skip
     p_demo.set_defaults(func=_cmd_demo)
     p_cop = sub.add_parser(
         "coplms", help="Co-PLMs: co-tune a server LLM and heterogeneous device SLMs via DPMs"

@@ -40,6 +40,8 @@ TRACED = ("lambda", "cloud_requests", "greedy_requests", "cloud_usage", "reward"
 """Per-step training quantities kept in ``results.json`` (``traces[method][key][seed]``)."""
 DEMO_WINDOW = 10
 """Steps per window of the budget tracking error in the demo's evaluation."""
+RANKED = "+rank"
+"""Suffix of a DA-GRPO model deployed by its own asking probability: ``<method>+rank``."""
 TRAIN_SEED, EVAL_SEED, CALIB_SEED = 1_000, 90_000, 50_000
 """Offsets of the generator seeds of the training stream, the evaluation stream and the
 router's calibration tasks (added to the run's seed): three disjoint task draws."""

@@ -38,6 +38,7 @@ from offload_agents.grpo.demo_config import (
     DEMO_WINDOW,
     EVAL_SEED,
     METHODS,
+    RANKED,
     TRACED,
     TRAIN_SEED,
     DemoConfig,
@@ -48,18 +49,17 @@ from offload_agents.grpo.demo_report import (
     OWN_VIEW,
     PARTIAL_DIR,
     PROBE_VIEWS,
-    _sample_sd,
     forgetting_comparisons,
     probe_name,
     training_budget_tracking,
     write_demo_report,
 )
+from offload_agents.grpo.demo_summary import summarize_seeds
 from offload_agents.grpo.routers import (
     calibrate,
     mask_route,
     random_route,
     route_by,
-    routing_ceiling,
 )
 from offload_agents.grpo.trainer import GRPOTrainer
 from offload_agents.lm_eval import (
@@ -122,17 +122,6 @@ def _math_skill(
             "records": {"with_cloud": with_cloud, "local": local}}  # fmt: skip
 
 
-def _forgetting(after: list[float], end: list[float]) -> dict[str, Any]:
-    """Mean over seeds of the math accuracy after the math group and at the end, and of the
-    drop between them (absolute; relative where the accuracy after math is above zero)."""
-    pairs = [metrics.forgetting(a, e) for a, e in zip(after, end, strict=True)]
-    rel = [p.relative for p in pairs if p.relative is not None]
-    return {"after_math": float(np.mean(after)), "end": float(np.mean(end)),
-            "absolute": float(np.mean([p.absolute for p in pairs])),
-            "absolute_std": _sample_sd([p.absolute for p in pairs]),
-            "relative": float(np.mean(rel)) if len(rel) == len(pairs) else None}  # fmt: skip
-
-
 def _train_method(
     base: Any,
     tokenizer: Any,
@@ -169,43 +158,6 @@ def _train_method(
     return model, trainer.history, after, _math_skill(model, tokenizer, math_only, run, memo), memo
 
 
-def _summaries(
-    cfg: DemoConfig,
-    logs: dict[str, list[dict[str, Any]]],
-    traces: dict[str, Any],
-    after_math: dict[str, list[dict[str, float]]],
-    end_math: dict[str, list[dict[str, float]]],
-) -> dict[str, Any]:
-    agents: dict[str, Any] = {}
-    for name, agent_logs in logs.items():
-        summary = metrics.summarize(agent_logs, cfg.tau, window=DEMO_WINDOW)
-        summary["n_seeds"] = len(cfg.seeds)
-        per_seed = [metrics.overall_accuracy([r for r in agent_logs if r["seed"] == s])
-                    for s in cfg.seeds]  # fmt: skip
-        summary["accuracy_per_seed"] = per_seed
-        values = [a for a in per_seed if a is not None]
-        summary["accuracy_std"] = _sample_sd(values)
-        summary["eval_requests"] = float(np.mean([r.get("action") == "cloud"
-                                                  for r in agent_logs]))  # fmt: skip
-        if name in after_math:
-            summary["forgetting"] = {
-                view: _forgetting([a[view] for a in after_math[name]],
-                                  [e[view] for e in end_math[name]])
-                for view in ("with_cloud", "local")
-            }  # fmt: skip
-        if name in traces:
-            summary["training"] = training_budget_tracking(
-                traces[name]["cloud_requests"], cfg.tau, cfg.steps_per_group
-            )
-            greedy = traces[name].get("greedy_requests", [])
-            if greedy and all(v is not None for seed in greedy for v in seed):
-                summary["training_greedy"] = training_budget_tracking(
-                    greedy, cfg.tau, cfg.steps_per_group
-                )
-        agents[name] = summary
-    return agents
-
-
 def run_demo(
     out_dir: str | PathLike[str],
     cfg: DemoConfig,
@@ -213,17 +165,35 @@ def run_demo(
     cache_dir: str | PathLike[str],
     progress: bool = True,
     tensorboard_dir: str | PathLike[str] | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Run the experiment; return ``{"config", "agents", "traces", "logs", "slm", "probes"}``
     (``probes``: the per-task records of the forgetting probes, by `probe_name`; written
     to ``out_dir/results.json`` with ``results.md`` and plots by `write_demo_report`). With
-    ``tensorboard_dir``, each trained method's steps go to ``<dir>/<method>-seed<seed>``."""
+    ``tensorboard_dir``, each trained method's steps go to ``<dir>/<method>-seed<seed>``. With
+    ``workers`` > 1, the seeds run side by side in that many processes of ``cfg.threads``
+    torch threads each (`offload_agents.grpo.seed_pool`): the same numbers, sooner."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive int, got {workers!r}")
     with torch_threads(cfg.threads):
-        return _run_demo(Path(out_dir), cfg, cache_dir, progress, tensorboard_dir)
+        return _run_demo(Path(out_dir), cfg, cache_dir, progress, tensorboard_dir, workers)
+
+
+def write_partial(path: Path, done: dict[str, Any]) -> None:
+    """Keep one finished seed's result (written whole, then moved into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(done), encoding="utf-8")
+    tmp.replace(path)
 
 
 def _run_demo(
-    out: Path, cfg: DemoConfig, cache_dir: Any, progress: bool, tensorboard_dir: Any = None
+    out: Path,
+    cfg: DemoConfig,
+    cache_dir: Any,
+    progress: bool,
+    tensorboard_dir: Any = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     slm_path = cached_slm(cfg, cache_dir, progress)
@@ -231,78 +201,22 @@ def _run_demo(
     seen = load_seen(slm_path)
     key = hashlib.sha256(json.dumps([asdict(cfg), slm_path.name], sort_keys=True,
                                     default=str).encode()).hexdigest()[:12]  # fmt: skip
-    per_seed = []
-    for seed in cfg.seeds:
-        path = out / PARTIAL_DIR / f"seed{seed}-{key}.json"
-        if path.exists():
-            if progress:
-                print(f"seed {seed}: resumed from {path}", file=sys.stderr)
-            per_seed.append(json.loads(path.read_text(encoding="utf-8")))
-            continue
-        done = _run_seed(base, tokenizer, seen, cfg, seed, out, progress, tensorboard_dir)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(done), encoding="utf-8")
-        tmp.replace(path)
-        per_seed.append(done)
-    logs: dict[str, list[dict[str, Any]]] = {}
-    after_math: dict[str, list[dict[str, float]]] = {}
-    end_math: dict[str, list[dict[str, float]]] = {}
-    traces: dict[str, dict[str, list[list[float]]]] = {}
-    probes: dict[str, list[dict[str, Any]]] = {}
-    for done in per_seed:
-        for name, records in done["logs"].items():
-            logs.setdefault(name, []).extend(records)
-        for method in done["after"]:
-            for when, key in (("after-math", "after"), ("end", "end")):
-                for view, records in done[key][method].pop("records").items():
-                    name = probe_name(method, when, view)
-                    probes.setdefault(name, []).extend({**r, "agent": name} for r in records)
-            after_math.setdefault(method, []).append(done["after"][method])
-            end_math.setdefault(method, []).append(done["end"][method])
-            trace = traces.setdefault(method, {k: [] for k in TRACED})
-            for k in TRACED:
-                trace[k].append(done["traces"][method][k])
-        for method, records in done.get("own", {}).items():
-            name = probe_name(method, "end", OWN_VIEW)
-            probes.setdefault(name, []).extend({**r, "agent": name} for r in records)
-    share = float(np.mean([d["seen_share"] for d in per_seed]))
-    config = {"experiment": "math-to-code stream", **asdict(cfg), "eta": cfg.eta,
-              "eval_seen_in_warm_start": share}  # fmt: skip
-    agents = _summaries(cfg, logs, traces, after_math, end_math)
-    for name, ceiling in _ceilings(cfg, per_seed).items():
-        agents[name]["ceiling"] = ceiling
-    slm = json.loads((slm_path / "skill_recipe.json").read_text(encoding="utf-8"))
-    return {"config": config, "agents": agents, "traces": traces, "logs": logs, "slm": slm,
-            "probes": probes}  # fmt: skip
+    paths = {seed: out / PARTIAL_DIR / f"seed{seed}-{key}.json" for seed in cfg.seeds}
+    missing = {seed: path for seed, path in paths.items() if not path.exists()}
+    if progress:
+        for seed in sorted(set(paths) - set(missing)):
+            print(f"seed {seed}: resumed from {paths[seed]}", file=sys.stderr)
+    if workers > 1 and len(missing) > 1:
+        from offload_agents.grpo.seed_pool import run_seeds_in_workers
 
-
-def _ceilings(cfg: DemoConfig, per_seed: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per trained method (and the composites built on its model), the routing ceiling at tau
-    on the evaluation tasks (`routing_ceiling`, from the model's own outcomes and the cloud's),
-    and the model's own accuracy; mean, sample SD and per seed."""
-    per: dict[str, dict[str, list[float]]] = {}
-    for done in per_seed:
-        cloud = done["logs"]["cloud-unlimited"]
-        for method, own in done.get("own", {}).items():
-            if [r["task_id"] for r in own] != [r["task_id"] for r in cloud]:
-                raise ValueError(f"{method}: own and cloud records are not on the same tasks")
-            ceiling = routing_ceiling([r["correct"] for r in own],
-                                      [r["correct"] for r in cloud], cfg.tau)  # fmt: skip
-            row = per.setdefault(method, {"ceiling": [], "own": []})
-            row["ceiling"].append(ceiling)
-            row["own"].append(float(np.mean([r["correct"] for r in own])))
-    out = {m: {"accuracy": float(np.mean(v["ceiling"])), "accuracy_std": _sample_sd(v["ceiling"]),
-               "per_seed": v["ceiling"], "own": float(np.mean(v["own"])),
-               "own_per_seed": v["own"]} for m, v in per.items()}  # fmt: skip
-    if "grpo" in out:  # the composites route the grpo model
-        for name in ("grpo+random", "grpo+router", "grpo+router-privileged"):
-            out[name] = out["grpo"]
-    for method in [
-        m for m in cfg.methods if m in out and get_algorithm(METHODS[m]["algorithm"]).dual
-    ]:
-        out[method + RANKED] = out[method]  # the same model, ranked by its own asking
-    return out
+        run_seeds_in_workers(missing, slm_path=slm_path, cfg=cfg, out=out, workers=workers,
+                             progress=progress, tensorboard_dir=tensorboard_dir)  # fmt: skip
+    else:
+        for seed, path in missing.items():
+            done = _run_seed(base, tokenizer, seen, cfg, seed, out, progress, tensorboard_dir)
+            write_partial(path, done)
+    per_seed = [json.loads(paths[seed].read_text(encoding="utf-8")) for seed in cfg.seeds]
+    return summarize_seeds(cfg, per_seed, slm_path)
 
 
 def _run_seed(
@@ -354,10 +268,6 @@ def _run_seed(
             evaluate(name, memo, route)
     status.close()
     return done
-
-
-RANKED = "+rank"
-"""Suffix of a DA-GRPO model deployed by its own asking probability: ``<method>+rank``."""
 
 
 def _composites(

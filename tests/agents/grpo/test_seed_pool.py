@@ -1,0 +1,66 @@
+"""The demo's seeds in worker processes: the same numbers as one process, resumable."""
+
+import dataclasses
+import json
+
+import pytest
+
+from offload_agents.grpo import experiment
+from offload_agents.grpo.experiment import run_demo
+from offload_agents.grpo.seed_pool import auto_workers, run_seeds_in_workers
+
+from .test_experiment import TINY
+
+CFG = dataclasses.replace(TINY, seeds=(0, 1, 2), methods=("dagrpo", "grpo"), threads=1)
+
+
+def test_seeds_in_workers_give_the_numbers_of_one_process_and_resume(tmp_path):
+    cache = tmp_path / "cache"
+    one = run_demo(tmp_path / "one", CFG, cache_dir=cache, progress=False)
+    out = tmp_path / "two"
+    # seed 1 already done (as by an interrupted run): the workers run only seeds 0 and 2
+    first = run_demo(out, dataclasses.replace(CFG, seeds=(1,)), cache_dir=cache, progress=False)
+    assert first["logs"]["dagrpo"] == [r for r in one["logs"]["dagrpo"] if r["seed"] == 1]
+    (partial,) = (out / experiment.PARTIAL_DIR).glob("seed1-*.json")
+    key = partial.name.split("-", 1)[1]
+    partial.rename(partial.with_name(f"seed1-{_key(CFG, cache)}.json"))
+    assert key != _key(CFG, cache)  # the seed list is part of the key; moved by hand here
+    two = run_demo(out, CFG, cache_dir=cache, progress=False, workers=2)
+    assert two["logs"] == one["logs"]
+    assert two["traces"] == one["traces"] and two["probes"] == one["probes"]
+    assert json.dumps(two["agents"], sort_keys=True) == json.dumps(one["agents"], sort_keys=True)
+    for method in CFG.methods:  # each worker wrote its seeds' training logs
+        for seed in (0, 2):
+            assert (out / "train" / f"{method}-seed{seed}.jsonl").read_text() == (
+                tmp_path / "one" / "train" / f"{method}-seed{seed}.jsonl"
+            ).read_text()
+
+
+def _key(cfg, cache):
+    import hashlib
+    from dataclasses import asdict
+
+    slm = experiment.cached_slm(cfg, cache, progress=False)
+    return hashlib.sha256(json.dumps([asdict(cfg), slm.name], sort_keys=True,
+                                     default=str).encode()).hexdigest()[:12] + ".json"  # fmt: skip
+
+
+def test_a_workers_error_reaches_the_caller_and_keeps_finished_seeds(tmp_path):
+    cfg = dataclasses.replace(CFG, seeds=(0,))
+    slm = experiment.cached_slm(cfg, tmp_path / "cache", progress=False)
+    jobs = {0: tmp_path / "partial" / "seed0.json", 1: tmp_path / "no-such-dir" / "x" / "y"}
+    # a seed whose file cannot be written (its parent is a file) fails in its worker
+    (tmp_path / "no-such-dir").write_text("a file, not a folder")
+    with pytest.raises((NotADirectoryError, FileExistsError, OSError)):
+        run_seeds_in_workers(jobs, slm_path=slm, cfg=cfg, out=tmp_path / "out", workers=2,
+                             progress=False)  # fmt: skip
+    assert json.loads(jobs[0].read_text())["logs"]["dagrpo"]
+
+
+def test_workers_must_be_positive_and_auto_is_one_per_threads_cores(tmp_path):
+    with pytest.raises(ValueError, match="workers must be a positive int"):
+        run_demo(tmp_path, CFG, cache_dir=tmp_path / "cache", progress=False, workers=0)
+    assert auto_workers(1, 8, cpus=2) == 2
+    assert auto_workers(2, 8, cpus=2) == 1
+    assert auto_workers(1, 3, cpus=16) == 3
+    assert auto_workers(4, 3, cpus=2) == 1
