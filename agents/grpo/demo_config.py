@@ -113,8 +113,12 @@ class DemoConfig:
             request (linear up to `slm_help_rate`): the model asks now and then on every kind of
             task, as the paper's prompted model may, so that DA-GRPO's cost advantage has
             asking samples to act on in the math group too.
-        threads: torch intra-op threads for the whole run (2 on a 2-core machine with nothing
-            else running; 1 when several runs share it).
+        slm_threads: torch intra-op threads of the warm start, which runs alone before the
+            seeds (part of its cache key: its numbers depend on it).
+        threads: torch intra-op threads of each seed's training and evaluation: 2 for one
+            process on a 2-core machine with nothing else running, 1 with ``--workers 2``
+            there or when several runs share it. The numbers depend on it (a matrix product's
+            reductions split over threads add in another order), not on the workers.
         primary: The method the report compares with every other agent (paired differences,
             CIs, McNemar p, mde80; `offload_agents.stats`); empty: the first of `methods`.
     """
@@ -154,6 +158,7 @@ class DemoConfig:
     slm_width: int = 128
     slm_help_rate: float = 0.4
     slm_help_floor: float = 0.1
+    slm_threads: int = 2
     threads: int = 2
     primary: str = ""
 
@@ -184,7 +189,9 @@ class DemoConfig:
             if len(span) != 2 or not 1 <= span[0] <= span[1] <= 5:
                 raise ValueError(f"{name} must be two difficulties lo,hi with 1 <= lo <= hi <= 5, "
                                  f"got {span!r}")  # fmt: skip
-        self.skill()  # validates the SLM fields
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0 (0: leave torch's setting), got {self.threads}")
+        self.skill()  # validates the SLM fields (slm_threads too)
 
     @classmethod
     def quick(cls) -> DemoConfig:
@@ -228,7 +235,7 @@ class DemoConfig:
                            batch_size=self.slm_batch, n_layer=self.slm_layers,
                            n_embd=self.slm_width, help_rate=self.slm_help_rate,
                            help_floor=self.slm_help_floor,
-                           threads=self.threads)  # fmt: skip
+                           threads=self.slm_threads)  # fmt: skip
 
     def grpo(self, method: str, seed: int) -> GRPOConfig:
         """The trainer's config for ``method``: every field of `PASSED_TO_GRPO` as set here,

@@ -64,3 +64,13 @@ def test_workers_must_be_positive_and_auto_is_one_per_threads_cores(tmp_path):
     assert auto_workers(2, 8, cpus=2) == 1
     assert auto_workers(1, 3, cpus=16) == 3
     assert auto_workers(4, 3, cpus=2) == 1
+
+
+def test_the_warm_start_keeps_its_own_threads_so_one_cache_serves_either_run():
+    from offload_agents.grpo.demo_config import DemoConfig
+
+    two, one = DemoConfig(), DemoConfig(threads=1)
+    assert one.skill().key() == two.skill().key() and one.skill().threads == 2
+    assert DemoConfig(slm_threads=1).skill().key() != two.skill().key()
+    with pytest.raises(ValueError, match="threads must be >= 0"):
+        DemoConfig(threads=-1)
