@@ -190,8 +190,9 @@ def test_demo_workers_flag_reaches_the_run_and_zero_means_one_per_threads_cores(
 
     monkeypatch.setattr(experiment, "run_demo", fake_run)
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
-    for flags, want in ((["--workers", "3"], (2, 3)), (["--workers", "0", "--threads", "1"],
-                        (1, 4)), (["--workers", "0"], (2, 2)), ([], (2, 1))):  # fmt: skip
+    cases = ((["--workers", "3"], (1, 3)), (["--workers", "0", "--threads", "1"], (1, 4)),
+             (["--workers", "0", "--threads", "2"], (2, 2)), ([], (1, 4)))  # fmt: skip
+    for flags, want in cases:
         with pytest.raises(SystemExit):
             main(["demo", "--out", str(tmp_path), "--seeds", "0,1,2,3,4", *flags])
         assert seen.pop() == want, flags

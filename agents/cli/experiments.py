@@ -111,10 +111,10 @@ def register(sub: Any) -> None:
 
     p_demo.set_defaults(config_fields=add_config_flags(p_demo, DemoConfig))
     p_demo.add_argument("--quiet", action="store_true", help="no progress bars")
-    p_demo.add_argument("--workers", type=_non_negative, default=1,
+    p_demo.add_argument("--workers", type=_non_negative, default=0,
                         help="run the seeds in this many processes of --threads torch threads "
-                        "each (0: one per THREADS cores); the numbers depend on --threads, not "
-                        "on the workers (default 1)")  # fmt: skip
+                        "each (default 0: one per THREADS cores, at most one a seed); the "
+                        "numbers depend on --threads, never on the workers")  # fmt: skip
     p_demo.set_defaults(func=_cmd_demo)
     p_cop = sub.add_parser(
         "coplms", help="Co-PLMs: co-tune a server LLM and heterogeneous device SLMs via DPMs"

@@ -30,11 +30,12 @@ baselines of its primary comparisons (``grpo`` also yields ``grpo+random``, ``gr
 and ``grpo+router-privileged``; ``collab`` is the fixed-shaping baseline). ``gapg`` and the
 other controllers (``dagrpo-pid``, ``dagrpo-price``) are one ``--methods`` away; leaving them
 out buys the seeds the primary comparisons need."""
-MAIN_SEEDS = tuple(range(11, 19))
-"""The main job's evaluation seeds: fresh (seeds 0-6, 9 and 10 were evaluation seeds of earlier
-runs, 7 and 8 are the tuning seeds)."""
-PAPER_SEEDS = tuple(range(19, 37))
-"""The ``paper`` preset's evaluation seeds: fresh, and apart from the main job's."""
+MAIN_SEEDS = tuple(range(87, 99))
+"""The main job's evaluation seeds: those of its registered run at 12 seeds
+(docs/results/main-87), fresh when it ran (0-86 were tuning or evaluation seeds before)."""
+PAPER_SEEDS = tuple(range(69, 87))
+"""The ``paper`` preset's evaluation seeds: those of its registered run at the current default
+(docs/results/paper69), fresh when it ran, and apart from the main job's."""
 TRACED = ("lambda", "cloud_requests", "greedy_requests", "cloud_usage", "reward", "accuracy",
           "clip_fraction")  # fmt: skip
 """Per-step training quantities kept in ``results.json`` (``traces[method][key][seed]``)."""
@@ -115,10 +116,12 @@ class DemoConfig:
             asking samples to act on in the math group too.
         slm_threads: torch intra-op threads of the warm start, which runs alone before the
             seeds (part of its cache key: its numbers depend on it).
-        threads: torch intra-op threads of each seed's training and evaluation: 2 for one
-            process on a 2-core machine with nothing else running, 1 with ``--workers 2``
-            there or when several runs share it. The numbers depend on it (a matrix product's
-            reductions split over threads add in another order), not on the workers.
+        threads: torch intra-op threads of each seed's training and evaluation. The main job
+            runs 1, with ``offload-gym demo``'s default of one worker process a core (its 12
+            seeds two at a time on 2 cores, 1.23x the seeds an hour of one 2-thread process);
+            the quick and paper presets run 2 in one process. The numbers depend on it (a
+            matrix product's reductions split over threads add in another order), never on
+            the number of workers.
         primary: The method the report compares with every other agent (paired differences,
             CIs, McNemar p, mde80; `offload_agents.stats`); empty: the first of `methods`.
     """
@@ -159,7 +162,7 @@ class DemoConfig:
     slm_help_rate: float = 0.4
     slm_help_floor: float = 0.1
     slm_threads: int = 2
-    threads: int = 2
+    threads: int = 1
     primary: str = ""
 
     def __post_init__(self) -> None:
@@ -197,14 +200,14 @@ class DemoConfig:
     def quick(cls) -> DemoConfig:
         return cls(seeds=(0,), steps_per_group=4, group_size=4, prompts_per_step=2,
                    max_new_tokens=96, eval_per_group=16, calib_per_group=24, slm_steps=80,
-                   slm_batch=32, slm_layers=2)  # fmt: skip
+                   slm_batch=32, slm_layers=2, threads=2)  # fmt: skip
 
     @classmethod
     def paper(cls) -> DemoConfig:
-        """The longer preset (``--preset paper``, about 1 h 45 min on 2 cores): 3x the RL steps
+        """The longer preset (``--preset paper``, about 1 h 54 min on 2 cores): 3x the RL steps
         a group (36), 18 fresh seeds (`PAPER_SEEDS`), the main job's other settings (the dual
         step size follows `eta_rule` for 36 steps a group)."""
-        return cls(seeds=PAPER_SEEDS, steps_per_group=36)
+        return cls(seeds=PAPER_SEEDS, steps_per_group=36, threads=2)
 
     @classmethod
     def preset(cls, name: str) -> DemoConfig:

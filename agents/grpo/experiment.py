@@ -197,8 +197,6 @@ def _run_demo(
 ) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     slm_path = cached_slm(cfg, cache_dir, progress)
-    base, tokenizer = load_local_lm(slm_path)
-    seen = load_seen(slm_path)
     key = hashlib.sha256(json.dumps([asdict(cfg), slm_path.name], sort_keys=True,
                                     default=str).encode()).hexdigest()[:12]  # fmt: skip
     paths = {seed: out / PARTIAL_DIR / f"seed{seed}-{key}.json" for seed in cfg.seeds}
@@ -211,7 +209,9 @@ def _run_demo(
 
         run_seeds_in_workers(missing, slm_path=slm_path, cfg=cfg, out=out, workers=workers,
                              progress=progress, tensorboard_dir=tensorboard_dir)  # fmt: skip
-    else:
+    elif missing:
+        base, tokenizer = load_local_lm(slm_path)
+        seen = load_seen(slm_path)
         for seed, path in missing.items():
             done = _run_seed(base, tokenizer, seen, cfg, seed, out, progress, tensorboard_dir)
             write_partial(path, done)
