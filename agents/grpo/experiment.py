@@ -92,6 +92,7 @@ __all__ = [
     "heldout_stream",
     "probe_name",
     "run_demo",
+    "slm_dir",
     "training_budget_tracking",
     "write_demo_report",
 ]
@@ -99,13 +100,17 @@ __all__ = [
 
 def cached_slm(cfg: DemoConfig, cache_dir: str | PathLike[str], progress: bool) -> Path:
     """The skilled SLM for these settings, built once and cached by a hash of its recipe."""
-    recipe = cfg.skill()
-    path = Path(cache_dir) / f"skilled-slm-{recipe.key()}"
+    path = slm_dir(cfg, cache_dir)
     if not (path / "config.json").exists():
         tmp = path.with_name(path.name + ".partial")
-        build_skilled_slm(tmp, recipe, progress=progress)
+        build_skilled_slm(tmp, cfg.skill(), progress=progress)
         tmp.replace(path)
     return path
+
+
+def slm_dir(cfg: DemoConfig, cache_dir: str | PathLike[str]) -> Path:
+    """Where `cached_slm` keeps the skilled SLM of these settings (built or not)."""
+    return Path(cache_dir) / f"skilled-slm-{cfg.skill().key()}"
 
 
 def _math_skill(
@@ -196,7 +201,7 @@ def _run_demo(
     workers: int = 1,
 ) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
-    slm_path = cached_slm(cfg, cache_dir, progress)
+    slm_path = slm_dir(cfg, cache_dir)
     key = hashlib.sha256(json.dumps([asdict(cfg), slm_path.name], sort_keys=True,
                                     default=str).encode()).hexdigest()[:12]  # fmt: skip
     paths = {seed: out / PARTIAL_DIR / f"seed{seed}-{key}.json" for seed in cfg.seeds}
@@ -205,16 +210,20 @@ def _run_demo(
         for seed in sorted(set(paths) - set(missing)):
             print(f"seed {seed}: resumed from {paths[seed]}", file=sys.stderr)
     if workers > 1 and len(missing) > 1:
-        from offload_agents.grpo.seed_pool import run_seeds_in_workers
+        from offload_agents.grpo.seed_pool import cached_slm_in_child, run_seeds_in_workers
 
+        cached_slm_in_child(cfg, cache_dir, progress)  # the parent stays small
         run_seeds_in_workers(missing, slm_path=slm_path, cfg=cfg, out=out, workers=workers,
                              progress=progress, tensorboard_dir=tensorboard_dir)  # fmt: skip
     elif missing:
+        cached_slm(cfg, cache_dir, progress)
         base, tokenizer = load_local_lm(slm_path)
         seen = load_seen(slm_path)
         for seed, path in missing.items():
             done = _run_seed(base, tokenizer, seen, cfg, seed, out, progress, tensorboard_dir)
             write_partial(path, done)
+    else:
+        cached_slm(cfg, cache_dir, progress)  # every seed resumed: the recipe is still needed
     per_seed = [json.loads(paths[seed].read_text(encoding="utf-8")) for seed in cfg.seeds]
     return summarize_seeds(cfg, per_seed, slm_path)
 

@@ -24,7 +24,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 from typing import Any
 
-__all__ = ["auto_workers", "run_seeds_in_workers"]
+__all__ = ["auto_workers", "cached_slm_in_child", "run_seeds_in_workers"]
 
 _STATE: dict[str, Any] = {}
 """What a worker loads once: the warm-started model, its tokenizer and its seen prompts."""
@@ -60,6 +60,20 @@ def _seed_job(cfg: Any, seed: int, out: str, path: str, tensorboard_dir: str | N
                                 Path(out), False, tensorboard_dir)  # fmt: skip
     experiment.write_partial(Path(path), done)
     return seed
+
+
+def cached_slm_in_child(cfg: Any, cache_dir: Any, progress: bool) -> Path:
+    """`cached_slm` in a spawned process: the warm start's training leaves hundreds of MB in
+    the process that ran it, and the parent of the workers only waits and writes the report.
+    The same model as in-process (the build is seeded and runs at ``cfg.slm_threads``)."""
+    from offload_agents.grpo.experiment import cached_slm, slm_dir
+
+    path = slm_dir(cfg, cache_dir)
+    if (path / "config.json").exists():
+        return path
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        return pool.submit(cached_slm, cfg, cache_dir, progress).result()
 
 
 def run_seeds_in_workers(

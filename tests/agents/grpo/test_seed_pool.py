@@ -74,3 +74,17 @@ def test_the_warm_start_keeps_its_own_threads_so_one_cache_serves_either_run():
     assert DemoConfig(slm_threads=1).skill().key() != two.skill().key()
     with pytest.raises(ValueError, match="threads must be >= 0"):
         DemoConfig(threads=-1)
+
+
+def test_the_warm_start_built_in_a_child_process_is_the_one_built_here(tmp_path):
+    from offload_agents.grpo.seed_pool import cached_slm_in_child
+
+    child = cached_slm_in_child(CFG, tmp_path / "a", progress=False)
+    here = experiment.cached_slm(CFG, tmp_path / "b", progress=False)
+    assert child.name == here.name == experiment.slm_dir(CFG, tmp_path / "a").name
+    for name in ("model.safetensors", "seen_prompts.txt"):
+        assert (child / name).read_bytes() == (here / name).read_bytes(), name
+    recipes = [json.loads((d / "skill_recipe.json").read_text()) for d in (child, here)]
+    for key in ("config", "final_loss"):  # all but the build's seconds
+        assert recipes[0][key] == recipes[1][key], key
+    assert cached_slm_in_child(CFG, tmp_path / "a", progress=False) == child  # cached: no build
