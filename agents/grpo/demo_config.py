@@ -205,8 +205,9 @@ class DemoConfig:
     @classmethod
     def paper(cls) -> DemoConfig:
         """The longer preset (``--preset paper``, about 1 h 54 min on 2 cores): 3x the RL steps
-        a group (36), 18 fresh seeds (`PAPER_SEEDS`), the main job's other settings (the dual
-        step size follows `eta_rule` for 36 steps a group)."""
+        a group (36), the 18 seeds of its registered run (`PAPER_SEEDS`), 2 torch threads in
+        one process as that run had, and the main job's other settings (the dual step size
+        follows `eta_rule` for 36 steps a group)."""
         return cls(seeds=PAPER_SEEDS, steps_per_group=36, threads=2)
 
     @classmethod
