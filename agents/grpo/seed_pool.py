@@ -1,10 +1,11 @@
 """The demo's seeds in parallel worker processes (``offload-gym demo --workers N``).
 
 A seed of the demo (every method trained and evaluated on it) depends only on the warm-started
-model, the settings and the seed, so seeds can run side by side. On a small model, one torch
-thread a process wastes less than two threads a step (each step is many small operations whose
-Python and dispatch overhead no second thread shortens), so two 1-thread workers on two cores
-finish more seeds an hour than one 2-thread process.
+model, the settings and the seed, so seeds can run side by side. A step of the demo's small
+model is partly Python and dispatch overhead that a second torch thread does not shorten, so
+two 1-thread workers on two cores finish more seeds an hour than one 2-thread process: 1.23x
+on the demo's seeds (docs/benchmarks.md); more where a machine has cores no single process
+uses well.
 
 The numbers depend on ``DemoConfig.threads`` (a matrix product's reductions split over threads
 add in another order), never on the number of workers: a seed gives the same results in a worker
@@ -48,7 +49,8 @@ def _init(slm_path: str, threads: int) -> None:
     from offload_agents.slm.skill import load_seen
 
     hf_logging.disable_progress_bar()
-    torch.set_num_threads(max(1, threads))
+    if threads:  # 0 leaves torch's setting alone, as in one process
+        torch.set_num_threads(threads)
     base, tokenizer = load_local_lm(slm_path)
     _STATE.update(base=base, tokenizer=tokenizer, seen=load_seen(slm_path))
 
