@@ -215,15 +215,14 @@ def _run_demo(
         cached_slm_in_child(cfg, cache_dir, progress)  # the parent stays small
         run_seeds_in_workers(missing, slm_path=slm_path, cfg=cfg, out=out, workers=workers,
                              progress=progress, tensorboard_dir=tensorboard_dir)  # fmt: skip
-    elif missing:
-        cached_slm(cfg, cache_dir, progress)
-        base, tokenizer = load_local_lm(slm_path)
-        seen = load_seen(slm_path)
+    else:
+        cached_slm(cfg, cache_dir, progress)  # also when every seed resumed: the report reads it
+        if missing:
+            base, tokenizer = load_local_lm(slm_path)
+            seen = load_seen(slm_path)
         for seed, path in missing.items():
             done = _run_seed(base, tokenizer, seen, cfg, seed, out, progress, tensorboard_dir)
             write_partial(path, done)
-    else:
-        cached_slm(cfg, cache_dir, progress)  # every seed resumed: the recipe is still needed
     per_seed = [json.loads(paths[seed].read_text(encoding="utf-8")) for seed in cfg.seeds]
     return summarize_seeds(cfg, per_seed, slm_path)
 
