@@ -10,10 +10,16 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from offload_agents.decoding import cache_argument, greedy_tokens
 from offload_agents.slm.template import HELP_REQUEST, format_prompt
 from offload_gym.envs import offload_env
 from offload_gym.metrics import step_record
-from offload_gym.models.generation import fit_prompts, generate_batch, generate_tokens
+from offload_gym.models.generation import (
+    decode_keeping_specials,
+    fit_prompts,
+    generate_batch,
+    generate_tokens,
+)
 from offload_gym.protocol import OFFLOAD_MARKER, asks_cloud, check_marker
 from offload_gym.tasks import Task, TaskGroup, TaskStream, code_stream, math_stream
 
@@ -32,16 +38,47 @@ def generate_responses(
     tasks: Sequence[Task],
     *,
     max_new_tokens: int,
-    batch_size: int = 32,
+    batch_size: int = 64,
     suppress: Sequence[str] = (),
 ) -> tuple[list[str], list[float]]:
     """Greedy responses (help requests kept) and their geometric-mean token probability (the
     model's confidence). ``suppress``: strings the model may not write (the offload marker
-    forces a local answer)."""
-    out = generate_batch(model, tokenizer, [format_prompt(t.prompt) for t in tasks],
-                         max_new_tokens=max_new_tokens, batch_size=batch_size,
-                         keep_special_tokens=True, suppress=suppress)  # fmt: skip
+    forces a local answer). Models with a key/value cache argument decode in our own loop
+    (`offload_agents.decoding.greedy_tokens`: the prompts sorted by length, ``batch_size`` at a
+    time, ended rows dropped), the same tokens as ``generate``; other models, and a suppressed
+    string of several tokens, go through ``generate`` (`generate_batch`)."""
+    prompts = [format_prompt(t.prompt) for t in tasks]
+    fast = _greedy_responses(model, tokenizer, prompts, max_new_tokens, batch_size, suppress)
+    if fast is not None:
+        return fast
+    out = generate_batch(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
+                         batch_size=batch_size, keep_special_tokens=True,
+                         suppress=suppress)  # fmt: skip
     return [text for text, _, _ in out], [math.exp(mean) for _, mean, _ in out]
+
+
+def _greedy_responses(
+    model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int, batch_size: int,
+    suppress: Sequence[str],
+) -> tuple[list[str], list[float]] | None:  # fmt: skip
+    """`generate_responses` through `greedy_tokens`, or None where it does not apply."""
+    banned = [tokenizer(s, add_special_tokens=False)["input_ids"] for s in suppress]
+    if any(len(ids) != 1 for ids in banned) or cache_argument(model) is None:
+        return None
+    ban = [ids[0] for ids in banned]
+    ids = fit_prompts(model, tokenizer, prompts, max_new_tokens)
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    texts, confs = [""] * len(ids), [0.0] * len(ids)
+    for start in range(0, len(order), batch_size):
+        part = order[start : start + batch_size]
+        got = greedy_tokens(model, tokenizer, [ids[i] for i in part],
+                            max_new_tokens=max_new_tokens, banned=ban)  # fmt: skip
+        if got is None:
+            return None
+        for i, tokens, logps in zip(part, *got, strict=True):
+            texts[i] = decode_keeping_specials(tokenizer, tokens)
+            confs[i] = math.exp(sum(logps) / len(logps)) if logps else math.nan
+    return texts, confs
 
 
 def ask_probabilities(

@@ -12,13 +12,12 @@ prompt part, group size 1, and models whose ``forward`` takes no cache take the 
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-_CACHE_ARGS = ("cache", "past_key_values")  # transformers >= 5.x, and before
+from offload_agents.decoding import cache_argument, forward_params
 
 
 @dataclass(frozen=True)
@@ -45,22 +44,8 @@ class LogpSettings:
     @classmethod
     def for_model(cls, model: Any, **fields: Any) -> LogpSettings:
         """Settings with the forward's arguments read from ``model``'s signature."""
-        return cls(logits_to_keep="logits_to_keep" in _forward_params(model),
+        return cls(logits_to_keep="logits_to_keep" in forward_params(model),
                    cache_arg=cache_argument(model), **fields)  # fmt: skip
-
-
-def _forward_params(model: Any) -> Any:
-    try:
-        return inspect.signature(model.forward).parameters
-    except (TypeError, ValueError):
-        return {}
-
-
-def cache_argument(model: Any) -> str | None:
-    """The name of ``model.forward``'s key/value cache argument (``cache`` in transformers 5,
-    ``past_key_values`` before), or None when it takes none."""
-    params = _forward_params(model)
-    return next((name for name in _CACHE_ARGS if name in params), None)
 
 
 def _spans(mask: torch.Tensor, attention: torch.Tensor, start: int) -> tuple[Any, Any]:

@@ -7,8 +7,8 @@ all rows together with a plain loop: softmax at the temperature, one seeded mult
 per row and token (no top-k, no top-p, as the collector samples), end-of-text suppressed before
 ``min_new_tokens``, rows padded once they end, stopping when every row has ended. The cache and
 the attention mask are allocated once for the longest response and written in place
-(`preallocate`). The draws come from a `torch.Generator` seeded by the caller; torch's global
-RNG is not touched.
+(`offload_agents.decoding.preallocate`). The draws come from a `torch.Generator` seeded by the
+caller; torch's global RNG is not touched.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from transformers.cache_utils import DynamicLayer
 
-from offload_agents.grpo.logprobs import cache_argument, repeat_cache
+from offload_agents.decoding import cache_argument, preallocate
+from offload_agents.grpo.logprobs import repeat_cache
 from offload_gym.models.generation import Generation, context_room
 
 
@@ -68,48 +68,6 @@ def sample_groups(
     ones = torch.ones(mask.shape[0], new.shape[1], dtype=mask.dtype, device=device)
     return Generation(torch.cat([prompt_rows, new], 1), torch.cat([mask, ones], 1),
                       ids.shape[1], None)  # fmt: skip
-
-
-class _GrowingLayer(DynamicLayer):
-    """One layer's key/value cache in buffers allocated once for the whole decode: each token
-    is written in place and the layer's ``keys``/``values`` are views of the filled part. The
-    default layer concatenates, copying the whole cache at every token (``torch.cat`` was 18%
-    of three code steps' CPU time in the profiler, 1% after); the attention reads the same
-    values either way, a little slower from the strided views, so a code step's sampling
-    gained about 0.07 s (docs/benchmarks.md)."""
-
-    def __init__(self, layer: Any, room: int) -> None:
-        super().__init__()
-        keys, values = layer.keys, layer.values
-        b, h, n, d = keys.shape
-        self._k = keys.new_empty(b, h, n + room, d)
-        self._v = values.new_empty(b, h, n + room, values.shape[-1])
-        self._k[:, :, :n], self._v[:, :, :n] = keys, values
-        self._n = n
-        self.keys, self.values = self._k[:, :, :n], self._v[:, :, :n]
-        self.is_initialized, self.device = True, keys.device
-
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any,
-               **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-        n, m = self._n, key_states.shape[-2]
-        if n + m > self._k.shape[2]:
-            raise RuntimeError(f"the decode cache holds {self._k.shape[2]} positions, "
-                               f"{n + m} needed")  # fmt: skip
-        self._k[:, :, n : n + m], self._v[:, :, n : n + m] = key_states, value_states
-        self._n = n + m
-        self.keys, self.values = self._k[:, :, : n + m], self._v[:, :, : n + m]
-        return self.keys, self.values
-
-
-def preallocate(cache: Any, room: int) -> Any:
-    """``cache`` (a transformers ``DynamicCache``) with each layer's buffers allocated for
-    ``room`` more positions (`_GrowingLayer`); any other cache is returned as it is."""
-    layers = getattr(cache, "layers", None)
-    if not layers or not all(type(layer) is DynamicLayer and layer.is_initialized
-                             for layer in layers):  # fmt: skip
-        return cache
-    cache.layers = [_GrowingLayer(layer, room) for layer in layers]
-    return cache
 
 
 def _decode(
