@@ -118,14 +118,15 @@ def greedy_tokens(
         if cache is None:
             return None
         cache = preallocate(cache, room)
-        state = _Rows(cache, attention, positions[:, -1:], room)
+        state = LiveRows(cache, attention, positions[:, -1:], room)
         return _greedy_loop(model, cache_arg, state, out.logits[:, -1], tokenizer.eos_token_id,
                             list(banned), room)  # fmt: skip
 
 
-class _Rows:
-    """The decode's live rows: their indices in the batch, attention mask, last positions and
-    cache; `drop` removes ended rows where the cache allows it."""
+class LiveRows:
+    """A decode's live rows: their indices in the batch (``index``), attention mask for every
+    position the decode may reach (``mask``), last positions (``last``) and cache; `drop`
+    removes ended rows, where the cache allows it (``can_drop``: a `preallocate`-d cache)."""
 
     def __init__(self, cache: Any, attention: torch.Tensor, last: torch.Tensor, room: int):
         rows = attention.shape[0]
@@ -135,8 +136,14 @@ class _Rows:
         layers = getattr(cache, "layers", None) or []
         self.can_drop = bool(layers) and all(isinstance(x, _GrowingLayer) for x in layers)
 
+    def should_drop(self, ended: torch.Tensor) -> bool:
+        """Whether to drop now: a quarter of the live rows have ended (each drop copies the
+        cache, so a few rows ending leave it alone)."""
+        return self.can_drop and 4 * int(ended.sum()) >= len(ended)
+
     def drop(self, ended: torch.Tensor) -> torch.Tensor:
-        """Remove the rows flagged in ``ended``; return the kept rows' positions."""
+        """Remove the live rows flagged in ``ended``; return the kept rows' positions among
+        the live rows."""
         keep = (~ended).nonzero().squeeze(1)
         for layer in self.cache.layers:
             layer.keep(keep)
@@ -146,7 +153,7 @@ class _Rows:
 
 
 def _greedy_loop(
-    model: Any, cache_arg: str, s: _Rows, logits: torch.Tensor, eos: int | None,
+    model: Any, cache_arg: str, s: LiveRows, logits: torch.Tensor, eos: int | None,
     banned: list[int], room: int,
 ) -> tuple[list[list[int]], list[list[float]]]:  # fmt: skip
     rows = logits.shape[0]
@@ -168,7 +175,7 @@ def _greedy_loop(
             ended |= nxt == eos
         if bool(ended.all()) or i == room - 1:
             break
-        if s.can_drop and 4 * int(ended.sum()) >= len(ended):
+        if s.should_drop(ended):
             keep = s.drop(ended)
             nxt, ended = nxt.index_select(0, keep), ended.index_select(0, keep)
         s.last = s.last + 1
@@ -178,4 +185,4 @@ def _greedy_loop(
     return tokens, logps
 
 
-__all__ = ["cache_argument", "forward_params", "greedy_tokens", "preallocate"]
+__all__ = ["LiveRows", "cache_argument", "forward_params", "greedy_tokens", "preallocate"]

@@ -20,9 +20,9 @@ The three are interleaved over ``--rounds`` rounds (fresh copies of the model ea
 drift in the machine's load hits them alike. Reported: the mean seconds per step in each group
 and over the run (the demo's time is the sum of its steps), and the ratios.
 
-Run: ``python benchmarks/bench_demo_step.py [--rounds 2] [--slm PATH] [--json OUT]``. Without
-``--slm`` it uses the demo's cached skilled SLM (``~/.cache/offload-gym``), building it first
-when missing (about 8-10 minutes on 2 cores).
+Run: ``python benchmarks/bench_demo_step.py [--rounds 2] [--slm PATH] [--threads 2]
+[--json OUT]``. Without ``--slm`` it uses the demo's cached skilled SLM
+(``~/.cache/offload-gym``), building it first when missing (about 8-10 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -122,8 +122,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--slm", default=None, help="the skilled SLM (default: the demo's)")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="torch threads (default 2, the demo's before workers; its figures)",
+    )
     args = parser.parse_args()
-    cfg = DemoConfig()
+    cfg = DemoConfig(threads=args.threads)
     with torch_threads(cfg.threads):
         path = args.slm or cached_slm(cfg, Path("~/.cache/offload-gym").expanduser(), True)
         base, tok = load_local_lm(path)

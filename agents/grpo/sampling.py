@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from offload_agents.decoding import cache_argument, preallocate
+from offload_agents.decoding import LiveRows, cache_argument, preallocate
 from offload_agents.grpo.logprobs import repeat_cache
 from offload_gym.models.generation import Generation, context_room
 
@@ -75,27 +75,41 @@ def _decode(
     attention: torch.Tensor, tokenizer: Any, room: int, temperature: float, min_new: int,
     gen: torch.Generator,
 ) -> torch.Tensor:  # fmt: skip
-    """The sampling loop: (B, n) new tokens, ``n <= room``."""
+    """The sampling loop: (B, n) new tokens, ``n <= room``. Rows that have ended leave the
+    model's batch (`LiveRows`), but every draw is still made over all B rows (an ended row's
+    distribution is a point mass on padding): ``torch.multinomial`` draws one sample per row
+    from noise laid out over the whole (B, vocabulary) tensor, so each live row gets the same
+    draws whether or not the ended rows are still computed (tested)."""
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
-    rows = logits.shape[0]
+    fill = pad if pad is not None else eos
+    rows, vocab = logits.shape
     done = torch.zeros(rows, dtype=torch.bool, device=logits.device)
-    width = attention.shape[1]  # the mask for every position the decode may reach, made once
-    attention = torch.cat([attention, attention.new_ones(rows, room)], 1)
+    probs = torch.zeros(rows, vocab, device=logits.device)
+    probs[:, fill] = 1.0  # the ended rows' point mass
+    live = LiveRows(cache, attention, last_pos, room)
     tokens = []
     for i in range(room):
         scaled = logits.float() / temperature
         if i < min_new and eos is not None:
             scaled[:, eos] = -torch.inf
-        nxt = torch.multinomial(torch.softmax(scaled, -1), 1, generator=gen).squeeze(1)
-        nxt = torch.where(done, torch.full_like(nxt, pad if pad is not None else eos), nxt)
+        probs[live.index] = torch.softmax(scaled, -1)
+        nxt = torch.multinomial(probs, 1, generator=gen).squeeze(1)
+        nxt = torch.where(done, torch.full_like(nxt, fill), nxt)
         tokens.append(nxt)
         done |= nxt == eos
         if bool(done.all()) or i == room - 1:
             break
-        last_pos = last_pos + 1
-        out = model(input_ids=nxt[:, None], attention_mask=attention[:, : width + i + 1],
-                    position_ids=last_pos, use_cache=True, **{cache_arg: cache})  # fmt: skip
-        cache, logits = getattr(out, cache_arg), out.logits[:, -1]
+        ended = done.index_select(0, live.index)
+        if live.should_drop(ended):
+            gone = live.index[ended]
+            live.drop(ended)
+            probs[gone] = 0.0
+            probs[gone, fill] = 1.0
+        live.last = live.last + 1
+        out = model(input_ids=nxt.index_select(0, live.index)[:, None],
+                    attention_mask=live.mask[:, : live.width + i + 1], position_ids=live.last,
+                    use_cache=True, **{cache_arg: live.cache})  # fmt: skip
+        live.cache, logits = getattr(out, cache_arg), out.logits[:, -1]
     return torch.stack(tokens, 1)
 
 

@@ -116,3 +116,20 @@ def test_the_preallocated_cache_refuses_to_overflow():
     assert cache.get_seq_length() == 5
     with pytest.raises(RuntimeError, match="holds 5 positions, 6 needed"):
         cache.update(torch.ones(2, 1, 1, 4), torch.ones(2, 1, 1, 4), 0)
+
+
+def test_ended_rows_leave_the_batch_and_every_draw_stays_the_same(lm, monkeypatch):
+    """Dropping ended rows from the model's batch (`LiveRows`) changes no token: the draws
+    are laid out over all rows, so each live row gets the draws it would have got."""
+    from offload_agents.decoding import LiveRows
+
+    model, tok = lm
+    ids = prompt_ids(tok, ["What is 1+1?", "Sort [3, 1, 2]."])
+    real, dropped = LiveRows.drop, []
+    monkeypatch.setattr(LiveRows, "drop",
+                        lambda self, ended: dropped.append(int(ended.sum())) or real(self, ended))  # fmt: skip
+    got = sample_groups(model, tok, ids, 8, max_new_tokens=60, temperature=0.5, seed=1)
+    assert dropped  # rows ended at different times and left the batch
+    monkeypatch.setattr(LiveRows, "should_drop", lambda self, ended: False)
+    ref = sample_groups(model, tok, ids, 8, max_new_tokens=60, temperature=0.5, seed=1)
+    assert torch.equal(got.sequences, ref.sequences)
