@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from transformers.cache_utils import DynamicLayer
@@ -100,6 +100,35 @@ def greedy_tokens(
     token's log-probability under the distribution greedy ``generate`` scores (float32 logits,
     the ``banned`` token ids at -inf). None when the model's forward takes no key/value cache
     (the caller then uses ``generate``)."""
+    pre = prefill(model, tokenizer, prompt_ids, max_new_tokens)
+    if pre is None:
+        return None
+    with torch.no_grad():
+        cache = preallocate(pre.cache, pre.room)
+        state = LiveRows(cache, pre.attention, pre.positions[:, -1:], pre.room)
+        return _greedy_loop(model, pre.cache_arg, state, pre.logits, tokenizer.eos_token_id,
+                            list(banned), pre.room)  # fmt: skip
+
+
+class Prefill(NamedTuple):
+    """The prompts' forward of a decode: left-padded ``ids`` and ``attention``, real-token
+    ``positions``, the new tokens' ``room`` in the context window, the last position's
+    ``logits``, and the key/value ``cache`` under the forward's ``cache_arg``."""
+
+    ids: torch.Tensor
+    attention: torch.Tensor
+    positions: torch.Tensor
+    room: int
+    logits: torch.Tensor
+    cache: Any
+    cache_arg: str
+
+
+def prefill(
+    model: Any, tokenizer: Any, prompt_ids: Sequence[Sequence[int]], max_new_tokens: int
+) -> Prefill | None:
+    """Left-pad ``prompt_ids`` and run them through ``model`` once (eval mode, no grad); None
+    when the forward takes or returns no key/value cache."""
     cache_arg = cache_argument(model)
     if cache_arg is None:
         return None
@@ -114,13 +143,10 @@ def greedy_tokens(
     with torch.no_grad():
         out = model(input_ids=ids, attention_mask=attention, position_ids=positions,
                     use_cache=True)  # fmt: skip
-        cache = getattr(out, cache_arg)
-        if cache is None:
-            return None
-        cache = preallocate(cache, room)
-        state = LiveRows(cache, attention, positions[:, -1:], room)
-        return _greedy_loop(model, cache_arg, state, out.logits[:, -1], tokenizer.eos_token_id,
-                            list(banned), room)  # fmt: skip
+    cache = getattr(out, cache_arg)
+    if cache is None:
+        return None
+    return Prefill(ids, attention, positions, room, out.logits[:, -1], cache, cache_arg)
 
 
 class LiveRows:
@@ -185,4 +211,12 @@ def _greedy_loop(
     return tokens, logps
 
 
-__all__ = ["LiveRows", "cache_argument", "forward_params", "greedy_tokens", "preallocate"]
+__all__ = [
+    "LiveRows",
+    "Prefill",
+    "cache_argument",
+    "forward_params",
+    "greedy_tokens",
+    "preallocate",
+    "prefill",
+]

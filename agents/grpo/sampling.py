@@ -18,9 +18,9 @@ from typing import Any
 
 import torch
 
-from offload_agents.decoding import LiveRows, cache_argument, preallocate
+from offload_agents.decoding import LiveRows, preallocate, prefill
 from offload_agents.grpo.logprobs import repeat_cache
-from offload_gym.models.generation import Generation, context_room
+from offload_gym.models.generation import Generation
 
 
 def sample_groups(
@@ -39,28 +39,16 @@ def sample_groups(
     the model takes no key/value cache argument (the caller then uses ``generate``)."""
     if not temperature > 0:
         raise ValueError(f"sample_groups samples: temperature must be > 0, got {temperature}")
-    cache_arg = cache_argument(model)
-    if cache_arg is None:
+    pre = prefill(model, tokenizer, prompt_ids, max_new_tokens)
+    if pre is None:
         return None
-    tokenizer.padding_side = "left"
-    device = next(model.parameters()).device
-    enc = tokenizer.pad({"input_ids": [list(r) for r in prompt_ids]}, return_tensors="pt",
-                        padding=True)  # fmt: skip
-    ids, attention = enc["input_ids"].to(device), enc["attention_mask"].to(device)
-    room = context_room(model, ids.shape[1], max_new_tokens)
-    positions = (attention.long().cumsum(1) - 1).clamp(min=0)
+    ids, attention, room = pre.ids, pre.attention, pre.room
+    device = ids.device
     gen = torch.Generator(device=device).manual_seed(seed)
-    model.eval()
     with torch.no_grad():
-        out = model(input_ids=ids, attention_mask=attention, position_ids=positions,
-                    use_cache=True)  # fmt: skip
-        cache = getattr(out, cache_arg)
-        if cache is None:
-            return None
-        cache = preallocate(repeat_cache(cache, group_size), room)
-        new = _decode(model, cache_arg, cache,
-                      out.logits[:, -1].repeat_interleave(group_size, 0),
-                      positions[:, -1:].repeat_interleave(group_size, 0),
+        cache = preallocate(repeat_cache(pre.cache, group_size), room)
+        new = _decode(model, pre.cache_arg, cache, pre.logits.repeat_interleave(group_size, 0),
+                      pre.positions[:, -1:].repeat_interleave(group_size, 0),
                       attention.repeat_interleave(group_size, 0), tokenizer, room, temperature,
                       min_new_tokens, gen)  # fmt: skip
     prompt_rows = ids.repeat_interleave(group_size, 0)
