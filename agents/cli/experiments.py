@@ -79,7 +79,8 @@ def _cmd_coplms(args: argparse.Namespace) -> int:
     seeds = tuple(range(args.first_seed, args.first_seed + n))
     result = run_experiment(cfg, seeds, methods=methods, progress=not args.quiet,
                             cache_dir=Path(args.cache_dir).expanduser(),
-                            on_seed=lambda partial: write_report(partial, args.out))  # fmt: skip
+                            on_seed=lambda partial: write_report(partial, args.out),
+                            workers=args.workers)  # fmt: skip
     paths = write_report(result, args.out)
     if args.quick:
         _mark_smoke(paths["md"], "--quick")
@@ -133,6 +134,11 @@ def register(sub: Any) -> None:
                        "comparison and the server direction need, so the full run fits 30 "
                        "minutes; every method with --quick)")  # fmt: skip
     p_cop.add_argument("--quiet", action="store_true", help="no progress bars")
+    p_cop.add_argument("--workers", type=_non_negative, default=0,
+                       help="build the public checkpoints and run the (seed, method) jobs in "
+                       "this many processes of --threads torch threads each (default 0: one "
+                       "per THREADS cores; 1: in this process); the numbers depend on "
+                       "--threads, never on the workers")  # fmt: skip
     from offload_agents.coplms import CoPLMsConfig
 
     # Model specs as ARCH:LAYERSxWIDTH[:HEADS], devices as DOMAIN=SPEC,... (their from_flag).

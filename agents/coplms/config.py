@@ -177,6 +177,11 @@ class CoPLMsConfig:
             to every device) or ``"none"`` (each device's DPM learns with the LLM on its own
             and goes back to its device; the earlier reading).
         pretrain_batch: Fresh public tasks per pretraining step.
+        threads: Torch threads of every training and evaluation job (the public checkpoints',
+            each method's run). The numbers depend on it (reductions split over threads add in
+            another order), not on how many jobs run side by side (``workers`` of
+            `run_experiment`): on these tiny models two 1-thread processes do more work on 2
+            cores than one 2-thread process.
         seed: Seeds the private data, the held-out tasks and the batch order.
     """
 
@@ -207,6 +212,7 @@ class CoPLMsConfig:
     unlabeled_per_device: int = 0
     aggregate: Literal["average", "none"] = "average"
     pretrain_batch: int = 32
+    threads: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -214,7 +220,7 @@ class CoPLMsConfig:
             raise ValueError("Co-PLMs needs at least 2 devices")
         require_ints(self, ("rounds", "batch_size", "train_per_device", "server_tasks",
                             "eval_per_device", "max_new_tokens", "min_difficulty",
-                            "max_difficulty", "pretrain_batch"))  # fmt: skip
+                            "max_difficulty", "pretrain_batch", "threads"))  # fmt: skip
         require_ints(self, ("device_min_difficulty", "device_max_difficulty"), minimum=0)
         require_ints(self, ("local_steps", "mutual_steps", "server_steps", "server_pretrain_steps",
                             "slm_pretrain_steps", "dpm_distill_steps", "unlabeled_per_device"),

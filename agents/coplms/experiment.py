@@ -1,11 +1,11 @@
-"""The Co-PLMs experiment behind ``offload-gym coplms``: every method over seeds, evaluated with
+"""The Co-PLMs experiment's evaluation and report (`offload_agents.coplms.runner` runs it):
 exact match (the project's checker: math answers compared by value, code run against its tests
 in the sandbox) and Rouge-L against the reference solution (``rouge-score``)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from offload_agents.coplms.config import CoPLMsConfig
-from offload_agents.coplms.methods import METHODS, Evaluator, prepare, run_method
-from offload_agents.coplms.public import PublicModels, load_public, public_models
+from offload_agents.coplms.methods import Evaluator
+from offload_agents.coplms.public import PublicModels, load_public
 from offload_agents.lm_eval import generate_responses
 from offload_agents.slm.skill import worked_steps
 from offload_gym.scoring.grade import grade_response
@@ -48,46 +48,6 @@ def make_evaluator(tokenizer: Any, max_new_tokens: int) -> Evaluator:
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-
-
-def run_experiment(
-    cfg: CoPLMsConfig,
-    seeds: Sequence[int] = (0, 1, 2),
-    *,
-    methods: Sequence[str] = METHODS,
-    progress: bool = True,
-    cache_dir: str | PathLike[str] = "~/.cache/offload-gym",
-    on_seed: Callable[[dict[str, Any]], object] | None = None,
-) -> dict[str, Any]:
-    """Every method on every seed (same public checkpoints, data and schedules per seed).
-
-    Returns ``{"config", "seeds", "methods": {name: summary}, "before": ..., "runs": {name:
-    [per seed]}}``; a summary holds per-device ``em``/``em_text``/``rouge_l`` (mean and std
-    over seeds), their averages over devices, the LLM's (for methods that train it), bytes per
-    round and in total, and the per-round averages for the plot; ``before`` holds, per domain,
-    the public SLM's and the public server LLM's scores before any co-tuning. ``on_seed`` is
-    called with the result over the seeds finished so far after each one (the command line
-    writes it, so an interrupted run keeps its finished seeds).
-    """
-    from dataclasses import replace
-
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; valid: {list(METHODS)}")
-    public = public_models(cfg, cache_dir, progress=progress)
-    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
-    before: list[dict[str, Any]] = []
-    for seed in seeds:
-        scfg = replace(cfg, seed=seed)
-        setup = prepare(scfg, public)
-        evaluate = make_evaluator(setup.tokenizer, cfg.max_new_tokens)
-        before.append(_before(scfg, setup.eval, public, evaluate))
-        for m in methods:
-            runs[m].append(run_method(m, scfg, setup, evaluate, progress=progress,
-                                      public=public))  # fmt: skip
-        if on_seed is not None:
-            on_seed(_result(cfg, list(seeds)[: len(before)], runs, before))
-    return _result(cfg, list(seeds), runs, before)
 
 
 PRIMARY = "coplms"

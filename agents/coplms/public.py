@@ -39,8 +39,7 @@ PUBLIC_SEED = 0
 def public_recipe(cfg: CoPLMsConfig, spec: ModelSpec, steps: int) -> SkillConfig:
     """The skilled-SLM recipe of one public checkpoint: every public family
     (`CoPLMsConfig.public_families`; code families as code), ``cfg``'s difficulties, no help
-    requests (nobody asks anyone here), one torch thread for the small models and two for the
-    largest."""
+    requests (nobody asks anyone here), ``cfg.threads`` torch threads."""
     families = cfg.public_families
     return SkillConfig(
         math_families=tuple(f for f in families if not f.startswith("code_")),
@@ -49,7 +48,7 @@ def public_recipe(cfg: CoPLMsConfig, spec: ModelSpec, steps: int) -> SkillConfig
         min_difficulty=cfg.min_difficulty, max_difficulty=cfg.max_difficulty,
         steps=steps, batch_size=cfg.pretrain_batch, warmup=min(50, max(1, steps // 10)),
         help_rate=0.0, n_layer=spec.n_layer, n_embd=spec.n_embd, n_head=spec.n_head,
-        n_positions=spec.n_positions, threads=2 if spec.n_layer * spec.n_embd >= 384 else 1,
+        n_positions=spec.n_positions, threads=cfg.threads,
         seed=PUBLIC_SEED,
     )  # fmt: skip
 
@@ -67,6 +66,19 @@ def checkpoint_key(recipe: SkillConfig, spec: ModelSpec) -> str:
     return hashlib.sha256(payload).hexdigest()[:12]
 
 
+def checkpoint_path(
+    cfg: CoPLMsConfig, spec: ModelSpec, steps: int, cache_dir: str | PathLike[str]
+) -> Path:
+    """Where the public checkpoint of ``spec`` trained for ``steps`` is cached."""
+    key = checkpoint_key(public_recipe(cfg, spec, steps), spec)
+    return Path(cache_dir).expanduser() / f"coplms-public-{key}"
+
+
+def is_built(path: Path) -> bool:
+    """Whether a checkpoint folder is complete (its recipe file is written last)."""
+    return (path / "skill_recipe.json").exists()
+
+
 def public_checkpoint(
     cfg: CoPLMsConfig,
     spec: ModelSpec,
@@ -82,8 +94,8 @@ def public_checkpoint(
     from offload_agents.coplms.core import build_model
 
     recipe = public_recipe(cfg, spec, steps)
-    path = Path(cache_dir).expanduser() / f"coplms-public-{checkpoint_key(recipe, spec)}"
-    if (path / "skill_recipe.json").exists():
+    path = checkpoint_path(cfg, spec, steps, cache_dir)
+    if is_built(path):
         return path
     model = build_model(spec, char_tokenizer(), seed=PUBLIC_SEED)
     trained = train_skilled_slm(recipe, progress=progress, model=model,
@@ -147,7 +159,9 @@ def distilled_dpm(
     from offload_agents._torch import torch_threads
     from offload_agents.coplms.core import Batches, server_steps
 
-    payload = json.dumps([server.name, dpm.name, cfg.dpm_distill_steps, cfg.pretrain_batch])
+    payload = json.dumps(
+        [server.name, dpm.name, cfg.dpm_distill_steps, cfg.pretrain_batch, cfg.threads]
+    )
     key = hashlib.sha256(payload.encode()).hexdigest()[:12]
     path = Path(cache_dir).expanduser() / f"coplms-dpm-distilled-{key}"
     if (path / SEEN_FILE).exists():
@@ -162,7 +176,7 @@ def distilled_dpm(
     opt = torch.optim.AdamW(student.parameters(), lr=recipe.lr, weight_decay=0.01)
     batches = Batches(tok, tasks, cfg.pretrain_batch, seed=PUBLIC_SEED,
                       max_len=max(cfg.server.n_positions, cfg.dpm.n_positions))  # fmt: skip
-    with torch_threads(2), torch.random.fork_rng(devices=[]):
+    with torch_threads(cfg.threads), torch.random.fork_rng(devices=[]):
         server_steps(llm, [student], None, [opt], batches, cfg.dpm_distill_steps, beta=1.0,
                      temperature=1.0)  # fmt: skip
     path.mkdir(parents=True, exist_ok=True)
