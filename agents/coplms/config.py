@@ -112,7 +112,7 @@ def _default_devices() -> tuple[DeviceSpec, ...]:
     return (
         DeviceSpec("polynomials", ModelSpec("gpt2", n_layer=2, n_embd=96, n_head=4)),
         DeviceSpec("derivatives", ModelSpec("llama", n_layer=2, n_embd=96, n_head=4)),
-        DeviceSpec("code", ModelSpec("llama", n_layer=3, n_embd=64, n_head=4)),
+        DeviceSpec("code_arithmetic", ModelSpec("llama", n_layer=3, n_embd=64, n_head=4)),
     )
 
 
@@ -206,8 +206,8 @@ class CoPLMsConfig:
     device_max_difficulty: int = 3
     public_domains: tuple[str, ...] = ()
     max_new_tokens: int = 128
-    server_pretrain_steps: int = 700
-    slm_pretrain_steps: int = 200
+    server_pretrain_steps: int = 3000
+    slm_pretrain_steps: int = 800
     dpm_distill_steps: int = 200
     unlabeled_per_device: int = 0
     aggregate: Literal["average", "none"] = "average"
