@@ -180,8 +180,7 @@ class CoPLMsConfig:
         threads: Torch threads of every training and evaluation job (the public checkpoints',
             each method's run). The numbers depend on it (reductions split over threads add in
             another order), not on how many jobs run side by side (``workers`` of
-            `run_experiment`): on these tiny models two 1-thread processes do more work on 2
-            cores than one 2-thread process.
+            `run_experiment`, one per ``threads`` cores by default).
         seed: Seeds the private data, the held-out tasks and the batch order.
     """
 

@@ -4,10 +4,11 @@ one process or in worker processes (``offload-gym coplms --workers N``).
 The work splits into independent jobs: each public checkpoint (the server LLM, each device's
 SLM, the proxy; then the proxy's distillation from the LLM, once both exist), and each
 (seed, method) pair (plus each seed's scores of the public checkpoints before co-tuning). A job
-depends only on the settings, the seed and the checkpoints, so jobs run side by side. The
-models are tiny: a second torch thread shortens a step far less than a second process doubles
-the work done, so on 2 cores two 1-thread workers finish sooner than one 2-thread process
-(``benchmarks/bench_coplms_workers.py``).
+depends only on the settings, the seed and the checkpoints, so jobs run side by side, one
+worker a core. On the 2-core machine this buys nothing measurable against one 2-thread process
+(0.96x at reduced public steps, `benchmarks/bench_coplms_workers.py`; a second thread already
+speeds these models' steps up, and each worker pays its own start and data): what it gives is
+a run that uses the cores of a larger machine, where one process of tiny models cannot.
 
 The numbers depend on ``CoPLMsConfig.threads`` (a matrix product's reductions split over
 threads add in another order), never on the number of workers: a job gives the same result in
