@@ -35,7 +35,7 @@ def test_train_ppo_router(capsys):
 def test_coplms_local_model(tmp_path, capsys):
     summary = _load("coplms_local_model").main(["--out", str(tmp_path), "--tiny", "--tasks", "6"])
     assert (tmp_path / "device0-polynomials" / "config.json").exists()
-    assert (tmp_path / "device2-code" / "config.json").exists()
+    assert (tmp_path / "device2-code_arithmetic" / "config.json").exists()
     assert 0.0 <= summary["routed_accuracy"] <= 1.0 and summary["cloud_usage"] <= 0.3 + 1e-9
     assert "routed_accuracy" in capsys.readouterr().out
 
