@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -31,3 +32,14 @@ def torch_threads(n: int) -> Iterator[None]:
     finally:
         if n:
             torch.set_num_threads(before)
+
+
+def auto_workers(threads: int, n_jobs: int, cpus: int | None = None) -> int:
+    """Worker processes for ``workers=0``: one per ``threads`` cores, at most one a job, at
+    least 1 (the demo's seeds, Co-PLMs' (seed, method) jobs).
+
+    >>> auto_workers(1, 8, cpus=2), auto_workers(2, 8, cpus=2), auto_workers(1, 1, cpus=16)
+    (2, 1, 1)
+    """
+    cpus = cpus if cpus is not None else (os.cpu_count() or 1)
+    return max(1, min(n_jobs, cpus // max(1, threads)))

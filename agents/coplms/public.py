@@ -23,6 +23,7 @@ from typing import Any
 from offload_agents.coplms.config import CoPLMsConfig, ModelSpec
 from offload_agents.slm.skill import (
     FORMAT_VERSION,
+    RECIPE_FILE,
     SEEN_FILE,
     SkillConfig,
     TaskSampler,
@@ -76,7 +77,7 @@ def checkpoint_path(
 
 def is_built(path: Path) -> bool:
     """Whether a checkpoint folder is complete (its recipe file is written last)."""
-    return (path / "skill_recipe.json").exists()
+    return (path / RECIPE_FILE).exists()
 
 
 def public_checkpoint(

@@ -19,7 +19,6 @@ from one whose torch thread pool runs can hang).
 from __future__ import annotations
 
 import multiprocessing
-import os
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -28,7 +27,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from offload_agents._torch import torch_threads
+from offload_agents._torch import auto_workers, torch_threads
 from offload_agents.coplms.config import CoPLMsConfig
 from offload_agents.coplms.experiment import _before, _result, make_evaluator
 from offload_agents.coplms.methods import METHODS, prepare, run_method
@@ -46,16 +45,6 @@ __all__ = ["BEFORE", "auto_workers", "run_experiment", "run_job"]
 
 BEFORE = "before"
 """The job name of a seed's scores of the public checkpoints before co-tuning."""
-
-
-def auto_workers(threads: int, n_jobs: int, cpus: int | None = None) -> int:
-    """Workers for ``workers=0``: one per ``threads`` cores, at most one a job, at least 1.
-
-    >>> auto_workers(1, 20, cpus=2), auto_workers(2, 20, cpus=2), auto_workers(1, 1, cpus=16)
-    (2, 1, 1)
-    """
-    cpus = cpus if cpus is not None else (os.cpu_count() or 1)
-    return max(1, min(n_jobs, cpus // max(1, threads)))
 
 
 def run_job(cfg: CoPLMsConfig, method: str, public: PublicModels) -> dict[str, Any]:
@@ -149,13 +138,13 @@ def build_public(
                                progress=False): role for spec, steps, role in missing}  # fmt: skip
         pending = set(futures)
         started = False
+        server = checkpoint_path(cfg, cfg.server, cfg.server_pretrain_steps, cache_dir)
+        dpm = checkpoint_path(cfg, cfg.dpm, cfg.slm_pretrain_steps, cache_dir)
 
         def done(fut: Future[Any]) -> None:
             nonlocal started
             bar.update(1)
             bar.set_postfix_str(f"{futures[fut]} done")
-            server = checkpoint_path(cfg, cfg.server, cfg.server_pretrain_steps, cache_dir)
-            dpm = checkpoint_path(cfg, cfg.dpm, cfg.slm_pretrain_steps, cache_dir)
             if distill and not started and is_built(server) and is_built(dpm):
                 started = True
                 nxt = pool.submit(distilled_dpm, cfg, server, dpm, cache_dir, progress=False)

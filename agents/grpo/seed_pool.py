@@ -20,25 +20,16 @@ can hang.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
+
+from offload_agents._torch import auto_workers
 
 __all__ = ["auto_workers", "cached_slm_in_child", "run_seeds_in_workers"]
 
 _STATE: dict[str, Any] = {}
 """What a worker loads once: the warm-started model, its tokenizer and its seen prompts."""
-
-
-def auto_workers(threads: int, n_seeds: int, cpus: int | None = None) -> int:
-    """Workers for ``--workers 0``: one per ``threads`` cores, at most one a seed, at least 1.
-
-    >>> auto_workers(1, 8, cpus=2), auto_workers(2, 8, cpus=2), auto_workers(1, 1, cpus=16)
-    (2, 1, 1)
-    """
-    cpus = cpus if cpus is not None else (os.cpu_count() or 1)
-    return max(1, min(n_seeds, cpus // max(1, threads)))
 
 
 def _init(slm_path: str, threads: int) -> None:
